@@ -1,0 +1,43 @@
+# Two commands matter: `make demo` runs the example stack; `make test` runs every test.
+# Each creates the virtualenv it needs (.venv) and installs the project into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+BENCH_VENV ?= .venv-supervisord
+
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: venv test test-fast lint demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,example]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest tests
+
+test-fast: venv
+	$(BIN)/python -m pytest tests/unit
+
+lint: venv
+	$(BIN)/ruff check supervisor tests bench examples
+	$(BIN)/ruff format --check supervisor || true
+	$(BIN)/mypy
+
+demo: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/demo.py
+
+$(BENCH_VENV)/bin/supervisord:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'supervisor==4.3.0'
+
+bench: venv $(BENCH_VENV)/bin/supervisord
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run.py --supervisord $(BENCH_VENV)/bin
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,337 @@
+"""Spawn, signal, sweep and reap OS processes, and pump their output line by line.
+
+Nothing here waits on one pid: the daemon's ``Reaper`` is the only caller of
+``waitpid``, so the standard library's subprocess helpers (whose own
+``waitpid(pid)`` would race it) are not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import os
+import pwd
+import shutil
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+from supervisor.errors import SpawnError
+from supervisor.states import ExitStatus
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+LISTEN_FD = 3  # sd_listen_fds: the first handed-on socket is fd 3
+# Variables that speak to *us*, not to our children (systemd notify, watchdog, sockets).
+_PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def set_subreaper() -> bool:
+    """Make orphans of our descendants re-parent to us; return whether the kernel agreed."""
+    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+@dataclass(frozen=True)
+class SpawnSpec:
+    """What to run and how."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None = None
+    user: str | None = None
+    listen_fd: int | None = None  # handed on as fd 3 with LISTEN_FDS=1
+    capture: bool = True  # pipe stdout and stderr back to us
+
+
+@dataclass
+class Child:
+    """A spawned process and the read ends of its output pipes."""
+
+    pid: int
+    stdout_fd: int | None = None
+    stderr_fd: int | None = None
+
+
+def child_environment(base: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """Return ``base`` without our private variables, updated with ``extra``."""
+    env = {k: v for k, v in base.items() if k not in _PRIVATE_ENV}
+    env.update(extra)
+    return env
+
+
+def _resolve_user(user: str | None) -> pwd.struct_passwd | None:
+    if user is None:
+        return None
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except (KeyError, ValueError):
+        raise SpawnError(f"unknown user {user!r}") from None
+    if os.geteuid() != 0 and entry.pw_uid != os.geteuid():
+        raise SpawnError(f"cannot run as {user!r}: the supervisor is not root")
+    return entry
+
+
+def spawn(spec: SpawnSpec) -> Child:
+    """Fork and exec ``spec``; return once the exec succeeded, or raise ``SpawnError``."""
+    entry = _resolve_user(spec.user)
+    env = dict(spec.env)
+    if entry is not None:
+        env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+    exe = spec.argv[0]
+    if "/" not in exe:
+        found = shutil.which(exe, path=env.get("PATH", os.defpath))
+        if found is None:
+            raise SpawnError(f"{exe!r} not found on PATH")
+        exe = found
+    if spec.cwd is not None and not os.path.isdir(spec.cwd):
+        raise SpawnError(f"cwd {spec.cwd!r} is not a directory")
+    out_r = out_w = err_r = err_w = -1
+    if spec.capture:
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's side runs between fork and exec
+        try:
+            _child(spec, exe, env, entry, parent, out_w, err_w)
+        except BaseException as exc:
+            code = getattr(exc, "errno", 0) or 0
+            try:
+                os.write(report_w, f"{code}:{exc}".encode()[:1000])
+            finally:
+                os._exit(127)
+    os.close(report_w)
+    for fd in (out_w, err_w):
+        if fd >= 0:
+            os.close(fd)
+    report = b""
+    while chunk := os.read(report_r, 1024):  # EOF arrives with the exec (CLOEXEC)
+        report += chunk
+    os.close(report_r)
+    if report:
+        # Safe to wait here: the loop has not run since the fork, so no reaper saw this pid.
+        os.waitpid(pid, 0)
+        for fd in (out_r, err_r):
+            if fd >= 0:
+                os.close(fd)
+        _, _, message = report.decode(errors="replace").partition(":")
+        raise SpawnError(message)
+    return Child(pid, out_r if out_r >= 0 else None, err_r if err_r >= 0 else None)
+
+
+def _child(
+    spec: SpawnSpec,
+    exe: str,
+    env: dict[str, str],
+    entry: pwd.struct_passwd | None,
+    parent: int,
+    out_w: int,
+    err_w: int,
+) -> None:  # pragma: no cover - runs in the forked child
+    """Set up the child between fork and exec. Only async-signal-safe in spirit: no locks."""
+    signal.set_wakeup_fd(-1)
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)  # ignored dispositions (SIGPIPE) survive exec
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    os.setsid()  # own session and process group: signals reach the program's own children
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    if out_w >= 0:
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+    if spec.listen_fd is not None:
+        if spec.listen_fd == LISTEN_FD:
+            os.set_inheritable(LISTEN_FD, True)
+        else:
+            os.dup2(spec.listen_fd, LISTEN_FD)  # dup2 clears CLOEXEC on the copy
+        env.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="listen")
+        os.closerange(LISTEN_FD + 1, 1 << 20)
+    else:
+        os.closerange(3, 1 << 20)
+    if spec.cwd is not None:
+        os.chdir(spec.cwd)
+    if entry is not None and os.geteuid() == 0:
+        os.initgroups(entry.pw_name, entry.pw_gid)
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    # After any uid change, which clears it: die with the supervisor, even by SIGKILL.
+    if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os._exit(1)  # the supervisor died before prctl took effect
+    os.execve(exe, spec.argv, env)
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to a process group; return False when the group is gone."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
+
+
+def session_members(sid: int) -> list[int]:
+    """Return the pids of every process in session ``sid`` (the tree of one program)."""
+    found = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def kill_tree(pid: int) -> int:
+    """SIGKILL a program's process group, then whatever is left of its session; return kills."""
+    killed = 0
+    if signal_group(pid, signal.SIGKILL):
+        killed += 1
+    for member in session_members(pid):
+        try:
+            os.kill(member, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            pass
+    return killed
+
+
+def tree_rss(pid: int) -> int:
+    """Return the resident memory of ``pid`` and all its descendants, in bytes."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def decode_status(wait_status: int) -> ExitStatus:
+    """Turn a raw ``waitpid`` status into an ``ExitStatus``."""
+    if os.WIFSIGNALED(wait_status):
+        return ExitStatus(signal=os.WTERMSIG(wait_status))
+    return ExitStatus(code=os.WEXITSTATUS(wait_status))
+
+
+@dataclass
+class Reaper:
+    """The one owner of ``waitpid``: hands each exit to whoever spawned the pid."""
+
+    owners: dict[int, Callable[[ExitStatus], None]] = field(default_factory=dict)
+    on_orphan: Callable[[int, ExitStatus], None] | None = None
+
+    def own(self, pid: int, on_exit: Callable[[ExitStatus], None]) -> None:
+        """Register the callback that receives ``pid``'s exit status."""
+        self.owners[pid] = on_exit
+
+    def reap(self) -> int:
+        """Collect every exited child without blocking; return how many were reaped."""
+        count = 0
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return count
+            except OSError as exc:  # pragma: no cover - EINTR is retried by Python
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            if pid == 0:
+                return count
+            count += 1
+            owner = self.owners.pop(pid, None)
+            exit_status = decode_status(status)
+            if owner is not None:
+                owner(exit_status)
+            elif self.on_orphan is not None:
+                self.on_orphan(pid, exit_status)
+
+
+class OutputPump:
+    """Reads a child's pipe when it is readable and hands on whole lines.
+
+    One bounded read per wake-up keeps a flooding child from starving the
+    loop; a line longer than ``max_line`` is cut so memory stays bounded.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        on_line: Callable[[str], None],
+        on_eof: Callable[[], None] | None = None,
+        max_line: int = 16384,
+        chunk: int = 65536,
+    ) -> None:
+        self._loop = loop
+        self._fd = fd
+        self._on_line = on_line
+        self._on_eof = on_eof
+        self._max_line = max_line
+        self._chunk = chunk
+        self._partial = b""
+        self._last_read = 0
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        self._last_read = 0
+        try:
+            data = os.read(self._fd, self._chunk)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._finish()
+            return
+        self._last_read = len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > self._max_line:
+            lines.append(self._partial[: self._max_line] + b" [line cut]")
+            self._partial = b""
+        for line in lines:
+            if len(line) > self._max_line:
+                line = line[: self._max_line] + b" [line cut]"
+            self._on_line(line.rstrip(b"\r").decode(errors="replace"))
+
+    def close(self, drain_bytes: int = 1 << 20) -> None:
+        """Read what is already in the pipe (bounded), flush a partial line, and close it."""
+        while self._fd >= 0 and drain_bytes > 0:
+            self._readable()  # non-blocking: EOF closes, EAGAIN reads nothing
+            if not self._last_read:
+                break
+            drain_bytes -= self._last_read
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._fd < 0:
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        if self._partial:
+            self._on_line(self._partial.decode(errors="replace"))
+            self._partial = b""
+        if self._on_eof is not None:
+            self._on_eof()
