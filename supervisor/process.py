@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import fcntl
 import os
 import pwd
 import shutil
@@ -97,12 +98,15 @@ def spawn(spec: SpawnSpec) -> Child:
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's side runs between fork and exec
+        report_fd = report_w
         try:
-            _child(spec, exe, env, entry, parent, out_w, err_w)
+            # Keep the report pipe clear of fd 3 and of the range closed before exec.
+            report_fd = fcntl.fcntl(report_w, fcntl.F_DUPFD_CLOEXEC, 256)
+            _child(spec, exe, env, entry, parent, out_w, err_w, report_fd)
         except BaseException as exc:
             code = getattr(exc, "errno", 0) or 0
             try:
-                os.write(report_w, f"{code}:{exc}".encode()[:1000])
+                os.write(report_fd, f"{code}:{exc}".encode()[:1000])
             finally:
                 os._exit(127)
     os.close(report_w)
@@ -132,8 +136,9 @@ def _child(
     parent: int,
     out_w: int,
     err_w: int,
+    report_w: int,
 ) -> None:  # pragma: no cover - runs in the forked child
-    """Set up the child between fork and exec. Only async-signal-safe in spirit: no locks."""
+    """Set up the child between fork and exec; ``report_w`` must stay open until the exec."""
     signal.set_wakeup_fd(-1)
     for sig in signal.valid_signals():
         if sig in (signal.SIGKILL, signal.SIGSTOP):
@@ -155,9 +160,11 @@ def _child(
         else:
             os.dup2(spec.listen_fd, LISTEN_FD)  # dup2 clears CLOEXEC on the copy
         env.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="listen")
-        os.closerange(LISTEN_FD + 1, 1 << 20)
+        first_free = LISTEN_FD + 1
     else:
-        os.closerange(3, 1 << 20)
+        first_free = 3
+    os.closerange(first_free, report_w)
+    os.closerange(report_w + 1, 1 << 20)
     if spec.cwd is not None:
         os.chdir(spec.cwd)
     if entry is not None and os.geteuid() == 0:

@@ -167,6 +167,8 @@ class ControlServer:
                 conn.start_next_cycle()
         except (TimeoutError, ConnectionError, h11.LocalProtocolError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            return  # the daemon is exiting; this task is the top of its connection
         finally:
             self._connections -= 1
             writer.close()

@@ -101,11 +101,6 @@ class ProgramRunner:
             self._stop_watching()
         if now is State.RUNNING:
             self._start_watching()
-        if now in (State.STOPPED, State.EXITED, State.FATAL, State.PENDING, State.BACKOFF):
-            for fut in self._stopped_waiters:
-                if not fut.done():
-                    fut.set_result(None)
-            self._stopped_waiters.clear()
         self.ctx.changed()
 
     # ---- actions out ----------------------------------------------------------------
@@ -169,6 +164,11 @@ class ProgramRunner:
         for pump in pumps:
             pump.close()
         self.dispatch(states.Exited(status))
+        # Whoever waited for this process to go is told once its exit has been handled.
+        waiters, self._stopped_waiters = self._stopped_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     # ---- health and memory ----------------------------------------------------------
 

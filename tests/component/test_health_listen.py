@@ -1,0 +1,102 @@
+"""Health checks restart what stops answering; the listen hand-off refuses no connection."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import alive, free_port, program, wait_until
+
+
+def test_sigstopped_http_child_is_restarted_with_reason_health(run_daemon) -> None:
+    """A hung (SIGSTOPped) HTTP server fails its checks and is replaced; the ladder reaches it."""
+    port = free_port()
+    d = run_daemon(f"""
+[programs.web]
+command = {program("http_ok", port)}
+stop_timeout = "1s"
+restart = {{ backoff = {{ initial = "100ms" }} }}
+health = {{ http = "http://127.0.0.1:{port}/", interval = "300ms", timeout = "300ms", failure_threshold = 2 }}
+""")
+    first = d.wait_unit("web", health="healthy")
+    os.kill(first["pid"], signal.SIGSTOP)
+    d.wait_event("program.unhealthy", program="web")
+    second = d.wait_unit("web", state="running", health="healthy", restarts=1)
+    assert second["pid"] != first["pid"]
+    assert second["last_exit"]["reason"] == "health"
+    assert not alive(first["pid"])
+
+
+def test_exec_tcp_and_file_checks(run_daemon, tmp_path: Path) -> None:
+    """exec (exit 0), tcp (connect) and file (fresh mtime) checks each report health."""
+    port = free_port()
+    beat = tmp_path / "beat"
+    d = run_daemon(f"""
+[programs.by_exec]
+command = ["sleep", "100"]
+health = {{ exec = ["true"], interval = "200ms" }}
+[programs.by_tcp]
+command = {program("http_ok", port)}
+health = {{ tcp = "127.0.0.1:{port}", interval = "200ms" }}
+[programs.by_file]
+command = ["sh", "-c", "while true; do touch {beat}; sleep 0.2; done"]
+health = {{ file = "{beat}", max_age = "2s", interval = "200ms" }}
+[programs.stale]
+command = ["sleep", "100"]
+health = {{ file = "{tmp_path / "never"}", max_age = "1s", interval = "200ms", failure_threshold = 1 }}
+restart = {{ backoff = {{ initial = "5s" }} }}
+""")
+    for name in ("by_exec", "by_tcp", "by_file"):
+        d.wait_unit(name, health="healthy")
+    d.wait_event("program.unhealthy", program="stale")
+    failed = d.events("program.unhealthy", program="stale")[0]
+    assert "does not exist" in failed["detail"]
+    supervisor_children = wait_until(lambda: d.status()["units"], 5, "status")
+    assert supervisor_children
+
+
+def test_listen_hand_off_refuses_no_connection_across_20_restarts(run_daemon) -> None:
+    """The socket is bound once and handed on as fd 3: 20 restarts under load refuse nothing."""
+    port = free_port()
+    d = run_daemon(f"""
+[programs.web]
+command = {program("http_ok")}
+listen = "127.0.0.1:{port}"
+stop_timeout = "5s"
+""")
+    d.wait_unit("web", state="running")
+    url = f"http://127.0.0.1:{port}/"
+    failures: list[str] = []
+    served_by: set[str] = set()
+    count = 0
+    stop = threading.Event()
+
+    def load() -> None:
+        nonlocal count
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    served_by.add(resp.read().decode().split()[1])
+                    count += 1
+            except Exception as exc:  # every failure counts, refused or reset
+                failures.append(repr(exc))
+
+    client = threading.Thread(target=load)
+    client.start()
+    try:
+        for _ in range(20):
+            before = d.unit("web")["pid"]
+            code, doc = d.client.request("POST", "/v1/programs/web/restart")
+            assert code == 200, doc
+            wait_until(lambda b=before: d.unit("web")["pid"] not in (None, b), 10, "a new incarnation")
+            time.sleep(0.05)  # let the client land a few requests on this incarnation
+    finally:
+        stop.set()
+        client.join(30)
+    assert failures == [], f"{len(failures)} failed requests out of {count}: {failures[:3]}"
+    assert count > 20 and len(served_by) >= 10, f"{count} requests, served by {len(served_by)} pids"
+    assert d.unit("web")["restarts"] == 20

@@ -1,0 +1,197 @@
+"""Shared harness: run the real daemon on a configuration, and wait on conditions with deadlines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from supervisor.control.client import Client, Unreachable
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "tests" / "programs"
+PY = sys.executable
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """Return a TCP port that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def program(name: str, *args: object) -> str:
+    """Return a TOML array that runs one of tests/programs with this Python."""
+    return json.dumps([PY, str(PROGRAMS / f"{name}.py"), *map(str, args)])
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    describe: str,
+    seen: Callable[[], object] | None = None,
+    interval: float = 0.02,
+) -> T:
+    """Poll ``predicate`` until truthy; on the deadline, fail saying what was wanted and seen."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = predicate()
+        except Exception as exc:  # the condition may not be checkable yet (socket not up)
+            value, last = None, exc  # type: ignore[assignment]
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            observed = seen() if seen is not None else last
+            pytest.fail(f"waited {timeout}s for {describe}; saw: {observed}")
+        time.sleep(interval)
+
+
+class Daemon:
+    """A ``supervisor run`` child of the test, with its log captured to a file."""
+
+    def __init__(
+        self, tmp_path: Path, config: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
+        self.dir = tmp_path
+        self.socket = str(tmp_path / "s.sock")
+        self.http_port = free_port()
+        header = f'[supervisor]\nsocket = "{self.socket}"\nhttp = "127.0.0.1:{self.http_port}"\nlog_format = "json"\n'
+        # Our [supervisor] keys first; a test's own [supervisor] keys follow in the same table.
+        config = config.replace("[supervisor]\n", header, 1) if "[supervisor]" in config else header + config
+        self.config = tmp_path / "supervisor.toml"
+        self.config.write_text(config)
+        self.log_path = tmp_path / "supervisor.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("NOTIFY_SOCKET", None)
+        self.proc = subprocess.Popen(
+            [PY, "-m", "supervisor", "run", "--config", str(self.config), *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=tmp_path,
+        )
+        self.client = Client(self.socket, timeout=30)
+
+    # ---- observing ------------------------------------------------------------------
+
+    def events(self, name: str | None = None, **fields: object) -> list[dict[str, Any]]:
+        """Return the JSON log events, optionally those with this event name and fields."""
+        out = []
+        for raw in self.log_path.read_bytes().splitlines():
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if name is not None and event.get("event") != name:
+                continue
+            if all(event.get(k) == v for k, v in fields.items()):
+                out.append(event)
+        return out
+
+    def tail(self, n: int = 25) -> str:
+        """Return the daemon's last log lines, for failure messages."""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def status(self) -> dict[str, Any]:
+        """Return the status document."""
+        code, doc = self.client.request("GET", "/v1/status")
+        assert code == 200, doc
+        return doc  # type: ignore[no-any-return]
+
+    def unit(self, name: str) -> dict[str, Any]:
+        """Return one unit's status entry."""
+        return next(u for u in self.status()["units"] if u["name"] == name)
+
+    def wait_ready(self, timeout: float = 15) -> dict[str, Any]:
+        """Wait for the daemon to report ready."""
+        return wait_until(
+            lambda: (d := self.status())["supervisor"]["ready"] and d,
+            timeout,
+            "the supervisor to be ready",
+            seen=self.tail,
+        )
+
+    def wait_unit(self, name: str, timeout: float = 15, **want: object) -> dict[str, Any]:
+        """Wait until unit ``name`` has every field in ``want``."""
+
+        def check() -> dict[str, Any] | None:
+            unit = self.unit(name)
+            return unit if all(unit.get(k) == v for k, v in want.items()) else None
+
+        return wait_until(
+            check, timeout, f"{name} to have {want}", seen=lambda: f"{self.unit(name)}\n--- log ---\n{self.tail()}"
+        )
+
+    def wait_event(self, name: str, timeout: float = 15, **fields: object) -> dict[str, Any]:
+        """Wait for a log event with this name and fields."""
+        return wait_until(
+            lambda: (e := self.events(name, **fields)) and e[-1], timeout, f"log event {name} {fields}", seen=self.tail
+        )
+
+    # ---- acting ---------------------------------------------------------------------
+
+    def signal(self, sig: int) -> None:
+        """Send a signal to the supervisor."""
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        """Wait for the supervisor to exit; return its code."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the supervisor did not exit within {timeout}s; log:\n{self.tail()}")
+
+    def stop(self) -> None:
+        """Make sure the supervisor and everything it started are gone."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Start daemons on configurations; every one is stopped at the end of the test."""
+    started: list[Daemon] = []
+    counter = iter(range(1000))
+
+    def start(config: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Daemon:
+        where = tmp_path / f"d{next(counter)}"
+        where.mkdir()
+        daemon = Daemon(where, config, env, args)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+__all__ = ["PROGRAMS", "PY", "Daemon", "Unreachable", "alive", "free_port", "program", "wait_until"]

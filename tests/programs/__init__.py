@@ -1,0 +1,1 @@
+"""Tiny child programs that the component tests supervise."""
