@@ -74,8 +74,9 @@ class Daemon:
         self.config.write_text(config)
         self.log_path = tmp_path / "supervisor.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        full_env = {**os.environ, **(env or {})}
-        full_env.pop("NOTIFY_SOCKET", None)
+        # The test's own service manager, if any, is not the daemon's: only a test hands one on.
+        full_env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        full_env.update(env or {})
         self.proc = subprocess.Popen(
             [PY, "-m", "supervisor", "run", "--config", str(self.config), *args],
             stdout=self._log,
