@@ -62,28 +62,41 @@ class Daemon:
     """A ``supervisor run`` child of the test, with its log captured to a file."""
 
     def __init__(
-        self, tmp_path: Path, config: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+        self,
+        tmp_path: Path,
+        config: str | None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        argv: list[str] | None = None,
     ) -> None:
+        """Run ``config`` (TOML text, completed with our socket and port), or ``argv`` as given."""
         self.dir = tmp_path
         self.socket = str(tmp_path / "s.sock")
         self.http_port = free_port()
-        header = f'[supervisor]\nsocket = "{self.socket}"\nhttp = "127.0.0.1:{self.http_port}"\nlog_format = "json"\n'
-        # Our [supervisor] keys first; a test's own [supervisor] keys follow in the same table.
-        config = config.replace("[supervisor]\n", header, 1) if "[supervisor]" in config else header + config
-        self.config = tmp_path / "supervisor.toml"
-        self.config.write_text(config)
+        env = dict(env or {})
+        if config is not None:
+            header = (
+                f'[supervisor]\nsocket = "{self.socket}"\nhttp = "127.0.0.1:{self.http_port}"\nlog_format = "json"\n'
+            )
+            # Our [supervisor] keys first; a test's own [supervisor] keys follow in the same table.
+            config = config.replace("[supervisor]\n", header, 1) if "[supervisor]" in config else header + config
+            self.config = tmp_path / "supervisor.toml"
+            self.config.write_text(config)
+            argv = [PY, "-m", "supervisor", "run", "--config", str(self.config), *args]
+        else:
+            assert argv is not None
+            env.setdefault("SUPERVISOR_SOCKET", self.socket)
+            env.setdefault("SUPERVISOR_HTTP", f"127.0.0.1:{self.http_port}")
+            env.setdefault("LOG_FORMAT", "json")
+            self.socket = env["SUPERVISOR_SOCKET"]
         self.log_path = tmp_path / "supervisor.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         # The test's own service manager, if any, is not the daemon's: only a test hands one on.
         full_env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-        full_env.update(env or {})
-        self.proc = subprocess.Popen(
-            [PY, "-m", "supervisor", "run", "--config", str(self.config), *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=tmp_path,
-        )
+        full_env["PATH"] = f"{Path(PY).parent}:{full_env.get('PATH', '')}"
+        full_env.update(env)
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=full_env, cwd=tmp_path)
         self.client = Client(self.socket, timeout=30)
 
     # ---- observing ------------------------------------------------------------------
@@ -173,10 +186,15 @@ def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
     counter = iter(range(1000))
 
-    def start(config: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Daemon:
+    def start(
+        config: str | None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        argv: list[str] | None = None,
+    ) -> Daemon:
         where = tmp_path / f"d{next(counter)}"
         where.mkdir()
-        daemon = Daemon(where, config, env, args)
+        daemon = Daemon(where, config, env, args, argv)
         started.append(daemon)
         return daemon
 

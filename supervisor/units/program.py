@@ -92,6 +92,8 @@ class ProgramRunner:
                     self._act(action)
                 if before.state is not self.model.state:
                     self._state_changed(before.state)
+                elif before.health != self.model.health:
+                    self.ctx.changed()  # dependants may wait for "healthy"; readiness may follow
         finally:
             self._busy = False
 

