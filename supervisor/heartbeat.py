@@ -34,9 +34,10 @@ def install(app: Any, path: str | None = None, interval_s: float = 5.0) -> bool:
     """Keep ``path`` (default ``$SUPERVISOR_HEARTBEAT_FILE``) fresh; return whether it is on."""
     from celery import bootsteps, signals
 
-    target = path or os.environ.get(ENV_VAR)
-    if not target:
+    found = path or os.environ.get(ENV_VAR)
+    if not found:
         return False
+    target: str = found
 
     class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
         """Touches the file from the worker's own timer: it stops when the worker's loop stops."""
