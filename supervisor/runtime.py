@@ -147,5 +147,9 @@ async def _migrate(loaded: Loaded) -> int:
     finally:
         for dep in deps.values():
             dep.stop()
-    failed = [j.name for j in jobs if j.state not in ("succeeded", "skipped")]
-    return EXIT_UNAVAILABLE if failed else EXIT_OK
+    failed = {j.name: j.error for j in jobs if j.state not in ("succeeded", "skipped")}
+    if failed:
+        logs.get().error("migrate.failed", jobs=failed, exit_code=EXIT_UNAVAILABLE)
+        return EXIT_UNAVAILABLE
+    logs.get().info("migrate.done", jobs={j.name: j.state for j in jobs})
+    return EXIT_OK

@@ -142,7 +142,13 @@ class JobRunner:
                 f"the database is at revision {', '.join(revs.unknown)}, which these migration scripts "
                 f"do not know (heads: {', '.join(revs.heads)}): the database is ahead of the code"
             )
-            self._log.error("job.database_ahead", current=revs.current, heads=revs.heads)
+            self._log.error(
+                "job.database_ahead",
+                current=revs.current,
+                heads=revs.heads,
+                why=why,
+                hint="deploy the newer code, or downgrade the database deliberately",
+            )
             self._set(FAILED, why)
             return True
         if revs.at_head:

@@ -2,7 +2,19 @@
 
 import os
 
-DATABASE_URL = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+
+def _database_url() -> str:
+    """$DATABASE_URL, else the old entrypoint's DB_HOST/DB_PORT, else libpq's own variables."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    host = os.environ.get("DB_HOST") or os.environ.get("PGHOST") or "127.0.0.1"
+    port = os.environ.get("DB_PORT") or os.environ.get("PGPORT") or "5432"
+    user = os.environ.get("PGUSER") or "postgres"
+    name = os.environ.get("PGDATABASE") or "postgres"
+    return f"postgresql://{user}@{host}:{port}/{name}"
+
+
+DATABASE_URL = _database_url()
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 QUEUE = os.environ.get("APP_QUEUE", "webstack")
 BEAT_INTERVAL_S = float(os.environ.get("BEAT_INTERVAL", "5"))

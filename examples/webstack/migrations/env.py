@@ -1,6 +1,5 @@
 """Alembic environment: online migrations against $DATABASE_URL through psycopg 3."""
 
-import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -10,8 +9,11 @@ config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name)
 
-url = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-url = url.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
+from app.settings import DATABASE_URL  # noqa: E402 - prepend_sys_path puts the app on the path
+
+url = DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1).replace(
+    "postgres://", "postgresql+psycopg://", 1
+)
 
 
 def run_migrations_online() -> None:
