@@ -238,13 +238,14 @@ def test_healthz_readyz_metrics(run_daemon) -> None:
 
 
 def test_notify_socket_gets_ready_watchdog_and_stopping(run_daemon, tmp_path: Path) -> None:
-    """A real AF_UNIX datagram socket receives READY=1, WATCHDOG=1 and STOPPING=1."""
+    """A real AF_UNIX datagram socket receives EXTEND_TIMEOUT_USEC, READY=1, WATCHDOG=1, STOPPING=1."""
     path = str(tmp_path / "notify.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(path)
     listener.settimeout(10)
     try:
-        d = run_daemon(TWO, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+        with_job = TWO + '[jobs.prep]\ncommand = ["sleep", "0.3"]\ntimeout = "90s"\n'
+        d = run_daemon(with_job, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
         messages: list[str] = []
 
         def received(word: str) -> bool:
@@ -254,6 +255,8 @@ def test_notify_socket_gets_ready_watchdog_and_stopping(run_daemon, tmp_path: Pa
 
         received("READY=1")
         ready_at = len(messages)
+        extend = [m for m in messages[:ready_at] if "EXTEND_TIMEOUT_USEC=" in m]
+        assert extend and "EXTEND_TIMEOUT_USEC=120000000" in extend[0]  # job timeout + 30s, while it ran
         assert d.unit("beta")["state"] == "running"  # READY=1 only once programs are up
         assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in messages[:ready_at])
         received("WATCHDOG=1")
