@@ -148,7 +148,8 @@ class Daemon:
         if self.state != "starting" and self.state != "running":
             return
         waiting = [u.name for u in self.units.values() if isinstance(u, DependencyRunner) and u.state == "waiting"]
-        jobs = [u.name for u in self.units.values() if isinstance(u, JobRunner) and u.state in ("running", "retrying")]
+        # A job not yet started counts too: READY=1 means start-up, migrations included, is over.
+        jobs = [u.name for u in self.units.values() if isinstance(u, JobRunner) and not u.finished]
         ready = all(
             p.ready_for_dependants()
             or p.model.held
