@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 BENCH_VENV ?= .venv-supervisord
+# The benchmarked supervisor is installed as production installs it (not editable).
+OURS_VENV ?= .venv-bench
 
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -36,8 +38,13 @@ $(BENCH_VENV)/bin/supervisord:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'supervisor==4.3.0'
 
-bench: venv $(BENCH_VENV)/bin/supervisord
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run.py --supervisord $(BENCH_VENV)/bin
+$(OURS_VENV)/bin/supervisor: pyproject.toml $(wildcard supervisor/*.py supervisor/*/*.py)
+	@test -x $(OURS_VENV)/bin/python || $(PYTHON) -m venv $(OURS_VENV)
+	$(OURS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
+	$(OURS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '.[example]'
+
+bench: venv $(BENCH_VENV)/bin/supervisord $(OURS_VENV)/bin/supervisor
+	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/run.py --supervisord $(BENCH_VENV)/bin
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(OURS_VENV) .pytest_cache .mypy_cache .ruff_cache

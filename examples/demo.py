@@ -42,7 +42,8 @@ def main() -> None:
     (ROOT / "run").mkdir(exist_ok=True)
     ensure_database(env["DATABASE_URL"])
     port, http = env.get("PORT", "8000"), env.get("SUPERVISOR_HTTP", "127.0.0.1:9001")
-    print(f"""
+    print(
+        f"""
 The example stack starts below: Postgres and Redis readiness, then `alembic upgrade head` under an
 advisory lock, then uvicorn (behind the supervisor's socket on :{port}), the Celery worker and beat.
 In another terminal (source .venv/bin/activate first, or use .venv/bin/supervisor):
@@ -50,14 +51,16 @@ In another terminal (source .venv/bin/activate first, or use .venv/bin/superviso
   supervisor status                      # every unit, with health and revisions
   curl -X POST localhost:{port}/events     # enqueue a task; the worker writes a row
   curl localhost:{port}/events             # rows by source (beat adds one every few seconds)
-  kill -9 $(supervisor status --json | python -c 'import json,sys; print([u["pid"] for u in json.load(sys.stdin)["units"] if u["name"]=="worker"][0])')
+  supervisor status --json worker        # the worker's pid, then: kill -9 <pid>
   supervisor status worker               # restarted, with last exit SIGKILL
   supervisor restart web                 # a new uvicorn on the same socket: no refused connection
   supervisor logs beat -n 20 -f          # what beat printed, then follows
   curl {http}/readyz ; curl {http}/metrics
 
 Ctrl-C stops the programs in reverse order and exits 0.
-""", flush=True)
+""",
+        flush=True,
+    )
     supervisor = Path(sys.executable).with_name("supervisor")
     os.execv(supervisor, [str(supervisor), "run", "--config", str(ROOT / "conf" / "supervisor.toml")])
 

@@ -166,8 +166,8 @@ class Daemon:
                     programs=len(self.programs),
                     after_s=round(self.clock.now() - self.started_at, 3),
                 )
-                self.notifier.send(ready=1, status=self.status_line())
-            else:
+                self.notifier.send(ready=1, status=self.status_line() if self.notifier.enabled else "")
+            elif self.notifier.enabled:  # the status line costs a /proc pass: only for a listener
                 self.notifier.send(status=self.status_line())
         else:
             phase = (
@@ -348,6 +348,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """Return the status document of SPEC.md."""
+        rss = process.trees_rss({p.model.pid for p in self.programs if p.model.pid is not None})
         return {
             "supervisor": {
                 "pid": os.getpid(),
@@ -358,5 +359,5 @@ class Daemon:
                 "config": str(self.loaded.path),
                 "time": time.time(),
             },
-            "units": [u.status() for u in self.units.values()],
+            "units": [u.status(rss) if isinstance(u, ProgramRunner) else u.status() for u in self.units.values()],
         }

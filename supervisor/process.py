@@ -31,6 +31,26 @@ _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def close_inherited_fds_on_exec() -> int:
+    """Mark every fd above 2 close-on-exec; return how many were inheritable.
+
+    What our own parent handed us (a shell's extra fds, a test runner's pipes) is not
+    for our children; the fast spawn path relies on close-on-exec to keep it from them.
+    """
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2:
+            continue
+        try:
+            if os.get_inheritable(fd):
+                os.set_inheritable(fd, False)
+                count += 1
+        except OSError:
+            continue  # the directory's own fd, gone already
+    return count
+
+
 def set_subreaper() -> bool:
     """Make orphans of our descendants re-parent to us; return whether the kernel agreed."""
     return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
@@ -77,7 +97,13 @@ def _resolve_user(user: str | None) -> pwd.struct_passwd | None:
 
 
 def spawn(spec: SpawnSpec) -> Child:
-    """Fork and exec ``spec``; return once the exec succeeded, or raise ``SpawnError``."""
+    """Start ``spec``; return once the exec succeeded, or raise ``SpawnError``.
+
+    The fast path is ``posix_spawn`` (vfork: ~0.1 ms, no copy of the daemon's
+    memory) through util-linux's ``setpriv``, which sets PDEATHSIG after any
+    uid change and execs the program. Without ``setpriv``, or with
+    ``SUPERVISOR_SPAWN=fork``, a forked child does the same in Python (~7 ms).
+    """
     entry = _resolve_user(spec.user)
     env = dict(spec.env)
     if entry is not None:
@@ -88,8 +114,73 @@ def spawn(spec: SpawnSpec) -> Child:
         if found is None:
             raise SpawnError(f"{exe!r} not found on PATH")
         exe = found
+    if not os.path.exists(exe):
+        raise SpawnError(f"{exe!r} not found")
+    if not os.access(exe, os.X_OK) or os.path.isdir(exe):
+        raise SpawnError(f"{exe!r} is not an executable file")
     if spec.cwd is not None and not os.path.isdir(spec.cwd):
         raise SpawnError(f"cwd {spec.cwd!r} is not a directory")
+    setpriv = _setpriv()
+    if setpriv is not None and os.environ.get("SUPERVISOR_SPAWN") != "fork":
+        return _posix_spawn(spec, exe, env, entry, setpriv)
+    return _fork_exec(spec, exe, env, entry)
+
+
+_SIGNALS_TO_DEFAULT = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)]
+_setpriv_path: list[str | None] = []
+
+
+def _setpriv() -> str | None:
+    if not _setpriv_path:
+        _setpriv_path.append(shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin"))
+    return _setpriv_path[0]
+
+
+def _posix_spawn(
+    spec: SpawnSpec, exe: str, env: dict[str, str], entry: pwd.struct_passwd | None, setpriv: str
+) -> Child:
+    argv = [setpriv, "--pdeathsig", "KILL"]
+    if entry is not None and os.geteuid() == 0:
+        argv += ["--reuid", str(entry.pw_uid), "--regid", str(entry.pw_gid), "--init-groups"]
+    argv += ["--", exe, *spec.argv[1:]]
+    actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+    ]
+    if spec.listen_fd is not None:
+        # The shell learns the pid it will keep through exec, for sd_listen_fds' LISTEN_PID.
+        argv = ["/bin/sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', "sh", *argv]
+        env = {**env, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "listen"}
+        actions.append((os.POSIX_SPAWN_DUP2, spec.listen_fd, LISTEN_FD))  # clears CLOEXEC on the copy
+    out_r = out_w = err_r = err_w = -1
+    if spec.capture:
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        actions[1:1] = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+    # posix_spawn has no chdir in Python 3.11: the daemon is single-threaded, so it moves and comes back.
+    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if spec.cwd is not None else -1
+    try:
+        if spec.cwd is not None:
+            os.chdir(spec.cwd)
+        # Every other fd of ours is close-on-exec (Python's default, and libpq's sockets).
+        pid = os.posix_spawn(
+            argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_SIGNALS_TO_DEFAULT, setsigmask=()
+        )
+    except OSError as exc:
+        for fd in (out_r, out_w, err_r, err_w):
+            if fd >= 0:
+                os.close(fd)
+        raise SpawnError(f"{exc.strerror}: {argv[0]}") from None
+    finally:
+        if here >= 0:
+            os.fchdir(here)
+            os.close(here)
+    for fd in (out_w, err_w):
+        if fd >= 0:
+            os.close(fd)
+    return Child(pid, out_r if out_r >= 0 else None, err_r if err_r >= 0 else None)
+
+
+def _fork_exec(spec: SpawnSpec, exe: str, env: dict[str, str], entry: pwd.struct_passwd | None) -> Child:
     out_r = out_w = err_r = err_w = -1
     if spec.capture:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -191,7 +282,7 @@ def signal_group(pgid: int, sig: int) -> bool:
 
 
 def session_members(sid: int) -> list[int]:
-    """Return the pids of every process in session ``sid`` (the tree of one program)."""
+    """Return the pids of every process in session ``sid`` (what is left of one program)."""
     found = []
     for pid in psutil.pids():
         try:
@@ -204,10 +295,14 @@ def session_members(sid: int) -> list[int]:
 
 def kill_tree(pid: int) -> int:
     """SIGKILL a program's process group, then whatever is left of its session; return kills."""
+    killed = 1 if signal_group(pid, signal.SIGKILL) else 0
+    return killed + sweep_session(pid)
+
+
+def sweep_session(sid: int) -> int:
+    """SIGKILL every process still in session ``sid``: children that left the process group."""
     killed = 0
-    if signal_group(pid, signal.SIGKILL):
-        killed += 1
-    for member in session_members(pid):
+    for member in session_members(sid):
         try:
             os.kill(member, signal.SIGKILL)
             killed += 1
@@ -216,20 +311,30 @@ def kill_tree(pid: int) -> int:
     return killed
 
 
+def trees_rss(roots: set[int]) -> dict[int, int]:
+    """Return the resident memory of each root's whole process tree, from one psutil pass."""
+    if not roots:
+        return {}
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for proc in psutil.process_iter(["ppid", "memory_info"]):
+        info = proc.info
+        children.setdefault(info["ppid"] or 0, []).append(proc.pid)
+        rss[proc.pid] = info["memory_info"].rss if info["memory_info"] is not None else 0
+    totals = {}
+    for root in roots:
+        total, stack = 0, [root]
+        while stack:
+            pid = stack.pop()
+            total += rss.get(pid, 0)
+            stack.extend(children.get(pid, ()))
+        totals[root] = total
+    return totals
+
+
 def tree_rss(pid: int) -> int:
     """Return the resident memory of ``pid`` and all its descendants, in bytes."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            continue
-    return total
+    return trees_rss({pid})[pid]
 
 
 def decode_status(wait_status: int) -> ExitStatus:

@@ -8,7 +8,16 @@ from typing import Any
 
 from supervisor import probes, states
 from supervisor.config.models import ProgramConfig
-from supervisor.process import OutputPump, SpawnSpec, child_environment, kill_tree, signal_group, spawn, tree_rss
+from supervisor.process import (
+    OutputPump,
+    SpawnSpec,
+    child_environment,
+    kill_tree,
+    signal_group,
+    spawn,
+    sweep_session,
+    tree_rss,
+)
 from supervisor.states import Event, ExitStatus, Model, State, transition
 from supervisor.units.base import Context, LineBuffer, line_handler, run_command
 
@@ -161,7 +170,10 @@ class ProgramRunner:
     def _exited(self, status: ExitStatus) -> None:
         pid = self.model.pid
         if pid is not None:
-            kill_tree(pid)  # nothing of the program may outlive its main process
+            # Nothing of the program may outlive its main process: its group goes now; the
+            # scan for stragglers that left the group waits until after any restart.
+            signal_group(pid, signal.SIGKILL)
+            self.ctx.loop.call_later(0.05, sweep_session, pid)
         pumps, self._pumps = self._pumps, []
         for pump in pumps:
             pump.close()
@@ -252,8 +264,8 @@ class ProgramRunner:
             pump.close()
         self._pumps = []
 
-    def status(self) -> dict[str, Any]:
-        """Return this unit's entry of the status document."""
+    def status(self, rss: dict[int, int] | None = None) -> dict[str, Any]:
+        """Return this unit's entry of the status document (``rss``: session sizes, if known)."""
         m = self.model
         now = self.ctx.clock.now()
         last_exit: dict[str, Any] | None = None
@@ -271,6 +283,6 @@ class ProgramRunner:
             "restarts": m.restarts,
             "health": m.health,
             "last_exit": last_exit,
-            "rss_bytes": tree_rss(m.pid) if m.pid is not None else None,
+            "rss_bytes": (rss.get(m.pid) if rss is not None else tree_rss(m.pid)) if m.pid is not None else None,
             "error": m.error,
         }

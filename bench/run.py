@@ -1,0 +1,511 @@
+"""Side-by-side benchmarks: this supervisor and supervisord 4.3, the same workloads, one run.
+
+    make bench            # or: python bench/run.py --supervisord .venv-supervisord/bin
+
+Prints a Markdown table (medians, ratios) and writes bench/results/latest.json. Every figure is
+measured here, on this machine, in this run; nothing is copied from elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "bench" / "build"
+PY = sys.executable
+OURS = str(Path(PY).with_name("supervisor"))
+
+
+def now_ns() -> int:
+    return time.monotonic_ns()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.0005) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout}s for {what}")
+        time.sleep(interval)
+
+
+def build_stamp() -> str:
+    BUILD.mkdir(exist_ok=True)
+    binary = BUILD / "stamp"
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(ROOT / "bench" / "stamp.c")], check=True)
+    return str(binary)
+
+
+def stamps(path: Path) -> list[tuple[int, int]]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [(int(a), int(b)) for a, b in (line.split() for line in text.splitlines() if line.strip())]
+
+
+# ---- the two daemons ----------------------------------------------------------------------
+
+
+class Ours:
+    name = "supervisor"
+
+    def __init__(self, work: Path, programs: dict[str, list[str]], extra: str = "", program_extra: str = "") -> None:
+        self.work = work
+        self.socket = str(work / "s.sock")
+        lines = [
+            f'[supervisor]\nsocket = "{self.socket}"\nhttp = ""\nlog_format = "json"\nshutdown_timeout = "30s"\n'
+            + extra
+        ]
+        for name, argv in programs.items():
+            lines.append(
+                f"[programs.{name}]\ncommand = {json.dumps(argv)}\n"
+                'restart = { backoff = { initial = 0, jitter = 0 }, reset_after = "1s", max_restarts = 100000 }\n'
+                + program_extra
+            )
+        self.conf = work / "ours.toml"
+        self.conf.write_text("\n".join(lines))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [OURS, "run", "--config", str(self.conf)],
+            stdout=open(self.work / "ours.log", "wb"),  # noqa: SIM115 - lives with the daemon
+            stderr=subprocess.STDOUT,
+        )
+
+    def status_cmd(self) -> list[str]:
+        return [OURS, "status", "--socket", self.socket]
+
+
+class Supervisord:
+    name = "supervisord"
+
+    def __init__(self, work: Path, programs: dict[str, list[str]], bindir: Path) -> None:
+        self.work = work
+        self.bindir = bindir
+        sock = work / "sd.sock"
+        parts = [
+            f"""[unix_http_server]
+file={sock}
+[supervisord]
+nodaemon=true
+logfile={work}/supervisord.log
+pidfile={work}/supervisord.pid
+childlogdir={work}
+minfds=1024
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://{sock}
+"""
+        ]
+        for name, argv in programs.items():
+            parts.append(f"""[program:{name}]
+command={" ".join(argv)}
+autorestart=true
+startsecs=0
+startretries=100000
+stopwaitsecs=10
+stdout_logfile=NONE
+stderr_logfile=NONE
+""")
+        self.conf = work / "supervisord.conf"
+        self.conf.write_text("\n".join(parts))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(self.bindir / "supervisord"), "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def status_cmd(self) -> list[str]:
+        return [str(self.bindir / "supervisorctl"), "-c", str(self.conf), "status"]
+
+
+def stop(daemon: Ours | Supervisord) -> float:
+    """SIGTERM the daemon; return seconds until it is gone."""
+    assert daemon.proc is not None
+    began = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    daemon.proc.wait(60)
+    return time.monotonic() - began
+
+
+# ---- the workloads ------------------------------------------------------------------------
+
+
+def restart_latency(kind: str, stamp: str, base: Path, kills: int, bindir: Path) -> list[float]:
+    """kill -9 of a child that ran > 1 s -> the new child's first instruction, in ms."""
+    work = Path(tempfile.mkdtemp(dir=base))
+    out = work / "stamps"
+    programs = {"victim": [stamp, str(out)]}
+    daemon = Ours(work, programs) if kind == "ours" else Supervisord(work, programs, bindir)
+    daemon.start()
+    samples = []
+    try:
+        wait_for(lambda: stamps(out), 15, "the first start")
+        for _ in range(kills):
+            time.sleep(1.2)  # a stable program: it ran more than a second
+            _, pid = stamps(out)[-1]
+            t0 = now_ns()
+            os.kill(pid, signal.SIGKILL)
+            new = wait_for(lambda p=pid: (s := stamps(out)) and s[-1][1] != p and s[-1], 15, "the restart")
+            samples.append((new[0] - t0) / 1e6)  # type: ignore[index]
+    finally:
+        stop(daemon)
+    return samples
+
+
+def start_many(kind: str, stamp: str, base: Path, n: int, bindir: Path, idle_s: float = 0.0) -> dict[str, float]:
+    """Start n children -> all have run their first instruction; RSS; idle CPU; graceful stop."""
+    work = Path(tempfile.mkdtemp(dir=base))
+    programs = {f"p{i}": [stamp, str(work / f"s{i}")] for i in range(n)}
+    daemon = Ours(work, programs) if kind == "ours" else Supervisord(work, programs, bindir)
+    t0 = now_ns()
+    daemon.start()
+    files = [work / f"s{i}" for i in range(n)]
+    wait_for(lambda: all(f.exists() and f.stat().st_size for f in files), 60, f"{n} children", interval=0.002)
+    last = max(stamps(f)[0][0] for f in files)
+    result = {"start_s": (last - t0) / 1e9}
+    assert daemon.proc is not None
+    proc = psutil.Process(daemon.proc.pid)
+    time.sleep(1.0)  # settle: the first health of the loop, imports done
+    result["rss_mb"] = proc.memory_info().rss / 1e6
+    if idle_s:
+        cpu0 = sum(proc.cpu_times()[:2])
+        time.sleep(idle_s)
+        result["idle_cpu_ms_per_s"] = (sum(proc.cpu_times()[:2]) - cpu0) * 1000 / idle_s
+    result["stop_s"] = stop(daemon)
+    return result
+
+
+def idle_side_by_side(stamp: str, base: Path, n: int, bindir: Path, idle_s: float) -> dict[str, dict[str, float]]:
+    """Both daemons with n sleeping children, measured over the same window."""
+    daemons = {}
+    for kind in ("ours", "supervisord"):
+        work = Path(tempfile.mkdtemp(dir=base))
+        programs = {f"p{i}": [stamp, str(work / f"s{i}")] for i in range(n)}
+        daemons[kind] = (Ours(work, programs) if kind == "ours" else Supervisord(work, programs, bindir), work)
+    for daemon, _ in daemons.values():
+        daemon.start()
+    for _, work in daemons.values():
+        wait_for(lambda w=work: all((w / f"s{i}").exists() for i in range(n)), 60, "children")
+    time.sleep(2.0)
+    procs = {k: psutil.Process(d.proc.pid) for k, (d, _) in daemons.items()}  # type: ignore[union-attr]
+    before = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
+    time.sleep(idle_s)
+    out = {
+        k: {
+            "idle_cpu_ms_per_s": (sum(p.cpu_times()[:2]) - before[k]) * 1000 / idle_s,
+            "rss_mb": p.memory_info().rss / 1e6,
+        }
+        for k, p in procs.items()
+    }
+    for daemon, _ in daemons.values():
+        stop(daemon)
+    return out
+
+
+def kill_supervisor(kind: str, stamp: str, base: Path, bindir: Path) -> int:
+    """kill -9 of the supervisor -> how many of its 3 children are alive 2 s later."""
+    work = Path(tempfile.mkdtemp(dir=base))
+    programs = {f"p{i}": [stamp, str(work / f"s{i}")] for i in range(3)}
+    daemon = Ours(work, programs) if kind == "ours" else Supervisord(work, programs, bindir)
+    daemon.start()
+    wait_for(lambda: all(stamps(work / f"s{i}") for i in range(3)), 15, "children")
+    pids = [stamps(work / f"s{i}")[-1][1] for i in range(3)]
+    assert daemon.proc is not None
+    daemon.proc.kill()
+    daemon.proc.wait()
+    time.sleep(2.0)
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    for p in alive:
+        os.kill(p, signal.SIGKILL)
+    return len(alive)
+
+
+def status_time(kind: str, stamp: str, base: Path, bindir: Path, runs: int) -> list[float]:
+    """Whole-process wall time of `status` with ten programs, in ms."""
+    work = Path(tempfile.mkdtemp(dir=base))
+    programs = {f"p{i}": [stamp, str(work / f"s{i}")] for i in range(10)}
+    daemon = Ours(work, programs) if kind == "ours" else Supervisord(work, programs, bindir)
+    daemon.start()
+    wait_for(lambda: all(stamps(work / f"s{i}") for i in range(10)), 15, "children")
+    time.sleep(0.5)
+    samples = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        subprocess.run(daemon.status_cmd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples.append((time.monotonic() - t0) * 1000)
+    stop(daemon)
+    return samples
+
+
+def hung_http(base: Path, runs: int) -> list[float]:
+    """SIGSTOP of an HTTP child with a 1 s interval / 1 s timeout check -> a new child serving (s)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = Path(tempfile.mkdtemp(dir=base))
+    http_ok = ROOT / "tests" / "programs" / "http_ok.py"
+    extra = (
+        f'listen = "127.0.0.1:{port}"\nstop_timeout = "1s"\n'
+        f'health = {{ http = "http://127.0.0.1:{port}/", interval = "1s", timeout = "1s", failure_threshold = 1 }}\n'
+    )
+    daemon = Ours(work, {"web": [PY, str(http_ok)]}, program_extra=extra)
+    daemon.start()
+
+    def serving() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=0.2) as resp:
+                return resp.read().decode().split()[1]
+        except OSError:
+            return None
+
+    samples = []
+    try:
+        for _ in range(runs):
+            pid = wait_for(serving, 30, "web serving")
+            time.sleep(1.5)
+            t0 = time.monotonic()
+            os.kill(int(pid), signal.SIGSTOP)  # type: ignore[arg-type]
+            wait_for(lambda p=pid: (q := serving()) and q != p, 30, "a new web", interval=0.01)
+            samples.append(time.monotonic() - t0)
+    finally:
+        stop(daemon)
+    return samples
+
+
+def stack_ready(base: Path, runs: int) -> dict[str, list[float]]:
+    """`supervisor run` -> the example stack ready, beside the old entrypoint.sh flow."""
+    import psycopg
+
+    admin = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    out: dict[str, list[float]] = {"supervisor_web_s": [], "supervisor_all_s": [], "entrypoint_web_s": []}
+    for _ in range(runs):
+        for flow in ("supervisor", "entrypoint"):
+            name = f"bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            url = admin.rsplit("/", 1)[0] + "/" + name
+            work = Path(tempfile.mkdtemp(dir=base))
+            with socket_port() as port:
+                pass
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "PORT": str(port),
+                "STATE_DIR": str(work),
+                "SUPERVISOR_SOCKET": str(work / "s.sock"),
+                "SUPERVISOR_HTTP": "",
+                "LOG_FORMAT": "json",
+                "WEB_HEALTH_INTERVAL": "1s",
+                "PATH": f"{Path(PY).parent}:{os.environ['PATH']}",
+            }
+            t0 = time.monotonic()
+            if flow == "supervisor":
+                proc = subprocess.Popen(
+                    [OURS, "run", "--config", str(ROOT / "conf" / "supervisor.toml")],
+                    env=env,
+                    stdout=open(work / "log", "wb"),  # noqa: SIM115 - lives with the process
+                    stderr=subprocess.STDOUT,
+                )
+            else:
+                script = (
+                    "until (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null; do sleep 1; done\n"  # nc -z without nc
+                    "for i in 1 2 3 4 5; do alembic upgrade head && break; sleep 5; done\n"
+                    f"exec uvicorn app.main:app --host 127.0.0.1 --port {port}\n"
+                )
+                proc = subprocess.Popen(
+                    ["bash", "-c", script],
+                    env=env,
+                    cwd=ROOT / "examples" / "webstack",
+                    stdout=open(work / "log", "wb"),  # noqa: SIM115 - lives with the process
+                    stderr=subprocess.STDOUT,
+                )
+            wait_for(lambda p=port: _get(f"http://127.0.0.1:{p}/health"), 60, "web /health", interval=0.01)
+            out[f"{flow}_web_s"].append(time.monotonic() - t0)
+            if flow == "supervisor":
+                status = [OURS, "status", "--quiet", "--socket", str(work / "s.sock")]
+                wait_for(lambda s=status: subprocess.run(s).returncode == 0, 60, "all ready", interval=0.05)
+                out["supervisor_all_s"].append(time.monotonic() - t0)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return out
+
+
+class socket_port:
+    def __enter__(self) -> int:
+        import socket
+
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        return int(self.s.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self.s.close()
+
+
+def _get(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--supervisord", type=Path, required=True, help="bin/ of the supervisord virtualenv")
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--children", type=int, default=100)
+    parser.add_argument("--skip-stack", action="store_true")
+    args = parser.parse_args()
+    stamp = build_stamp()
+    base = Path(tempfile.mkdtemp(prefix="supbench-"))
+    res: dict[str, object] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
+    }
+    both = ("ours", "supervisord")
+    print("restart latency...", flush=True)
+    res["restart_ms"] = {k: restart_latency(k, stamp, base, args.kills, args.supervisord) for k in both}
+    print("start/stop of many...", flush=True)
+    res["many"] = {
+        k: [start_many(k, stamp, base, args.children, args.supervisord) for _ in range(args.runs)] for k in both
+    }
+    print(f"idle for {args.idle_seconds:g}s...", flush=True)
+    res["idle"] = idle_side_by_side(stamp, base, args.children, args.supervisord, args.idle_seconds)
+    print("kill -9 of the supervisor...", flush=True)
+    res["orphans"] = {k: kill_supervisor(k, stamp, base, args.supervisord) for k in both}
+    print("status...", flush=True)
+    res["status_ms"] = {k: status_time(k, stamp, base, args.supervisord, 20) for k in both}
+    print("hung http child...", flush=True)
+    res["hung_http_s"] = hung_http(base, 5)
+    if not args.skip_stack:
+        print("stack ready vs entrypoint.sh...", flush=True)
+        res["stack"] = stack_ready(base, args.runs)
+    shutil.rmtree(base, ignore_errors=True)
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "latest.json").write_text(json.dumps(res, indent=2))
+    print(report(res))
+
+
+def report(res: dict) -> str:
+    r = res
+    many = {k: {f: med([m[f] for m in v]) for f in v[0]} for k, v in r["many"].items()}
+    rows = [
+        (
+            "`kill -9` of a child that ran > 1 s → new child's first instruction (median)",
+            med(r["restart_ms"]["ours"]),
+            med(r["restart_ms"]["supervisord"]),
+            "ms",
+            "p50 ≤ 5 ms",
+        ),
+        (
+            f"idle CPU, {len(r['many']['ours'][0]) and 100} sleeping children, {60:g} s window",
+            r["idle"]["ours"]["idle_cpu_ms_per_s"],
+            r["idle"]["supervisord"]["idle_cpu_ms_per_s"],
+            "ms/s",
+            "≤ 0.02",
+        ),
+        (
+            "supervisor RSS with 100 children",
+            r["idle"]["ours"]["rss_mb"],
+            r["idle"]["supervisord"]["rss_mb"],
+            "MB",
+            "≤ 30 MB",
+        ),
+        (
+            "start 100 children → all ran their first instruction (median)",
+            many["ours"]["start_s"],
+            many["supervisord"]["start_s"],
+            "s",
+            "≤ 0.3 s",
+        ),
+        (
+            "graceful stop of 100 children → daemon gone (median)",
+            many["ours"]["stop_s"],
+            many["supervisord"]["stop_s"],
+            "s",
+            "≤ 0.1 s",
+        ),
+        (
+            "`kill -9` of the supervisor → children alive 2 s later (of 3)",
+            r["orphans"]["ours"],
+            r["orphans"]["supervisord"],
+            "",
+            "0",
+        ),
+        (
+            "`status` with 10 programs, whole-process wall time (median of 20)",
+            med(r["status_ms"]["ours"]),
+            med(r["status_ms"]["supervisord"]),
+            "ms",
+            "≤ 100 ms, ≥ 2× faster",
+        ),
+    ]
+    lines = ["| figure | supervisor | supervisord 4.3 | ratio (supervisord / ours) | goal |", "|---|---|---|---|---|"]
+    for label, ours, theirs, unit, goal in rows:
+        ratio = f"{theirs / ours:.1f}×" if ours else "—"
+        lines.append(f"| {label} | {ours:.3g} {unit} | {theirs:.3g} {unit} | {ratio} | {goal} |")
+    hung = r["hung_http_s"]
+    lines.append(
+        f"| SIGSTOP of an HTTP child, 1 s interval / 1 s timeout, threshold 1 → new child serving (median "
+        f"of {len(hung)}) | {med(hung):.2f} s | no built-in check | — | ≤ 2 s |"
+    )
+    if "stack" in r:
+        st = r["stack"]
+        lines.append("")
+        lines.append("| example stack start | median | runs |")
+        lines.append("|---|---|---|")
+        lines.append(
+            f"| old entrypoint.sh flow → web /health 200 | {med(st['entrypoint_web_s']):.2f} s | "
+            f"{', '.join(f'{x:.2f}' for x in st['entrypoint_web_s'])} |"
+        )
+        lines.append(
+            f"| supervisor → web /health 200 | {med(st['supervisor_web_s']):.2f} s | "
+            f"{', '.join(f'{x:.2f}' for x in st['supervisor_web_s'])} |"
+        )
+        lines.append(
+            f"| supervisor → every unit ready (worker, beat healthy too) | {med(st['supervisor_all_s']):.2f} s | "
+            f"{', '.join(f'{x:.2f}' for x in st['supervisor_all_s'])} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""A process supervisor for Python web stacks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""Allow ``python -m supervisor``."""
+
+from supervisor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""Find, read, interpolate, validate and resolve a configuration file."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from supervisor.config.models import Config, JobConfig, ProgramConfig
+from supervisor.errors import ConfigError
+from supervisor.interpolation import interpolate
+
+DEFAULT_PATH = "conf/supervisor.toml"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A valid configuration with its file, its start-up plan and its warnings."""
+
+    path: Path
+    config: Config
+    plan: list[list[str]]  # start-up order: each level only needs earlier ones
+    warnings: list[str] = field(default_factory=list)
+
+    def kind_of(self, name: str) -> str:
+        """Return ``dependency``, ``job`` or ``program`` for a unit name."""
+        if name in self.config.dependencies:
+            return "dependency"
+        if name in self.config.jobs:
+            return "job"
+        return "program"
+
+
+def find_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """Return the file from ``--config``, else ``$SUPERVISOR_CONFIG``, else the default."""
+    return Path(explicit or environ.get("SUPERVISOR_CONFIG") or DEFAULT_PATH)
+
+
+def _walk(node: Any, environ: Mapping[str, str], key: str, problems: list[tuple[str, str]]) -> Any:
+    if isinstance(node, str):
+        return interpolate(node, environ, key, problems)
+    if isinstance(node, list):
+        return [_walk(v, environ, f"{key}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, dict):
+        return {k: _walk(v, environ, f"{key}.{k}" if key else k, problems) for k, v in node.items()}
+    return node
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    msg = msg.removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return "unknown key"
+    if err.get("type") == "missing":
+        return "required key is missing"
+    if "input" in err and err.get("type") not in ("model_type", "dict_type"):
+        value = err["input"]
+        if isinstance(value, str | int | float | bool):
+            return f"{msg} (got {value!r})"
+    return msg
+
+
+def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
+    """Read and validate a file; raise ``ConfigError`` listing every problem found."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    path = Path(path)
+    shown = str(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(shown, [("", "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError(shown, [("", f"cannot read: {exc.strerror}")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown, [("", f"not valid TOML: {exc}")]) from None
+    problems: list[tuple[str, str]] = []
+    data = _walk(raw, env, "", problems)
+    if problems:
+        raise ConfigError(shown, problems)
+    _apply_entrypoint_compat(data, env)
+    try:
+        config = _validate(data, env)
+    except ValidationError as exc:
+        errors = [(_key(e["loc"]), _message(e)) for e in exc.errors()]
+        raise ConfigError(shown, errors) from None
+    config = _resolve_paths(config, path.parent.resolve())
+    plan = _check_graph(config, problems)
+    if problems:
+        raise ConfigError(shown, problems)
+    return Loaded(path=path.resolve(), config=config, plan=plan, warnings=_warnings(config, plan))
+
+
+def _validate(data: dict[str, Any], environ: Mapping[str, str]) -> Config:
+    if environ is os.environ:
+        return Config(**data)
+    # pydantic-settings reads os.environ; a test hands its own mapping in through _env_file-free init.
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(environ)
+        return Config(**data)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _apply_entrypoint_compat(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Honour the old ``entrypoint.sh`` variables: ``DB_HOST``/``DB_PORT`` and ``ALEMBIC_CMD``."""
+    for dep in (data.get("dependencies") or {}).values():
+        if isinstance(dep, dict) and dep.get("type") == "postgres" and not dep.get("url") and env.get("DB_HOST"):
+            port = env.get("DB_PORT", "5432")
+            user = env.get("PGUSER") or env.get("DB_USER") or ""
+            auth = f"{user}@" if user else ""
+            dbname = env.get("PGDATABASE") or env.get("DB_NAME") or ""
+            dep["url"] = f"postgresql://{auth}{env['DB_HOST']}:{port}/{dbname}"
+    alembic_cmd = env.get("ALEMBIC_CMD")
+    if alembic_cmd is None:
+        return
+    for name, job in (data.get("jobs") or {}).items():
+        if isinstance(job, dict) and (job.get("alembic_config") or name == "migrate"):
+            job["command"] = shlex.split(alembic_cmd) or ["true"]
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def rel(value: str | None) -> str | None:
+        return None if value is None else str((base / os.path.expanduser(value)).resolve())
+
+    jobs = {
+        n: j.model_copy(update={"cwd": rel(j.cwd), "alembic_config": rel(j.alembic_config)})
+        for n, j in config.jobs.items()
+    }
+    programs = {n: p.model_copy(update={"cwd": rel(p.cwd)}) for n, p in config.programs.items()}
+    sup = config.supervisor.model_copy(update={"socket": rel(config.supervisor.socket)})
+    return config.model_copy(update={"jobs": jobs, "programs": programs, "supervisor": sup})
+
+
+def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[str]]:
+    tables: dict[str, list[str]] = {
+        "dependencies": list(config.dependencies),
+        "jobs": list(config.jobs),
+        "programs": list(config.programs),
+    }
+    seen: dict[str, str] = {}
+    for table, units in tables.items():
+        for name in units:
+            if name == "all":
+                problems.append((f"{table}.{name}", "'all' is reserved for the command line"))
+            if name in seen:
+                problems.append((f"{table}.{name}", f"the name is also used in [{seen[name]}]"))
+            seen.setdefault(name, table)
+    edges: dict[str, list[str]] = {name: [] for name in seen}
+    units_with_deps: dict[str, JobConfig | ProgramConfig] = {**config.jobs, **config.programs}
+    for name, unit in units_with_deps.items():
+        table = "jobs" if name in config.jobs else "programs"
+        for i, dep in enumerate(unit.depends_on):
+            if dep not in seen:
+                problems.append((f"{table}.{name}.depends_on[{i}]", f"unknown unit {dep!r}"))
+            elif dep == name:
+                problems.append((f"{table}.{name}.depends_on[{i}]", "a unit cannot depend on itself"))
+            else:
+                edges[name].append(dep)
+    for name, job in config.jobs.items():
+        if job.lock is not None:
+            lock_dep = config.dependencies.get(job.lock)
+            if lock_dep is None or lock_dep.type != "postgres":
+                problems.append((f"jobs.{name}.lock", f"{job.lock!r} is not a postgres dependency"))
+        if (
+            job.alembic_config is not None
+            and job.lock is None
+            and not any(config.dependencies[d].type == "postgres" for d in job.depends_on if d in config.dependencies)
+        ):
+            problems.append((f"jobs.{name}.alembic_config", "needs a postgres dependency: set lock or depends_on"))
+    if problems:
+        return []
+    return _levels(edges, problems)
+
+
+def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> list[list[str]]:
+    """Kahn's algorithm by levels; what is left over sits on a cycle."""
+    remaining = {n: set(d) for n, d in edges.items()}
+    levels: list[list[str]] = []
+    while remaining:
+        ready = sorted(n for n, d in remaining.items() if not d)
+        if not ready:
+            cycle = _find_cycle({n: sorted(d) for n, d in remaining.items()})
+            problems.append(("depends_on", "dependency cycle: " + " -> ".join(cycle)))
+            return []
+        levels.append(ready)
+        for n in ready:
+            del remaining[n]
+        for deps in remaining.values():
+            deps.difference_update(ready)
+    return levels
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str]:
+    start = sorted(edges)[0]
+    path: list[str] = [start]
+    while True:
+        nxt = next(d for d in edges[path[-1]] if d in edges)
+        if nxt in path:
+            return [*path[path.index(nxt) :], nxt]
+        path.append(nxt)
+
+
+def _warnings(config: Config, plan: list[list[str]]) -> list[str]:
+    out: list[str] = []
+    ladder = sum(
+        max((config.programs[n].stop_timeout for n in level if n in config.programs), default=0.0) for level in plan
+    )
+    if ladder > config.supervisor.shutdown_timeout:
+        out.append(
+            f"supervisor.shutdown_timeout: the stop ladders need up to {ladder:g}s in reverse "
+            f"dependency order but shutdown_timeout is {config.supervisor.shutdown_timeout:g}s; "
+            "programs still running then are killed"
+        )
+    if len(config.supervisor.socket) > 107:
+        out.append("supervisor.socket: the path is longer than a Unix socket allows (107 bytes)")
+    return out

@@ -1,0 +1,1 @@
+"""The operator's side: the status document, the control server and its client."""

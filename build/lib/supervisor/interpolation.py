@@ -1,0 +1,37 @@
+"""``${VAR}``, ``${VAR:-default}``, ``${VAR-default}`` and ``${VAR:?message}`` (stdlib only)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|(:\?)([^}]*))?\}")
+
+
+def interpolate(value: str, environ: Mapping[str, str], key: str, problems: list[tuple[str, str]]) -> str:
+    """Expand variables in ``value``; a ``:?`` that is unset adds ``(key, message)`` to ``problems``."""
+
+    def expand(match: re.Match[str]) -> str:
+        name, dash, default, question, message = match.groups()
+        current = environ.get(name)
+        if question:
+            if not current:
+                problems.append((key, f"${{{name}}} is not set: {message or 'required'}"))
+                return ""
+            return current
+        if dash == ":-":
+            return current if current else default
+        if dash == "-":
+            return current if current is not None else default
+        return current or ""
+
+    return _VAR.sub(expand, value)
+
+
+def default_socket() -> str:
+    """Return the control socket path used when the configuration names none."""
+    if os.geteuid() == 0:
+        return "/run/supervisor/supervisor.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+    return f"{runtime}/supervisor-{os.geteuid()}.sock"

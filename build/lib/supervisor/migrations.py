@@ -1,0 +1,173 @@
+"""What the daemon itself does for migrations: hold the advisory lock, read revisions.
+
+Alembic's own ``upgrade`` always runs in a child process (its ``env.py``
+rewrites logging and may hang); here we only read the script directory's
+heads and the database's ``alembic_version``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from supervisor.probes import describe_pg_error
+
+# Failures worth another attempt: the database, not the migration, was the problem.
+_TRANSIENT = [
+    (re.compile(r"\b57P03\b|the database system is (starting up|shutting down)", re.I), "database starting up"),
+    (re.compile(r"\b53300\b|too many (clients|connections)", re.I), "too many connections"),
+    (re.compile(r"\b40001\b|could not serialize access", re.I), "serialization failure"),
+    (re.compile(r"\b40P01\b|deadlock detected", re.I), "deadlock"),
+    (re.compile(r"\b55P03\b|lock timeout|canceling statement due to lock timeout", re.I), "lock timeout"),
+    (
+        re.compile(
+            r"server closed the connection unexpectedly|connection (refused|reset|timed out)|"
+            r"could not connect to server|connection to server .* failed|terminating connection|"
+            r"SSL SYSCALL error|consuming input failed|no connection to the server|\b08\d{3}\b",
+            re.I,
+        ),
+        "connection lost",
+    ),
+]
+
+
+def transient_cause(output: str) -> str | None:
+    """Return why a failed migration's output looks transient, or None for a real error."""
+    for pattern, cause in _TRANSIENT:
+        if pattern.search(output):
+            return cause
+    return None
+
+
+def lock_key(name: str) -> int:
+    """Return a stable signed 64-bit advisory-lock key for ``name``."""
+    digest = hashlib.blake2b(f"supervisor.migrate:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """Where the database stands against the migration scripts."""
+
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    unknown: tuple[str, ...]  # in the database, not in the scripts: the database is ahead
+
+    @property
+    def at_head(self) -> bool:
+        """Whether nothing is left to apply."""
+        return bool(self.heads) and set(self.current) == set(self.heads)
+
+
+def script_heads(alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
+    """Return every known revision and the heads of the script directory."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(Config(alembic_ini))
+    known = {rev.revision for rev in script.walk_revisions()}
+    return known, tuple(sorted(script.get_heads()))
+
+
+async def read_revisions(alembic_ini: str, url: str, timeout_s: float = 10.0) -> Revisions:
+    """Compare the database's ``alembic_version`` with the scripts' heads."""
+    import psycopg
+
+    known, heads = script_heads(alembic_ini)
+    try:
+        conn = await asyncio.wait_for(
+            psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=max(2, int(timeout_s)), application_name="supervisor-revisions"
+            ),
+            timeout_s,
+        )
+    except psycopg.Error as exc:
+        raise ConnectionError(describe_pg_error(exc)) from None
+    async with conn:
+        try:
+            cur = await conn.execute("SELECT version_num FROM alembic_version")
+            current = tuple(sorted(row[0] for row in await cur.fetchall()))
+        except psycopg.errors.UndefinedTable:
+            current = ()
+        except psycopg.Error as exc:
+            raise ConnectionError(describe_pg_error(exc)) from None
+    unknown = tuple(rev for rev in current if rev not in known)
+    return Revisions(current=current, heads=heads, unknown=unknown)
+
+
+class AdvisoryLock:
+    """A session-level ``pg_advisory_lock`` on our own autocommit connection.
+
+    Session-level, so a killed holder's lock dies with its connection; never a stale lock.
+    """
+
+    def __init__(self, url: str, key: int, log: Any) -> None:
+        self.url = url
+        self.key = key
+        self._log = log
+        self._conn: Any = None
+
+    async def acquire(self, timeout_s: float, poll_s: float = 5.0) -> float:
+        """Wait (bounded) for the lock; return seconds waited. Raises ``TimeoutError``."""
+        import psycopg
+
+        started = time.monotonic()
+        name = f"supervisor-migrate {socket.gethostname()}:{os.getpid()}"
+        self._conn = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=10, application_name=name[:63]
+        )
+        cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
+        row = await cur.fetchone()
+        if row and row[0]:
+            return 0.0
+        while True:
+            left = timeout_s - (time.monotonic() - started)
+            if left <= 0:
+                await self.release()
+                raise TimeoutError(f"advisory lock {self.key} still held after {timeout_s:g}s")
+            await self._log_holder(time.monotonic() - started)
+            # Block in the server until the holder lets go, in slices so we can report and time out.
+            wait_ms = int(max(0.05, min(poll_s, left)) * 1000)
+            await self._conn.execute(f"SET lock_timeout = {wait_ms}")
+            try:
+                await self._conn.execute("SELECT pg_advisory_lock(%s)", (self.key,))
+            except psycopg.errors.LockNotAvailable:
+                continue
+            await self._conn.execute("SET lock_timeout = 0")
+            return time.monotonic() - started
+
+    async def _log_holder(self, waited_s: float) -> None:
+        classid, objid = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
+        cur = await self._conn.execute(
+            "SELECT a.pid, a.application_name, host(a.client_addr), "
+            "extract(epoch FROM now() - coalesce(a.state_change, a.backend_start)) "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s",
+            (classid, objid),
+        )
+        row = await cur.fetchone()
+        if row:
+            self._log.info(
+                "job.lock_waiting",
+                holder_pid=row[0],
+                holder=row[1],
+                holder_addr=row[2],
+                held_for_s=round(float(row[3] or 0), 1),
+                waited_s=round(waited_s, 1),
+            )
+        else:
+            self._log.info("job.lock_waiting", waited_s=round(waited_s, 1))
+
+    async def release(self) -> None:
+        """Let go of the lock by closing our connection (which ends the session)."""
+        if self._conn is not None:
+            try:
+                await self._conn.close()
+            finally:
+                self._conn = None

@@ -1,0 +1,217 @@
+"""Probes report ``(ok, detail, elapsed)``; what follows from a result is decided elsewhere.
+
+Each library (psycopg, redis-py, h11) is imported only by the probe that
+needs it, so a configuration that uses none of them does not pay for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from supervisor.config.models import parse_address
+from supervisor.states import ExitStatus
+
+# Postgres SQLSTATEs that mean "not ready yet" rather than "misconfigured".
+NOT_READY_SQLSTATES = {"57P03": "the database system is starting up", "53300": "too many connections"}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a probe saw."""
+
+    ok: bool
+    detail: str
+    elapsed_s: float
+
+
+Probe = Callable[[], Awaitable[ProbeResult]]
+
+
+async def _timed(check: Callable[[], Awaitable[str]], timeout_s: float) -> ProbeResult:
+    started = time.monotonic()
+    try:
+        detail = await asyncio.wait_for(check(), timeout_s)
+    except TimeoutError:
+        return ProbeResult(False, f"no answer within {timeout_s:g}s", time.monotonic() - started)
+    except ProbeFailed as exc:
+        return ProbeResult(False, str(exc), time.monotonic() - started)
+    except OSError as exc:
+        return ProbeResult(False, exc.strerror or str(exc), time.monotonic() - started)
+    return ProbeResult(True, detail, time.monotonic() - started)
+
+
+class ProbeFailed(Exception):
+    """A probe reached its target and did not like the answer."""
+
+
+def postgres(url: str, timeout_s: float, primary: bool = False) -> Probe:
+    """Connect with psycopg and run ``SELECT 1`` (or ``pg_is_in_recovery()`` for a primary)."""
+
+    async def check() -> str:
+        import psycopg
+
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                url,
+                autocommit=True,
+                connect_timeout=max(2, int(timeout_s)),
+                application_name="supervisor-probe",
+            )
+        except psycopg.OperationalError as exc:
+            raise ProbeFailed(describe_pg_error(exc)) from None
+        try:
+            async with conn:
+                if primary:
+                    cur = await conn.execute("SELECT pg_is_in_recovery()")
+                    row = await cur.fetchone()
+                    if row is None or row[0]:
+                        raise ProbeFailed("in recovery: a standby, not the primary")
+                    return "primary"
+                await conn.execute("SELECT 1")
+                return "SELECT 1"
+        except psycopg.Error as exc:
+            raise ProbeFailed(describe_pg_error(exc)) from None
+
+    return lambda: _timed(check, timeout_s)
+
+
+def describe_pg_error(exc: Exception) -> str:
+    """Return a one-line description of a psycopg error, naming its SQLSTATE."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if sqlstate in NOT_READY_SQLSTATES:
+        return f"{sqlstate} {NOT_READY_SQLSTATES[sqlstate]}: {text}"
+    return f"{sqlstate}: {text}" if sqlstate else text
+
+
+def redis(url: str, timeout_s: float) -> Probe:
+    """``PING`` through redis-py built from the URL; a server still loading is not ready."""
+
+    async def check() -> str:
+        import redis.asyncio as aioredis
+        from redis.exceptions import BusyLoadingError, RedisError
+
+        client = aioredis.from_url(
+            url or "redis://localhost:6379/0",
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry_on_timeout=False,
+        )
+        try:
+            answer = await client.ping()
+        except BusyLoadingError:
+            raise ProbeFailed("LOADING: Redis is loading the dataset in memory") from None
+        except RedisError as exc:
+            raise ProbeFailed(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            await client.aclose()
+        if answer is not True:
+            raise ProbeFailed(f"PING answered {answer!r}")
+        return "PONG"
+
+    return lambda: _timed(check, timeout_s)
+
+
+def tcp(address: str, timeout_s: float) -> Probe:
+    """Open a TCP connection and close it."""
+    host, port = parse_address(address.removeprefix("tcp://"))
+
+    async def check() -> str:
+        _, writer = await asyncio.open_connection(host, port)
+        writer.close()
+        await writer.wait_closed()
+        return "connected"
+
+    return lambda: _timed(check, timeout_s)
+
+
+def http(url: str, timeout_s: float) -> Probe:
+    """``GET`` the URL over h11; any 2xx is healthy."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    host = parts.hostname
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    context = ssl.create_default_context() if parts.scheme == "https" else None
+
+    async def check() -> str:
+        status = await http_get_status(host, port, target, context)
+        if not 200 <= status < 300:
+            raise ProbeFailed(f"HTTP {status}")
+        return f"HTTP {status}"
+
+    return lambda: _timed(check, timeout_s)
+
+
+async def http_get_status(host: str, port: int, target: str, context: ssl.SSLContext | None = None) -> int:
+    """Send one ``GET`` and return the response's status code."""
+    import h11
+
+    reader, writer = await asyncio.open_connection(host, port, ssl=context)
+    try:
+        conn = h11.Connection(h11.CLIENT)
+        request = h11.Request(
+            method="GET",
+            target=target,
+            headers=[
+                ("Host", host),
+                ("User-Agent", "supervisor-probe"),
+                ("Connection", "close"),
+            ],
+        )
+        writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
+        await writer.drain()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+                continue
+            if isinstance(event, h11.Response):
+                return int(event.status_code)
+            if isinstance(event, h11.ConnectionClosed):
+                raise ProbeFailed("connection closed before a response")
+    except h11.RemoteProtocolError as exc:
+        raise ProbeFailed(f"not HTTP: {exc}") from None
+    finally:
+        writer.close()
+
+
+def file(path: str, max_age_s: float) -> Probe:
+    """A heartbeat file must exist and be fresher than ``max_age_s``."""
+
+    async def check() -> str:
+        try:
+            age = time.time() - os.stat(path).st_mtime  # mtimes are wall-clock
+        except FileNotFoundError:
+            raise ProbeFailed(f"{path} does not exist") from None
+        if age > max_age_s:
+            raise ProbeFailed(f"{path} is {age:.1f}s old (max_age {max_age_s:g}s)")
+        return f"{age:.1f}s old"
+
+    return lambda: _timed(check, max(1.0, max_age_s))
+
+
+Runner = Callable[[list[str], float], Awaitable[ExitStatus | None]]
+
+
+def exec_(argv: list[str], timeout_s: float, run: Runner) -> Probe:
+    """Run a command through the supervisor's own spawner; exit 0 is healthy."""
+
+    async def check() -> str:
+        status = await run(argv, timeout_s)
+        if status is None:
+            raise ProbeFailed(f"{argv[0]} did not finish within {timeout_s:g}s")
+        if not status.success:
+            raise ProbeFailed(
+                f"{argv[0]} exited with {status.code if status.signal is None else f'signal {status.signal}'}"
+            )
+        return "exit 0"
+
+    return lambda: _timed(check, timeout_s + 1.0)

@@ -1,0 +1,164 @@
+"""Entry points that own an event loop: ``run``, and the one-shot ``migrate`` and ``wait``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+from typing import Any
+
+from supervisor import logs, process
+from supervisor.clock import MonotonicClock
+from supervisor.config import Loaded
+from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
+from supervisor.units.base import Context
+from supervisor.units.dependency import DependencyRunner
+from supervisor.units.job import JobRunner
+
+
+def run(loaded: Loaded) -> int:
+    """Run the daemon until it stops; return its exit code."""
+    cfg = loaded.config.supervisor
+    logs.configure(cfg.log_format, cfg.log_level)
+    code = asyncio.run(_run(loaded))
+    # Everything of ours is stopped, reaped and closed. Skip the interpreter's teardown of
+    # pydantic & co. (tens of ms) so that `docker stop` and systemd get their answer sooner.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def _run(loaded: Loaded) -> int:
+    from supervisor.control.server import AlreadyRunning, ControlServer
+    from supervisor.daemon import Daemon
+
+    log = logs.get()
+    process.close_inherited_fds_on_exec()
+    try:
+        daemon = Daemon(loaded)
+    except OSError as exc:
+        log.error("supervisor.cannot_start", error=str(exc), hint="is a listen address already in use?")
+        return EXIT_UNAVAILABLE
+    if loaded.config.supervisor.http:  # /metrics is served only there: import prometheus-client only then
+        from supervisor.control.metrics import Metrics
+
+        daemon.metrics = Metrics(daemon)
+    server = ControlServer(daemon)
+    try:
+        await server.start()
+    except AlreadyRunning as exc:
+        log.error("supervisor.already_running", error=str(exc), next="not starting")
+        return EXIT_UNAVAILABLE
+    except OSError as exc:
+        log.error("supervisor.cannot_listen", error=str(exc), socket=server.path, http=server.http)
+        return EXIT_UNAVAILABLE
+    try:
+        return await daemon.run()
+    finally:
+        await server.close()
+
+
+def _context(loop: asyncio.AbstractEventLoop, reaper: process.Reaper, give_up: Any) -> Context:
+    out = logs.get("output")
+    return Context(
+        loop=loop,
+        clock=MonotonicClock(),
+        reaper=reaper,
+        log=logs.get(),
+        base_env=dict(os.environ),
+        rng=random.Random(),
+        give_up=give_up,
+        output=lambda unit, stream, line: out.info("program.output", program=unit, stream=stream, line=line),
+    )
+
+
+def wait(loaded: Loaded, timeout_s: float | None) -> int:
+    """Return 0 once every dependency is ready; 69 when one is not within its timeout."""
+    cfg = loaded.config.supervisor
+    logs.configure(cfg.log_format, cfg.log_level)
+    return asyncio.run(_wait(loaded, timeout_s))
+
+
+async def _wait(loaded: Loaded, timeout_s: float | None) -> int:
+    loop = asyncio.get_running_loop()
+    ctx = _context(loop, process.Reaper(), lambda code, why: None)
+    deps = []
+    for name, dep in loaded.config.dependencies.items():
+        if timeout_s is not None:
+            dep = dep.model_copy(update={"timeout": timeout_s})
+        deps.append(DependencyRunner(name, dep, ctx))
+    for dep_runner in deps:
+        dep_runner.start()
+    await asyncio.gather(*(d.wait_settled() for d in deps))
+    for dep_runner in deps:
+        dep_runner.stop()
+    not_ready = [d.name for d in deps if d.state != "ready"]
+    if not_ready:
+        logs.get().error("wait.gave_up", dependencies=not_ready)
+        return EXIT_UNAVAILABLE
+    logs.get().info("wait.ready", dependencies=[d.name for d in deps])
+    return EXIT_OK
+
+
+def migrate(loaded: Loaded) -> int:
+    """Run every job once (after the dependencies it names); 0 when all succeeded or skipped."""
+    cfg = loaded.config.supervisor
+    logs.configure(cfg.log_format, cfg.log_level)
+    return asyncio.run(_migrate(loaded))
+
+
+async def _migrate(loaded: Loaded) -> int:
+    loop = asyncio.get_running_loop()
+    reaper = process.Reaper()
+    loop.add_signal_handler(signal.SIGCHLD, reaper.reap)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ctx = _context(loop, reaper, lambda code, why: None)
+    config = loaded.config
+    needed = {d for job in config.jobs.values() for d in job.depends_on if d in config.dependencies}
+    needed |= {job.lock for job in config.jobs.values() if job.lock}
+    deps = {n: DependencyRunner(n, config.dependencies[n], ctx) for n in sorted(needed)}
+    for dep in deps.values():
+        dep.start()
+    jobs: list[JobRunner] = []
+    try:
+        await asyncio.gather(*(d.wait_settled() for d in deps.values()))
+        if any(d.state != "ready" and d.cfg.on_timeout == "exit" for d in deps.values()):
+            return EXIT_UNAVAILABLE
+        for level in loaded.plan:
+            for name in level:
+                if name not in config.jobs:
+                    continue
+                job = config.jobs[name]
+                lock_dep = config.dependencies.get(job.lock) if job.lock else None
+                url_dep = lock_dep or next(
+                    (
+                        config.dependencies[d]
+                        for d in job.depends_on
+                        if d in deps and config.dependencies[d].type == "postgres"
+                    ),
+                    None,
+                )
+                runner = JobRunner(name, job, ctx, lock_dep, url_dep.url if url_dep else None)
+                jobs.append(runner)
+                runner.start()
+                done = loop.create_task(runner.wait())
+                interrupted = loop.create_task(stop.wait())
+                await asyncio.wait([done, interrupted], return_when=asyncio.FIRST_COMPLETED)
+                interrupted.cancel()
+                if stop.is_set():
+                    runner.stop()
+                    await runner.wait()
+                    return EXIT_UNAVAILABLE
+    finally:
+        for dep in deps.values():
+            dep.stop()
+    failed = {j.name: j.error for j in jobs if j.state not in ("succeeded", "skipped")}
+    if failed:
+        logs.get().error("migrate.failed", jobs=failed, exit_code=EXIT_UNAVAILABLE)
+        return EXIT_UNAVAILABLE
+    logs.get().info("migrate.done", jobs={j.name: j.state for j in jobs})
+    return EXIT_OK

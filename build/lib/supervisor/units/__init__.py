@@ -1,0 +1,1 @@
+"""One runner per dependency, job and program: events in, ``transition()``, actions out."""

@@ -1,0 +1,241 @@
+"""The runner of one job: revisions, the advisory lock, attempts with backoff, a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from supervisor import migrations
+from supervisor.config.models import DependencyConfig, JobConfig
+from supervisor.process import SpawnSpec, child_environment
+from supervisor.units.base import Context, LineBuffer, run_command
+
+PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED = (
+    "pending",
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "skipped",
+)
+
+
+class JobRunner:
+    """Runs a one-shot command to success, through its retries, at most once per start-up."""
+
+    kind = "job"
+
+    def __init__(
+        self,
+        name: str,
+        cfg: JobConfig,
+        ctx: Context,
+        lock_dep: DependencyConfig | None,
+        revision_url: str | None,
+        log_lines: int = 1000,
+        on_running: Callable[[bool], None] = lambda running: None,
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.ctx = ctx
+        self.lock_dep = lock_dep
+        self.revision_url = revision_url
+        self.state = PENDING
+        self.attempts = 0
+        self.exit_code: int | None = None
+        self.error: str | None = None
+        self.duration_s: float | None = None
+        self.revisions: migrations.Revisions | None = None
+        self.buffer = LineBuffer(log_lines)
+        self._on_running = on_running
+        self._task: asyncio.Task[None] | None = None
+        self._done = asyncio.Event()
+        self._log = ctx.log.bind(job=name)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job is over for this start-up."""
+        return self.state in (SUCCEEDED, FAILED, SKIPPED)
+
+    @property
+    def ok(self) -> bool:
+        """Whether units that name this job may start."""
+        return self.state in (SUCCEEDED, SKIPPED) or (self.state == FAILED and self.cfg.on_failure == "continue")
+
+    def start(self) -> None:
+        """Run the job once."""
+        if self._task is None:
+            self._task = self.ctx.loop.create_task(self._run(), name=f"job:{self.name}")
+
+    def stop(self) -> None:
+        """Cancel it: a running command is killed and reaped."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def wait(self) -> None:
+        """Return once the job is over."""
+        await self._done.wait()
+
+    async def _run(self) -> None:
+        started = time.monotonic()
+        try:
+            await self._run_inner()
+        except asyncio.CancelledError:
+            self._set(FAILED, "cancelled by shutdown")
+            raise
+        except Exception as exc:  # a bug or an unexpected database error: fail, do not crash the daemon
+            self._log.exception("job.crashed")
+            self._set(FAILED, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.duration_s = round(time.monotonic() - started, 3)
+            self._on_running(False)
+            self._done.set()
+            self.ctx.changed()
+        if self.state == FAILED and self.cfg.on_failure == "exit":
+            self.ctx.give_up(69, f"job {self.name} failed: {self.error}")
+
+    async def _run_inner(self) -> None:
+        if list(self.cfg.command) == ["true"]:
+            self._log.info("job.skipped", why="the command is `true` (ALEMBIC_CMD=true)")
+            self._set(SKIPPED)
+            return
+        if self.cfg.alembic_config and await self._at_head("before the lock"):
+            return
+        lock: migrations.AdvisoryLock | None = None
+        if self.lock_dep is not None:
+            lock = migrations.AdvisoryLock(self.lock_dep.url, migrations.lock_key(self.name), self._log)
+            try:
+                waited = await lock.acquire(self.cfg.lock_timeout)
+            except TimeoutError as exc:
+                self._log.error("job.lock_timeout", error=str(exc))
+                self._set(FAILED, str(exc))
+                return
+            self._log.info("job.lock_acquired", key=lock.key, waited_s=round(waited, 3))
+        try:
+            # Another replica may have migrated while we waited for the lock.
+            if self.cfg.alembic_config and lock is not None and await self._at_head("after the lock"):
+                return
+            await self._attempts()
+        finally:
+            if lock is not None:
+                await lock.release()
+                self._log.info("job.lock_released", key=lock.key)
+
+    async def _at_head(self, when: str) -> bool:
+        assert self.cfg.alembic_config is not None and self.revision_url is not None
+        for attempt in range(1, self.cfg.attempts + 1):
+            try:
+                self.revisions = await migrations.read_revisions(self.cfg.alembic_config, self.revision_url)
+                break
+            except ConnectionError as exc:
+                self._log.warning("job.revisions_unreadable", error=str(exc), attempt=attempt)
+                if attempt == self.cfg.attempts:
+                    self._set(FAILED, f"cannot read alembic_version: {exc}")
+                    return True
+                await asyncio.sleep(self.cfg.backoff.policy().delay(attempt, self.ctx.rng))
+        revs = self.revisions
+        assert revs is not None
+        if revs.unknown:
+            why = (
+                f"the database is at revision {', '.join(revs.unknown)}, which these migration scripts "
+                f"do not know (heads: {', '.join(revs.heads)}): the database is ahead of the code"
+            )
+            self._log.error(
+                "job.database_ahead",
+                current=revs.current,
+                heads=revs.heads,
+                why=why,
+                hint="deploy the newer code, or downgrade the database deliberately",
+            )
+            self._set(FAILED, why)
+            return True
+        if revs.at_head:
+            self._log.info("job.skipped", why=f"database already at head ({when})", heads=revs.heads)
+            self._set(SKIPPED)
+            return True
+        self._log.info("job.revisions", current=revs.current or None, heads=revs.heads)
+        return False
+
+    async def _attempts(self) -> None:
+        backoff = self.cfg.backoff.policy()
+        env = child_environment(self.ctx.base_env, self.cfg.environment)
+        spec = SpawnSpec(argv=list(self.cfg.command), env=env, cwd=self.cfg.cwd, user=self.cfg.user)
+        for attempt in range(1, self.cfg.attempts + 1):
+            self.attempts = attempt
+            self._set(RUNNING)
+            self._on_running(True)
+            self._log.info("job.started", command=self.cfg.command, attempt=attempt, of=self.cfg.attempts)
+            output: list[str] = []
+            try:
+                status = await run_command(self.ctx, spec, self.cfg.timeout, self._collector(output))
+            except Exception as exc:  # could not spawn: no retry will help
+                self._set(FAILED, str(exc))
+                self._log.error("job.failed", error=str(exc))
+                return
+            finally:
+                self._on_running(False)
+            if status is not None and status.success:
+                self.exit_code = 0
+                if self.cfg.alembic_config and self.revision_url:
+                    try:
+                        self.revisions = await migrations.read_revisions(self.cfg.alembic_config, self.revision_url)
+                    except ConnectionError:
+                        pass
+                self._log.info("job.succeeded", attempt=attempt)
+                self._set(SUCCEEDED)
+                return
+            self.exit_code = None if status is None else status.code
+            why = (
+                f"timed out after {self.cfg.timeout:g}s"
+                if status is None
+                else f"exit code {status.code}"
+                if status.signal is None
+                else f"signal {status.signal}"
+            )
+            # Only transient failures of an alembic migration are retried; others always are.
+            cause = migrations.transient_cause("\n".join(output)) if self.cfg.alembic_config else "failed"
+            if status is None:
+                cause = cause or "timeout"
+            if cause is None or attempt == self.cfg.attempts:
+                detail = output[-1] if output else why
+                hint = "an error in the migration itself: not retried" if cause is None else "no attempts left"
+                self._log.error("job.failed", why=why, last_line=detail, attempt=attempt, hint=hint)
+                self._set(FAILED, f"{why}: {detail}")
+                return
+            delay = backoff.delay(attempt, self.ctx.rng)
+            self._log.warning("job.retrying", why=why, cause=cause, attempt=attempt, retry_in_s=round(delay, 2))
+            self._set(RETRYING, f"{why} ({cause})")
+            await asyncio.sleep(delay)
+
+    def _collector(self, output: list[str]) -> Callable[[str, str], None]:
+        """Return a line handler that logs, buffers, and keeps the tail for classifying failures."""
+
+        def line(stream: str, text: str) -> None:
+            output.append(text)
+            del output[:-200]
+            self.buffer.add(stream, text)
+            self.ctx.output(self.name, stream, text)
+
+        return line
+
+    def _set(self, state: str, error: str | None = None) -> None:
+        self.state = state
+        self.error = error
+        self.ctx.changed()
+
+    def status(self) -> dict[str, Any]:
+        """Return this unit's entry of the status document."""
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "kind": "job",
+            "state": self.state,
+            "attempts": self.attempts,
+            "exit_code": self.exit_code,
+            "duration_s": self.duration_s,
+            "error": self.error,
+        }
+        if self.revisions is not None:
+            doc["revision"] = {"current": list(self.revisions.current), "heads": list(self.revisions.heads)}
+        return doc

@@ -1,0 +1,115 @@
+"""What every child gets, on both spawn paths (posix_spawn + setpriv, and the Python fork)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from supervisor.process import SpawnSpec, close_inherited_fds_on_exec, spawn
+from tests.conftest import PY, alive, wait_until
+
+# A shell, not Python: Python itself ignores SIGPIPE and opens fds as it starts.
+PROBE = [
+    "sh",
+    "-c",
+    'echo "$(grep SigIgn /proc/$$/status | cut -f2)|$(ls /proc/$$/fd | sort -n | tr "\\n" " ")|'
+    '$(readlink /proc/$$/fd/3)|$([ "$LISTEN_PID" = "$$" ] && echo ours)|$(pwd)|$(cut -d" " -f6 /proc/$$/stat)|$$";'
+    "exec sleep 30",  # the test lists its fds from outside, once the shell's own pipes are gone
+]
+
+
+@pytest.fixture(params=["posix_spawn", "fork"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on each spawn path."""
+    if request.param == "fork":
+        monkeypatch.setenv("SUPERVISOR_SPAWN", "fork")
+    return str(request.param)
+
+
+def run(spec: SpawnSpec) -> list[str]:
+    """Spawn, read stdout to the end, reap; return the probe's fields."""
+    close_inherited_fds_on_exec()  # as the daemon does at start-up
+    child = spawn(spec)
+    assert child.stdout_fd is not None and child.stderr_fd is not None
+    with os.fdopen(child.stdout_fd) as out:
+        fields = out.readline().strip().split("|")
+        wait_until(lambda: os.readlink(f"/proc/{child.pid}/exe").endswith("sleep"), 5, "the exec of sleep")
+        fields[1] = " ".join(sorted(os.listdir(f"/proc/{child.pid}/fd"), key=int))
+    os.close(child.stderr_fd)
+    os.kill(child.pid, signal.SIGKILL)
+    os.waitpid(child.pid, 0)
+    return fields
+
+
+def test_session_signals_fds_and_cwd(path: str, tmp_path: Path) -> None:
+    """Own session, no ignored signals, only 0-2 open, and the configured cwd."""
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN  # what the child must not inherit
+    ignored, fds, _, _, cwd, session, pid = run(SpawnSpec(PROBE, env=dict(os.environ), cwd=str(tmp_path)))
+    # Signals 1-31; 32 and up are glibc's own real-time signals, which no program handles.
+    assert int(ignored, 16) & 0x7FFFFFFF == 0, f"ignored signals inherited: {ignored}"
+    assert fds.split() == ["0", "1", "2"], f"leaked fds: {fds}"
+    assert cwd == str(tmp_path)
+    assert session == pid, "the child leads its own session"
+
+
+def test_listen_socket_is_fd_3_with_our_pid(path: str) -> None:
+    """With listen, fd 3 is the socket and LISTEN_PID is the child's own pid."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    try:
+        _, fds, three, ours, _, _, _ = run(SpawnSpec(PROBE, env=dict(os.environ), listen_fd=sock.fileno()))
+    finally:
+        sock.close()
+    assert three.startswith("socket:") and ours == "ours"
+    assert fds.split() == ["0", "1", "2", "3"], f"fds: {fds}"
+
+
+def test_child_dies_with_a_sigkilled_parent(path: str) -> None:
+    """PDEATHSIG: when the process that spawned it is SIGKILLed, the child goes too."""
+    code = (
+        "import os, sys, time\n"
+        "from supervisor.process import SpawnSpec, spawn\n"
+        "c = spawn(SpawnSpec(['sleep', '100'], env=dict(os.environ), capture=False))\n"
+        "print(c.pid, flush=True)\n"
+        "time.sleep(100)\n"
+    )
+    parent = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert alive(child)
+    parent.kill()
+    parent.wait()
+    wait_until(lambda: not alive(child), 5, f"child {child} to die with its parent")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_user_drop_keeps_pdeathsig(path: str) -> None:
+    """user = nobody: the child runs as nobody, and still dies with its parent."""
+    code = (
+        "import os, time\n"
+        "from supervisor.process import SpawnSpec, spawn\n"
+        "c = spawn(SpawnSpec(['sleep', '100'], env=dict(os.environ), user='nobody', capture=False))\n"
+        "print(c.pid, flush=True)\n"
+        "time.sleep(100)\n"
+    )
+    parent = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    time.sleep(0.2)  # setpriv drops privileges before it execs sleep
+    status = Path(f"/proc/{child}/status").read_text().splitlines()
+    uid = next(line for line in status if line.startswith("Uid")).split()[1]
+    assert uid == "65534"
+    parent.kill()
+    parent.wait()
+    wait_until(lambda: not alive(child), 5, f"child {child} (as nobody) to die with its parent")
+
+
+_ = sys
