@@ -397,13 +397,16 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--skip-stack", action="store_true")
-    parser.add_argument("--only", choices=["idle"], help="re-measure one section into the last results")
+    parser.add_argument("--only", choices=["idle", "stack"], help="re-measure one section into the last results")
     args = parser.parse_args()
-    if args.only == "idle":
+    if args.only:
         latest = ROOT / "bench" / "results" / "latest.json"
         res = json.loads(latest.read_text())
         base = Path(tempfile.mkdtemp(prefix="supbench-"))
-        res["idle"] = idle_side_by_side(build_stamp(), base, args.children, args.supervisord, args.idle_seconds)
+        if args.only == "idle":
+            res["idle"] = idle_side_by_side(build_stamp(), base, args.children, args.supervisord, args.idle_seconds)
+        else:
+            res["stack"] = stack_ready(base, args.runs)
         latest.write_text(json.dumps(res, indent=2))
         print(report(res))
         return

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +68,7 @@ class Revisions:
 
 
 def script_heads(alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
-    """Return every known revision and the heads of the script directory."""
+    """Return every known revision and the heads of the script directory (imports alembic)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -75,11 +77,25 @@ def script_heads(alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
     return known, tuple(sorted(script.get_heads()))
 
 
-async def read_revisions(alembic_ini: str, url: str, timeout_s: float = 10.0) -> Revisions:
+def heads_command(alembic_ini: str) -> list[str]:
+    """The helper that prints the script heads as JSON.
+
+    Alembic and SQLAlchemy cost ~0.4 s and ~20 MB to import, and loading the revision files
+    runs user code: a child pays for that, in parallel with the dependency wait.
+    """
+    return [sys.executable, "-m", "supervisor.migrations", alembic_ini]
+
+
+def parse_heads(output: str) -> tuple[set[str], tuple[str, ...]]:
+    """Read the helper's last line: ``{"known": [...], "heads": [...]}``."""
+    doc = json.loads(output.strip().splitlines()[-1])
+    return set(doc["known"]), tuple(doc["heads"])
+
+
+async def read_revisions(url: str, known: set[str], heads: tuple[str, ...], timeout_s: float = 10.0) -> Revisions:
     """Compare the database's ``alembic_version`` with the scripts' heads."""
     import psycopg
 
-    known, heads = script_heads(alembic_ini)
     try:
         conn = await asyncio.wait_for(
             psycopg.AsyncConnection.connect(
@@ -171,3 +187,8 @@ class AdvisoryLock:
                 await self._conn.close()
             finally:
                 self._conn = None
+
+
+if __name__ == "__main__":  # the heads helper: python -m supervisor.migrations alembic.ini
+    known_revisions, script_head_ids = script_heads(sys.argv[1])
+    print(json.dumps({"known": sorted(known_revisions), "heads": list(script_head_ids)}))

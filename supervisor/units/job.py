@@ -51,6 +51,8 @@ class JobRunner:
         self.buffer = LineBuffer(log_lines)
         self._on_running = on_running
         self._task: asyncio.Task[None] | None = None
+        self._heads: asyncio.Task[tuple[set[str], tuple[str, ...]]] | None = None
+        self._known: set[str] = set()
         self._done = asyncio.Event()
         self._log = ctx.log.bind(job=name)
 
@@ -64,15 +66,33 @@ class JobRunner:
         """Whether units that name this job may start."""
         return self.state in (SUCCEEDED, SKIPPED) or (self.state == FAILED and self.cfg.on_failure == "continue")
 
+    def prepare(self) -> None:
+        """Start reading the script heads now, while the dependencies are still awaited."""
+        if self.cfg.alembic_config and self._heads is None and list(self.cfg.command) != ["true"]:
+            self._heads = self.ctx.loop.create_task(self._read_heads(self.cfg.alembic_config))
+
+    async def _read_heads(self, alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
+        out: list[str] = []
+        env = child_environment(self.ctx.base_env, self.cfg.environment)
+        spec = SpawnSpec(argv=migrations.heads_command(alembic_ini), env=env, cwd=self.cfg.cwd)
+        status = await run_command(self.ctx, spec, 120.0, lambda stream, line: out.append(f"{stream}\t{line}"))
+        stdout = "\n".join(line.split("\t", 1)[1] for line in out if line.startswith("stdout\t"))
+        if status is None or not status.success:
+            tail = [line.split("\t", 1)[1] for line in out][-3:]
+            raise RuntimeError(f"cannot read the migration scripts of {alembic_ini}: {' / '.join(tail) or status}")
+        return migrations.parse_heads(stdout)
+
     def start(self) -> None:
         """Run the job once."""
+        self.prepare()
         if self._task is None:
             self._task = self.ctx.loop.create_task(self._run(), name=f"job:{self.name}")
 
     def stop(self) -> None:
-        """Cancel it: a running command is killed and reaped."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        """Cancel it: a running command (or the heads helper) is killed and reaped."""
+        for task in (self._task, self._heads):
+            if task is not None and not task.done():
+                task.cancel()
 
     async def wait(self) -> None:
         """Return once the job is over."""
@@ -125,9 +145,18 @@ class JobRunner:
 
     async def _at_head(self, when: str) -> bool:
         assert self.cfg.alembic_config is not None and self.revision_url is not None
+        self.prepare()
+        assert self._heads is not None
+        try:
+            known, heads = await self._heads
+            self._known = known
+        except RuntimeError as exc:
+            self._log.error("job.scripts_unreadable", error=str(exc))
+            self._set(FAILED, str(exc))
+            return True
         for attempt in range(1, self.cfg.attempts + 1):
             try:
-                self.revisions = await migrations.read_revisions(self.cfg.alembic_config, self.revision_url)
+                self.revisions = await migrations.read_revisions(self.revision_url, known, heads)
                 break
             except ConnectionError as exc:
                 self._log.warning("job.revisions_unreadable", error=str(exc), attempt=attempt)
@@ -178,11 +207,13 @@ class JobRunner:
                 self._on_running(False)
             if status is not None and status.success:
                 self.exit_code = 0
-                if self.cfg.alembic_config and self.revision_url:
+                if self.revisions is not None and self.revision_url:
                     try:
-                        self.revisions = await migrations.read_revisions(self.cfg.alembic_config, self.revision_url)
+                        self.revisions = await migrations.read_revisions(
+                            self.revision_url, self._known, self.revisions.heads
+                        )
                     except ConnectionError:
-                        pass
+                        pass  # the job succeeded; the status shows the revisions read before it
                 self._log.info("job.succeeded", attempt=attempt)
                 self._set(SUCCEEDED)
                 return

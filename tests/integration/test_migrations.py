@@ -145,6 +145,17 @@ def test_sql_error_with_on_failure_exit_gives_69(run_daemon, database: str, tmp_
     assert not d.events("program.started")
 
 
+def test_unreadable_migration_scripts_fail_the_job_with_the_reason(run_daemon, database: str, tmp_path: Path) -> None:
+    """Scripts that alembic cannot load fail the job at once, saying why; nothing is migrated."""
+    broken = tmp_path / "noscripts"
+    broken.mkdir()
+    (broken / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/missing\n")
+    d = run_daemon(config(database, alembic_dir=broken))
+    job = d.wait_unit("migrate", state="failed", timeout=60)
+    assert "cannot read the migration scripts" in job["error"] and job["attempts"] == 0
+    d.wait_unit("app", state="running")  # on_failure = continue
+
+
 def test_three_replicas_migrate_exactly_once(run_daemon, database: str) -> None:
     """Three supervisors at once: one migrates under the lock; the others wait, then skip."""
     slow = '["sh", "-c", "sleep 1.5 && exec alembic upgrade head"]'
