@@ -92,8 +92,8 @@ def parse_heads(output: str) -> tuple[set[str], tuple[str, ...]]:
     return set(doc["known"]), tuple(doc["heads"])
 
 
-async def read_revisions(url: str, known: set[str], heads: tuple[str, ...], timeout_s: float = 10.0) -> Revisions:
-    """Compare the database's ``alembic_version`` with the scripts' heads."""
+async def read_current(url: str, timeout_s: float = 10.0) -> tuple[str, ...]:
+    """Return the database's ``alembic_version`` rows (empty when the table does not exist)."""
     import psycopg
 
     try:
@@ -108,13 +108,16 @@ async def read_revisions(url: str, known: set[str], heads: tuple[str, ...], time
     async with conn:
         try:
             cur = await conn.execute("SELECT version_num FROM alembic_version")
-            current = tuple(sorted(row[0] for row in await cur.fetchall()))
+            return tuple(sorted(row[0] for row in await cur.fetchall()))
         except psycopg.errors.UndefinedTable:
-            current = ()
+            return ()
         except psycopg.Error as exc:
             raise ConnectionError(describe_pg_error(exc)) from None
-    unknown = tuple(rev for rev in current if rev not in known)
-    return Revisions(current=current, heads=heads, unknown=unknown)
+
+
+def compare(current: tuple[str, ...], known: set[str], heads: tuple[str, ...]) -> Revisions:
+    """Where ``current`` stands against the scripts."""
+    return Revisions(current=current, heads=heads, unknown=tuple(rev for rev in current if rev not in known))
 
 
 class AdvisoryLock:

@@ -144,28 +144,26 @@ class JobRunner:
                 self._log.info("job.lock_released", key=lock.key)
 
     async def _at_head(self, when: str) -> bool:
+        """Decide from the revisions; return True when the job is over (skipped or failed)."""
         assert self.cfg.alembic_config is not None and self.revision_url is not None
         self.prepare()
+        current = await self._read_current()
+        if current is None:
+            return True
+        if not current:
+            # An empty database is neither at head nor ahead: migrate without waiting for the
+            # script heads, which reach the status document when the helper is done.
+            self._log.info("job.revisions", current=None, when=when, next="migrating")
+            self._track_heads(current)
+            return False
         assert self._heads is not None
         try:
-            known, heads = await self._heads
-            self._known = known
+            self._known, heads = await self._heads
         except RuntimeError as exc:
             self._log.error("job.scripts_unreadable", error=str(exc))
             self._set(FAILED, str(exc))
             return True
-        for attempt in range(1, self.cfg.attempts + 1):
-            try:
-                self.revisions = await migrations.read_revisions(self.revision_url, known, heads)
-                break
-            except ConnectionError as exc:
-                self._log.warning("job.revisions_unreadable", error=str(exc), attempt=attempt)
-                if attempt == self.cfg.attempts:
-                    self._set(FAILED, f"cannot read alembic_version: {exc}")
-                    return True
-                await asyncio.sleep(self.cfg.backoff.policy().delay(attempt, self.ctx.rng))
-        revs = self.revisions
-        assert revs is not None
+        revs = self.revisions = migrations.compare(current, self._known, heads)
         if revs.unknown:
             why = (
                 f"the database is at revision {', '.join(revs.unknown)}, which these migration scripts "
@@ -184,8 +182,34 @@ class JobRunner:
             self._log.info("job.skipped", why=f"database already at head ({when})", heads=revs.heads)
             self._set(SKIPPED)
             return True
-        self._log.info("job.revisions", current=revs.current or None, heads=revs.heads)
+        self._log.info("job.revisions", current=revs.current, heads=revs.heads, when=when)
         return False
+
+    async def _read_current(self) -> tuple[str, ...] | None:
+        assert self.revision_url is not None
+        for attempt in range(1, self.cfg.attempts + 1):
+            try:
+                return await migrations.read_current(self.revision_url)
+            except ConnectionError as exc:
+                self._log.warning("job.revisions_unreadable", error=str(exc), attempt=attempt)
+                if attempt == self.cfg.attempts:
+                    self._set(FAILED, f"cannot read alembic_version: {exc}")
+                    return None
+                await asyncio.sleep(self.cfg.backoff.policy().delay(attempt, self.ctx.rng))
+        return None
+
+    def _track_heads(self, current: tuple[str, ...]) -> None:
+        """Fill in the status document's revisions once the heads helper answers."""
+
+        def done(task: asyncio.Task[tuple[set[str], tuple[str, ...]]]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                return
+            self._known, heads = task.result()
+            if self.revisions is None:
+                self.revisions = migrations.compare(current, self._known, heads)
+
+        if self._heads is not None:
+            self._heads.add_done_callback(done)
 
     async def _attempts(self) -> None:
         backoff = self.cfg.backoff.policy()
@@ -207,13 +231,7 @@ class JobRunner:
                 self._on_running(False)
             if status is not None and status.success:
                 self.exit_code = 0
-                if self.revisions is not None and self.revision_url:
-                    try:
-                        self.revisions = await migrations.read_revisions(
-                            self.revision_url, self._known, self.revisions.heads
-                        )
-                    except ConnectionError:
-                        pass  # the job succeeded; the status shows the revisions read before it
+                await self._record_after_success()
                 self._log.info("job.succeeded", attempt=attempt)
                 self._set(SUCCEEDED)
                 return
@@ -239,6 +257,17 @@ class JobRunner:
             self._log.warning("job.retrying", why=why, cause=cause, attempt=attempt, retry_in_s=round(delay, 2))
             self._set(RETRYING, f"{why} ({cause})")
             await asyncio.sleep(delay)
+
+    async def _record_after_success(self) -> None:
+        """Show the revision the job left the database at (the heads helper may still be busy)."""
+        if not self.cfg.alembic_config or self.revision_url is None or self._heads is None:
+            return
+        try:
+            self._known, heads = await self._heads
+            current = await migrations.read_current(self.revision_url)
+        except (RuntimeError, ConnectionError):
+            return  # the job succeeded; the status shows what was read before it
+        self.revisions = migrations.compare(current, self._known, heads)
 
     def _collector(self, output: list[str]) -> Callable[[str, str], None]:
         """Return a line handler that logs, buffers, and keeps the tail for classifying failures."""

@@ -150,10 +150,18 @@ def test_unreadable_migration_scripts_fail_the_job_with_the_reason(run_daemon, d
     broken = tmp_path / "noscripts"
     broken.mkdir()
     (broken / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/missing\n")
+    # An empty database needs no comparison: alembic runs at once and says what is wrong.
     d = run_daemon(config(database, alembic_dir=broken))
     job = d.wait_unit("migrate", state="failed", timeout=60)
-    assert "cannot read the migration scripts" in job["error"] and job["attempts"] == 0
+    assert "Path doesn't exist" in job["error"] and job["attempts"] == 1
     d.wait_unit("app", state="running")  # on_failure = continue
+    # A database at some revision must be compared with the scripts first: that fails before any attempt.
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('0001')")
+    d2 = run_daemon(config(database, alembic_dir=broken))
+    job = d2.wait_unit("migrate", state="failed", timeout=60)
+    assert "cannot read the migration scripts" in job["error"] and job["attempts"] == 0
 
 
 def test_three_replicas_migrate_exactly_once(run_daemon, database: str) -> None:

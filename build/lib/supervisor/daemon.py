@@ -247,6 +247,8 @@ class Daemon:
         for unit in self.units.values():
             if isinstance(unit, DependencyRunner):
                 unit.start()
+            elif isinstance(unit, JobRunner):
+                unit.prepare()  # read migration heads while the dependencies are awaited
         for prog in self.programs:
             if prog.cfg.autostart:
                 prog.dispatch(Start())

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +68,7 @@ class Revisions:
 
 
 def script_heads(alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
-    """Return every known revision and the heads of the script directory."""
+    """Return every known revision and the heads of the script directory (imports alembic)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -75,11 +77,25 @@ def script_heads(alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
     return known, tuple(sorted(script.get_heads()))
 
 
-async def read_revisions(alembic_ini: str, url: str, timeout_s: float = 10.0) -> Revisions:
-    """Compare the database's ``alembic_version`` with the scripts' heads."""
+def heads_command(alembic_ini: str) -> list[str]:
+    """The helper that prints the script heads as JSON.
+
+    Alembic and SQLAlchemy cost ~0.4 s and ~20 MB to import, and loading the revision files
+    runs user code: a child pays for that, in parallel with the dependency wait.
+    """
+    return [sys.executable, "-m", "supervisor.migrations", alembic_ini]
+
+
+def parse_heads(output: str) -> tuple[set[str], tuple[str, ...]]:
+    """Read the helper's last line: ``{"known": [...], "heads": [...]}``."""
+    doc = json.loads(output.strip().splitlines()[-1])
+    return set(doc["known"]), tuple(doc["heads"])
+
+
+async def read_current(url: str, timeout_s: float = 10.0) -> tuple[str, ...]:
+    """Return the database's ``alembic_version`` rows (empty when the table does not exist)."""
     import psycopg
 
-    known, heads = script_heads(alembic_ini)
     try:
         conn = await asyncio.wait_for(
             psycopg.AsyncConnection.connect(
@@ -92,13 +108,16 @@ async def read_revisions(alembic_ini: str, url: str, timeout_s: float = 10.0) ->
     async with conn:
         try:
             cur = await conn.execute("SELECT version_num FROM alembic_version")
-            current = tuple(sorted(row[0] for row in await cur.fetchall()))
+            return tuple(sorted(row[0] for row in await cur.fetchall()))
         except psycopg.errors.UndefinedTable:
-            current = ()
+            return ()
         except psycopg.Error as exc:
             raise ConnectionError(describe_pg_error(exc)) from None
-    unknown = tuple(rev for rev in current if rev not in known)
-    return Revisions(current=current, heads=heads, unknown=unknown)
+
+
+def compare(current: tuple[str, ...], known: set[str], heads: tuple[str, ...]) -> Revisions:
+    """Where ``current`` stands against the scripts."""
+    return Revisions(current=current, heads=heads, unknown=tuple(rev for rev in current if rev not in known))
 
 
 class AdvisoryLock:
@@ -171,3 +190,8 @@ class AdvisoryLock:
                 await self._conn.close()
             finally:
                 self._conn = None
+
+
+if __name__ == "__main__":  # the heads helper: python -m supervisor.migrations alembic.ini
+    known_revisions, script_head_ids = script_heads(sys.argv[1])
+    print(json.dumps({"known": sorted(known_revisions), "heads": list(script_head_ids)}))

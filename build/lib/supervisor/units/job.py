@@ -51,6 +51,8 @@ class JobRunner:
         self.buffer = LineBuffer(log_lines)
         self._on_running = on_running
         self._task: asyncio.Task[None] | None = None
+        self._heads: asyncio.Task[tuple[set[str], tuple[str, ...]]] | None = None
+        self._known: set[str] = set()
         self._done = asyncio.Event()
         self._log = ctx.log.bind(job=name)
 
@@ -64,15 +66,33 @@ class JobRunner:
         """Whether units that name this job may start."""
         return self.state in (SUCCEEDED, SKIPPED) or (self.state == FAILED and self.cfg.on_failure == "continue")
 
+    def prepare(self) -> None:
+        """Start reading the script heads now, while the dependencies are still awaited."""
+        if self.cfg.alembic_config and self._heads is None and list(self.cfg.command) != ["true"]:
+            self._heads = self.ctx.loop.create_task(self._read_heads(self.cfg.alembic_config))
+
+    async def _read_heads(self, alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
+        out: list[str] = []
+        env = child_environment(self.ctx.base_env, self.cfg.environment)
+        spec = SpawnSpec(argv=migrations.heads_command(alembic_ini), env=env, cwd=self.cfg.cwd)
+        status = await run_command(self.ctx, spec, 120.0, lambda stream, line: out.append(f"{stream}\t{line}"))
+        stdout = "\n".join(line.split("\t", 1)[1] for line in out if line.startswith("stdout\t"))
+        if status is None or not status.success:
+            tail = [line.split("\t", 1)[1] for line in out][-3:]
+            raise RuntimeError(f"cannot read the migration scripts of {alembic_ini}: {' / '.join(tail) or status}")
+        return migrations.parse_heads(stdout)
+
     def start(self) -> None:
         """Run the job once."""
+        self.prepare()
         if self._task is None:
             self._task = self.ctx.loop.create_task(self._run(), name=f"job:{self.name}")
 
     def stop(self) -> None:
-        """Cancel it: a running command is killed and reaped."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        """Cancel it: a running command (or the heads helper) is killed and reaped."""
+        for task in (self._task, self._heads):
+            if task is not None and not task.done():
+                task.cancel()
 
     async def wait(self) -> None:
         """Return once the job is over."""
@@ -124,19 +144,26 @@ class JobRunner:
                 self._log.info("job.lock_released", key=lock.key)
 
     async def _at_head(self, when: str) -> bool:
+        """Decide from the revisions; return True when the job is over (skipped or failed)."""
         assert self.cfg.alembic_config is not None and self.revision_url is not None
-        for attempt in range(1, self.cfg.attempts + 1):
-            try:
-                self.revisions = await migrations.read_revisions(self.cfg.alembic_config, self.revision_url)
-                break
-            except ConnectionError as exc:
-                self._log.warning("job.revisions_unreadable", error=str(exc), attempt=attempt)
-                if attempt == self.cfg.attempts:
-                    self._set(FAILED, f"cannot read alembic_version: {exc}")
-                    return True
-                await asyncio.sleep(self.cfg.backoff.policy().delay(attempt, self.ctx.rng))
-        revs = self.revisions
-        assert revs is not None
+        self.prepare()
+        current = await self._read_current()
+        if current is None:
+            return True
+        if not current:
+            # An empty database is neither at head nor ahead: migrate without waiting for the
+            # script heads, which reach the status document when the helper is done.
+            self._log.info("job.revisions", current=None, when=when, next="migrating")
+            self._track_heads(current)
+            return False
+        assert self._heads is not None
+        try:
+            self._known, heads = await self._heads
+        except RuntimeError as exc:
+            self._log.error("job.scripts_unreadable", error=str(exc))
+            self._set(FAILED, str(exc))
+            return True
+        revs = self.revisions = migrations.compare(current, self._known, heads)
         if revs.unknown:
             why = (
                 f"the database is at revision {', '.join(revs.unknown)}, which these migration scripts "
@@ -155,8 +182,34 @@ class JobRunner:
             self._log.info("job.skipped", why=f"database already at head ({when})", heads=revs.heads)
             self._set(SKIPPED)
             return True
-        self._log.info("job.revisions", current=revs.current or None, heads=revs.heads)
+        self._log.info("job.revisions", current=revs.current, heads=revs.heads, when=when)
         return False
+
+    async def _read_current(self) -> tuple[str, ...] | None:
+        assert self.revision_url is not None
+        for attempt in range(1, self.cfg.attempts + 1):
+            try:
+                return await migrations.read_current(self.revision_url)
+            except ConnectionError as exc:
+                self._log.warning("job.revisions_unreadable", error=str(exc), attempt=attempt)
+                if attempt == self.cfg.attempts:
+                    self._set(FAILED, f"cannot read alembic_version: {exc}")
+                    return None
+                await asyncio.sleep(self.cfg.backoff.policy().delay(attempt, self.ctx.rng))
+        return None
+
+    def _track_heads(self, current: tuple[str, ...]) -> None:
+        """Fill in the status document's revisions once the heads helper answers."""
+
+        def done(task: asyncio.Task[tuple[set[str], tuple[str, ...]]]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                return
+            self._known, heads = task.result()
+            if self.revisions is None:
+                self.revisions = migrations.compare(current, self._known, heads)
+
+        if self._heads is not None:
+            self._heads.add_done_callback(done)
 
     async def _attempts(self) -> None:
         backoff = self.cfg.backoff.policy()
@@ -178,11 +231,7 @@ class JobRunner:
                 self._on_running(False)
             if status is not None and status.success:
                 self.exit_code = 0
-                if self.cfg.alembic_config and self.revision_url:
-                    try:
-                        self.revisions = await migrations.read_revisions(self.cfg.alembic_config, self.revision_url)
-                    except ConnectionError:
-                        pass
+                await self._record_after_success()
                 self._log.info("job.succeeded", attempt=attempt)
                 self._set(SUCCEEDED)
                 return
@@ -208,6 +257,17 @@ class JobRunner:
             self._log.warning("job.retrying", why=why, cause=cause, attempt=attempt, retry_in_s=round(delay, 2))
             self._set(RETRYING, f"{why} ({cause})")
             await asyncio.sleep(delay)
+
+    async def _record_after_success(self) -> None:
+        """Show the revision the job left the database at (the heads helper may still be busy)."""
+        if not self.cfg.alembic_config or self.revision_url is None or self._heads is None:
+            return
+        try:
+            self._known, heads = await self._heads
+            current = await migrations.read_current(self.revision_url)
+        except (RuntimeError, ConnectionError):
+            return  # the job succeeded; the status shows what was read before it
+        self.revisions = migrations.compare(current, self._known, heads)
 
     def _collector(self, output: list[str]) -> Callable[[str, str], None]:
         """Return a line handler that logs, buffers, and keeps the tail for classifying failures."""
