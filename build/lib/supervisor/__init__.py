@@ -1,3 +1,0 @@
-"""A process supervisor for Python web stacks."""
-
-__version__ = "0.1.0"

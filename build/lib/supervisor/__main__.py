@@ -1,5 +1,0 @@
-"""Allow ``python -m supervisor``."""
-
-from supervisor.cli import main
-
-raise SystemExit(main())

@@ -1,1 +1,0 @@
-"""The operator's side: the status document, the control server and its client."""

@@ -1,1 +1,0 @@
-"""One runner per dependency, job and program: events in, ``transition()``, actions out."""
