@@ -65,12 +65,16 @@ def parse_size(value: object) -> int:
     return size
 
 
-def format_duration(seconds: float) -> str:
-    """Render seconds compactly for operators: ``950ms``, ``4.0s``, ``3m12s``, ``2h05m``."""
+def format_duration(seconds: float | None) -> str:
+    """Render seconds compactly for operators: ``950ms``, ``4.0s``, ``3m12s``, ``2h05m``, ``3d04h``."""
+    if seconds is None:
+        return "-"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:
         return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return f"{int(seconds // 86400)}d{int(seconds % 86400 // 3600):02d}h"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from supervisor.durations import format_duration
+
 API_PREFIX = "/v1"
 
 
@@ -23,18 +25,6 @@ def problems(doc: dict[str, Any]) -> list[str]:
         elif kind == "dependency" and state != "ready":
             out.append(f"{name} {state}" + (f": {unit['error']}" if unit.get("error") else ""))
     return out
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    return f"{int(seconds // 86400)}d{int(seconds % 86400 // 3600):02d}h"
 
 
 def _exit(last: dict[str, Any] | None) -> str:
@@ -65,7 +55,7 @@ def render_table(doc: dict[str, Any]) -> str:
                     "program",
                     u["state"],
                     str(u.get("pid") or "-"),
-                    _duration(u.get("uptime_s")),
+                    format_duration(u.get("uptime_s")),
                     str(u.get("restarts", 0)),
                     u.get("health") or "-",
                     _exit(u.get("last_exit")),
@@ -106,6 +96,6 @@ def render_table(doc: dict[str, Any]) -> str:
     sup = doc.get("supervisor", {})
     lines.append(
         f"supervisor {sup.get('version', '?')} pid {sup.get('pid', '?')} {sup.get('state', '?')}, "
-        f"up {_duration(sup.get('uptime_s'))}, ready={'yes' if sup.get('ready') else 'no'}"
+        f"up {format_duration(sup.get('uptime_s'))}, ready={'yes' if sup.get('ready') else 'no'}"
     )
     return "\n".join(line.rstrip() for line in lines)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.clock import Clock
-from supervisor.process import OutputPump, Reaper, SpawnSpec, kill_tree, signal_group, spawn
+from supervisor.output import OutputPump
+from supervisor.process import Reaper, SpawnSpec, kill_tree, signal_group, spawn
 from supervisor.states import ExitStatus
 
 

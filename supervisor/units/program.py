@@ -8,8 +8,8 @@ from typing import Any
 
 from supervisor import probes, states
 from supervisor.config.models import ProgramConfig
+from supervisor.output import OutputPump
 from supervisor.process import (
-    OutputPump,
     SpawnSpec,
     child_environment,
     kill_tree,

@@ -59,4 +59,5 @@ def test_sizes(text: object, size: int) -> None:
 
 def test_format_duration() -> None:
     """Operators read compact durations."""
-    assert [format_duration(s) for s in (0.25, 4, 192, 7500)] == ["250ms", "4.0s", "3m12s", "2h05m"]
+    assert [format_duration(s) for s in (0.25, 4, 192, 7500, 273600)] == ["250ms", "4.0s", "3m12s", "2h05m", "3d04h"]
+    assert format_duration(None) == "-"
