@@ -8,8 +8,8 @@ BENCH_VENV ?= .venv-supervisord
 # The benchmarked supervisor is installed as production installs it (not editable).
 OURS_VENV ?= .venv-bench
 
-export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
-export REDIS_URL ?= redis://127.0.0.1:6379/0
+# DATABASE_URL and REDIS_URL are read from the environment when set. Defaults: the demo uses
+# its own database (webstack_demo, created if missing); the tests create and drop their own.
 
 .PHONY: venv test test-fast lint demo bench clean
 

@@ -333,6 +333,8 @@ def stack_ready(base: Path, runs: int) -> dict[str, list[float]]:
                 "LOG_FORMAT": "json",
                 "WEB_HEALTH_INTERVAL": "1s",
                 "PATH": f"{Path(PY).parent}:{os.environ['PATH']}",
+                "REDIS_URL": BENCH_REDIS,
+                "APP_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
             }
             # First against an empty database, then again against the one it just migrated:
             # the everyday restart, where the supervisor skips alembic and the old flow runs it.
@@ -368,7 +370,24 @@ def stack_ready(base: Path, runs: int) -> dict[str, list[float]]:
                 proc.wait(60)
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _empty_redis(BENCH_REDIS)
     return out
+
+
+# Celery's keys from the stack runs go to a Redis database of their own, emptied afterwards.
+BENCH_REDIS = (os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/14"
+
+
+def _empty_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = [k for k in client.scan_iter() if k.startswith((b"bench-", b"_kombu.", b"unacked"))]
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 class socket_port:

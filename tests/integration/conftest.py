@@ -19,7 +19,8 @@ from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+# The tests' Celery queues live in a Redis database of their own (15), and are deleted afterwards.
+REDIS_URL = urlunsplit(urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")._replace(path="/15"))
 
 
 def container_argv() -> list[str]:
@@ -159,7 +160,26 @@ def proxy() -> Iterator[type[Proxy]]:
         p.close()
 
 
-def stack_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def queue() -> Iterator[str]:
+    """A Celery queue name of our own; its keys (and Celery's bindings) are deleted afterwards."""
+    import redis
+
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        ours = [k for k in client.scan_iter() if name.encode() in k]
+        if ours:
+            client.delete(*ours)
+        leftovers = list(client.scan_iter())
+        if leftovers and all(k.startswith((b"_kombu.", b"unacked")) for k in leftovers):
+            client.delete(*leftovers)  # Celery's shared bindings, with no queue of anyone's left
+    finally:
+        client.close()
+
+
+def stack_env(tmp_path: Path, database_url: str, queue: str, **extra: str) -> dict[str, str]:
     """The environment the stack runs with in a test: its own database, queue, ports and state dir."""
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
@@ -168,7 +188,7 @@ def stack_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]
         "REDIS_URL": REDIS_URL,
         "STATE_DIR": str(state),
         "PORT": str(free_port()),
-        "APP_QUEUE": f"q-{uuid.uuid4().hex[:8]}",
+        "APP_QUEUE": queue,
         "BEAT_INTERVAL": "1",
         "WEB_HEALTH_INTERVAL": "1s",
         "HEARTBEAT_INTERVAL": "1s",

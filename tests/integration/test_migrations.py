@@ -194,7 +194,8 @@ def test_sigkilled_holder_does_not_block_the_next(run_daemon, database: str) -> 
 
 def migrate_cli(conf: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `supervisor migrate`."""
-    full = {**os.environ, **(env or {})}
+    # The caller's environment as given: merging os.environ back would bring DATABASE_URL back.
+    full = dict(os.environ if env is None else env)
     full["PATH"] = f"{Path(PY).parent}:{full['PATH']}"  # alembic, as in the container's PATH
     return subprocess.run(
         [PY, "-m", "supervisor", "migrate", "--config", str(conf)],

@@ -31,9 +31,11 @@ def post(port: str, source: str) -> str:
         return str(json.load(resp)["task_id"])
 
 
-def test_stack_boots_flows_and_recovers_from_worker_faults(run_daemon, database: str, tmp_path: Path) -> None:
+def test_stack_boots_flows_and_recovers_from_worker_faults(
+    run_daemon, database: str, queue: str, tmp_path: Path
+) -> None:
     """Boot from the container's command; tasks and beat write rows; kill -9 and SIGSTOP are healed."""
-    env = stack_env(tmp_path, database)
+    env = stack_env(tmp_path, database, queue)
     d = run_daemon(None, env=env, argv=container_argv())
     doc = d.wait_ready(timeout=60)
     states = {u["name"]: (u["state"], u.get("health")) for u in doc["units"]}
@@ -84,12 +86,12 @@ def test_stack_boots_flows_and_recovers_from_worker_faults(run_daemon, database:
 
 
 def test_redis_cut_parks_worker_and_beat_without_spending_budget(
-    run_daemon, database: str, tmp_path: Path, proxy
+    run_daemon, database: str, queue: str, tmp_path: Path, proxy
 ) -> None:
     """With Redis cut, crashed worker and beat wait in pending, spend no budget, and resume after."""
     redis_proxy = proxy(server_port(REDIS_URL, 6379))
     redis_proxy.open()
-    env = stack_env(tmp_path, database, REDIS_URL=with_port(REDIS_URL, redis_proxy.port))
+    env = stack_env(tmp_path, database, queue, REDIS_URL=with_port(REDIS_URL, redis_proxy.port))
     d = run_daemon(None, env=env, argv=container_argv())
     d.wait_ready(timeout=60)
     redis_proxy.close()
