@@ -68,6 +68,7 @@ class Daemon:
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
         argv: list[str] | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         """Run ``config`` (TOML text, completed with our socket and port), or ``argv`` as given."""
         self.dir = tmp_path
@@ -82,7 +83,7 @@ class Daemon:
             config = config.replace("[supervisor]\n", header, 1) if "[supervisor]" in config else header + config
             self.config = tmp_path / "supervisor.toml"
             self.config.write_text(config)
-            argv = [PY, "-m", "supervisor", "run", "--config", str(self.config), *args]
+            argv = [*prefix, PY, "-m", "supervisor", "run", "--config", str(self.config), *args]
         else:
             assert argv is not None
             env.setdefault("SUPERVISOR_SOCKET", self.socket)
@@ -191,10 +192,11 @@ def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
         argv: list[str] | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> Daemon:
         where = tmp_path / f"d{next(counter)}"
         where.mkdir()
-        daemon = Daemon(where, config, env, args, argv)
+        daemon = Daemon(where, config, env, args, argv, prefix)
         started.append(daemon)
         return daemon
 

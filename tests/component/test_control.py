@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import shutil
@@ -160,45 +161,56 @@ def test_second_daemon_is_refused_and_a_stale_socket_is_reused(run_daemon, tmp_p
         d3.wait(30)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root and runuser")
-def test_another_user_is_refused(run_daemon, tmp_path: Path) -> None:
-    """The socket is 0600 and the peer uid is checked: another user gets nothing."""
-    d = run_daemon(TWO)
-    d.wait_ready()
-    assert oct(os.stat(d.socket).st_mode & 0o777) == "0o600"
-    # Let nobody reach the socket file at all, so that what refuses it is the uid check.
-    for parent in Path(d.socket).parents:
+def status_as_nobody(socket_path: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run `supervisor status` as nobody, with the system Python and a copy of the package.
+
+    nobody cannot read our virtualenv; the client needs only the standard library anyway.
+    """
+    for parent in Path(socket_path).parents:  # let nobody reach the socket's directory
         if parent == Path(tempfile.gettempdir()):
             break
         os.chmod(parent, 0o755)
-    os.chmod(d.socket, 0o666)  # even with the file mode opened, the uid check refuses
-    # nobody cannot read our virtualenv; the client needs only the standard library anyway.
     pkg = tmp_path / "pkg"
     shutil.copytree(Path(__file__).resolve().parents[2] / "supervisor", pkg / "supervisor")
     for path in (pkg, *pkg.rglob("*")):
         os.chmod(path, 0o755)
     system_python = shutil.which("python3", path="/usr/bin:/bin") or "python3"
-    out = subprocess.run(
-        [
-            shutil.which("runuser") or "runuser",
-            "-u",
-            "nobody",
-            "--",
-            system_python,
-            "-m",
-            "supervisor",
-            "status",
-            "--socket",
-            d.socket,
-        ],
+    runuser = shutil.which("runuser") or "runuser"
+    return subprocess.run(
+        [runuser, "-u", "nobody", "--", system_python, "-m", "supervisor", "status", "--socket", socket_path],
         capture_output=True,
         text=True,
         timeout=30,
         env={"PYTHONPATH": str(pkg), "PATH": "/usr/bin:/bin"},
         cwd="/",
     )
+
+
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root and runuser")
+
+
+@AS_ROOT
+def test_another_user_is_refused(run_daemon, tmp_path: Path) -> None:
+    """The socket is 0600 and the peer uid is checked: another user gets nothing."""
+    d = run_daemon(TWO)
+    d.wait_ready()
+    assert oct(os.stat(d.socket).st_mode & 0o777) == "0o600"
+    os.chmod(d.socket, 0o666)  # even with the file mode opened, the uid check refuses
+    out = status_as_nobody(d.socket, tmp_path)
     assert out.returncode == 1 and "may not control" in out.stderr, out
     assert d.unit("alpha")["state"] == "running"
+
+
+@AS_ROOT
+def test_group_opens_the_socket_to_its_members(run_daemon, tmp_path: Path) -> None:
+    """With group set, the socket is 0660 with that group, and a member of it is served."""
+    d = run_daemon('[supervisor]\ngroup = "nogroup"\n' + TWO)
+    d.wait_ready()
+    st = os.stat(d.socket)
+    assert oct(st.st_mode & 0o777) == "0o660" and st.st_gid == grp.getgrnam("nogroup").gr_gid
+    out = status_as_nobody(d.socket, tmp_path)
+    assert out.returncode == 0, out
+    assert "alpha" in out.stdout
 
 
 def test_healthz_readyz_metrics(run_daemon) -> None:
