@@ -31,11 +31,17 @@ def run(loaded: Loaded) -> int:
 
 
 async def _run(loaded: Loaded) -> int:
-    from supervisor.control.server import AlreadyRunning, ControlServer
+    from supervisor.control.server import AlreadyRunning, ControlServer, claim_socket
     from supervisor.daemon import Daemon
 
     log = logs.get()
     process.close_inherited_fds_on_exec()
+    try:
+        # Before binding any listen address: a second supervisor should hear about the first one.
+        await claim_socket(loaded.config.supervisor.socket, log)
+    except AlreadyRunning as exc:
+        log.error("supervisor.already_running", error=str(exc), next="not starting")
+        return EXIT_UNAVAILABLE
     try:
         daemon = Daemon(loaded)
     except OSError as exc:

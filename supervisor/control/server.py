@@ -62,6 +62,24 @@ def _error(status: int, message: str) -> Response:
     return Response(status, {"error": message})
 
 
+async def claim_socket(path: str, log: Any) -> None:
+    """Make ``path`` ours: refuse when another supervisor answers there; remove it when stale."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise AlreadyRunning(f"{path} exists and is not a socket")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 2.0)
+    except (ConnectionRefusedError, FileNotFoundError, TimeoutError, OSError):
+        os.unlink(path)  # stale: nobody answers
+        log.info("control.stale_socket_removed", path=path)
+        return
+    writer.close()
+    raise AlreadyRunning(f"another supervisor answers on {path}")
+
+
 class ControlServer:
     """Serves the control API on a Unix socket and health/metrics on TCP."""
 
@@ -76,7 +94,7 @@ class ControlServer:
 
     async def start(self) -> None:
         """Bind both sockets; refuse when another supervisor owns the control socket."""
-        await self._claim_path()
+        await claim_socket(self.path, self.daemon.log)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
@@ -91,22 +109,6 @@ class ControlServer:
         if self.http:
             host, port = parse_address(self.http)
             self._servers.append(await asyncio.start_server(self._tcp_client, host, port, limit=MAX_HEADER_BYTES))
-
-    async def _claim_path(self) -> None:
-        try:
-            mode = os.lstat(self.path).st_mode
-        except FileNotFoundError:
-            return
-        if not stat.S_ISSOCK(mode):
-            raise AlreadyRunning(f"{self.path} exists and is not a socket")
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.path), 2.0)
-        except (ConnectionRefusedError, FileNotFoundError, TimeoutError, OSError):
-            os.unlink(self.path)  # stale: nobody answers
-            self.daemon.log.info("control.stale_socket_removed", path=self.path)
-            return
-        writer.close()
-        raise AlreadyRunning(f"another supervisor answers on {self.path}")
 
     async def close(self) -> None:
         """Stop serving and remove the socket file."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PY, program, wait_until
+from tests.conftest import PY, free_port, program, wait_until
 
 TWO = f"""
 [programs.alpha]
@@ -134,12 +134,13 @@ def test_check_prints_the_plan(tmp_path: Path) -> None:
 
 
 def test_second_daemon_is_refused_and_a_stale_socket_is_reused(run_daemon, tmp_path: Path) -> None:
-    """A live socket refuses a second daemon; a stale socket file is removed and reused."""
-    d = run_daemon(TWO)
+    """A live socket refuses a second daemon (before it binds anything); a stale one is reused."""
+    served = f'[programs.web]\ncommand = {program("http_ok")}\nlisten = "127.0.0.1:{free_port()}"\n'
+    d = run_daemon(TWO + served)
     d.wait_ready()
     sock = d.socket
     config = tmp_path / "second.toml"
-    config.write_text(f'[supervisor]\nsocket = "{sock}"\nhttp = ""\nlog_format = "json"\n' + TWO)
+    config.write_text(f'[supervisor]\nsocket = "{sock}"\nhttp = ""\nlog_format = "json"\n' + TWO + served)
     second = subprocess.run(
         [PY, "-m", "supervisor", "run", "--config", str(config)], capture_output=True, text=True, timeout=30
     )
