@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -110,6 +109,3 @@ def test_user_drop_keeps_pdeathsig(path: str) -> None:
     parent.kill()
     parent.wait()
     wait_until(lambda: not alive(child), 5, f"child {child} (as nobody) to die with its parent")
-
-
-_ = sys

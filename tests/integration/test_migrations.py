@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import PY, program, wait_until
+from tests.conftest import PY, program
 from tests.integration.conftest import ROOT, server_port, with_port
 
 pytestmark = pytest.mark.integration
@@ -247,6 +246,3 @@ def test_old_entrypoint_variables(database: str, tmp_path: Path, proxy) -> None:
     migrated = migrate_cli(conf, env={**base, "DB_HOST": "127.0.0.1", "DB_PORT": "5432"})
     assert migrated.returncode == 0, migrated.stdout[-2000:]
     assert migration_runs(database) == 1
-
-
-_ = (signal, wait_until)
