@@ -32,6 +32,17 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     return str(request.param)
 
 
+# clock_nanosleep and nanosleep on x86-64 (230, 35) and arm64 (115, 101).
+SLEEP_SYSCALLS = {"230", "35", "115", "101"}
+
+
+def sleeping(pid: int) -> bool:
+    """Whether ``pid`` is blocked in a sleep system call."""
+    if "nanosleep" in Path(f"/proc/{pid}/wchan").read_text():
+        return True
+    return Path(f"/proc/{pid}/syscall").read_text().split(" ", 1)[0] in SLEEP_SYSCALLS
+
+
 def run(spec: SpawnSpec) -> list[str]:
     """Spawn, read stdout to the end, reap; return the probe's fields."""
     close_inherited_fds_on_exec()  # as the daemon does at start-up
@@ -39,7 +50,9 @@ def run(spec: SpawnSpec) -> list[str]:
     assert child.stdout_fd is not None and child.stderr_fd is not None
     with os.fdopen(child.stdout_fd) as out:
         fields = out.readline().strip().split("|")
-        wait_until(lambda: os.readlink(f"/proc/{child.pid}/exe").endswith("sleep"), 5, "the exec of sleep")
+        # Blocked in its sleep: by then ld.so and the locale files that sleep opens while it
+        # starts (as fd 3) are closed again, and what is left is what the child inherited.
+        wait_until(lambda: sleeping(child.pid), 5, "sleep to be sleeping")
         fields[1] = " ".join(sorted(os.listdir(f"/proc/{child.pid}/fd"), key=int))
     os.close(child.stderr_fd)
     os.kill(child.pid, signal.SIGKILL)
