@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from supervisor.process import trees_rss
 from supervisor.states import State
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
@@ -76,9 +77,11 @@ class _UnitCollector(Collector):
         job_state = GaugeMetricFamily("supervisor_job_state", "1 for the job's current state.", labels=["job", "state"])
         job_attempts = GaugeMetricFamily("supervisor_job_attempts", "Attempts made.", labels=["job"])
         job_duration = GaugeMetricFamily("supervisor_job_duration_seconds", "How long the job took.", labels=["job"])
+        # One pass over the process table for every program's tree, not one per program.
+        rss_by_pid = trees_rss({p.model.pid for p in d.programs if p.model.pid is not None})
         for unit in list(d.units.values()):
             if isinstance(unit, ProgramRunner):
-                doc = unit.status()
+                doc = unit.status(rss_by_pid)
                 name = unit.name
                 up.add_metric([name], 1.0 if unit.model.state is State.RUNNING else 0.0)
                 for s in PROGRAM_STATES:
