@@ -15,7 +15,9 @@ from supervisor.clock import MonotonicClock
 from supervisor.config import Loaded
 from supervisor.config.models import parse_address
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK
-from supervisor.states import DepsChanged, ExitStatus, Shutdown, Start, State
+from supervisor.events import DepsChanged, ExitStatus, Shutdown, Start
+from supervisor.notify import NotifyListener
+from supervisor.states import State
 from supervisor.systemd import Notifier, watchdog_interval_s
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
@@ -26,14 +28,31 @@ Unit = DependencyRunner | JobRunner | ProgramRunner
 
 
 def bind_listener(address: str) -> socket.socket:
-    """Bind and listen once; every incarnation of the program inherits this socket."""
+    """Bind once; every incarnation of the program inherits this socket.
+
+    It listens only from the program's first start (``listening``): until then a
+    client is refused at once instead of waiting in a backlog nobody accepts from.
+    """
     host, port = parse_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def start_listening(fd: int) -> None:
+    """Let a bound listen socket accept, once."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            sock.listen(1024)
+    finally:
+        sock.close()
 
 
 class Daemon:
@@ -59,6 +78,7 @@ class Daemon:
         self._recompute_scheduled = False
         self._jobs_running = 0
         self._out = logs.get("output")
+        self.notify_listener = NotifyListener(self.loop, self._notified)
         self.ctx = Context(
             loop=self.loop,
             clock=self.clock,
@@ -71,6 +91,8 @@ class Daemon:
             give_up=self._give_up,
             on_probe=self._on_probe,
             output=self._output,
+            listening=start_listening,
+            notify_socket=self.notify_listener.address,
         )
         self._build()
 
@@ -195,6 +217,14 @@ class Daemon:
 
     # ---- events from units ----------------------------------------------------------
 
+    def _notified(self, pid: int, fields: dict[str, str]) -> None:
+        for prog in self.programs:
+            incarnation = prog.owns(pid)
+            if incarnation is not None:
+                prog.notified(incarnation, fields)
+                return
+        self.log.debug("notify.ignored", pid=pid, hint="not a process of any program")
+
     def _output(self, unit: str, stream: str, line: str) -> None:
         self._out.info("program.output", program=unit, stream=stream, line=line)
 
@@ -286,10 +316,14 @@ class Daemon:
             elif item == "stopped":
                 break
         code = EXIT_OK if self.exit_code is None else self.exit_code
-        if self.exit_why:
-            self.log.error("supervisor.gave_up", why=self.exit_why, exit_code=code)
-        self.log.info("supervisor.exit", exit_code=code)
         self.notifier.close()
+        self.notify_listener.close()
+        if self.exit_why:
+            # The very last line says who gave up and why; Kubernetes shows it as the pod's reason.
+            self.log.error("supervisor.gave_up", why=self.exit_why, exit_code=code)
+            write_termination_log(self.exit_why)
+        else:
+            self.log.info("supervisor.exit", exit_code=code)
         return code
 
     async def call(self, fn: Any) -> Any:
@@ -337,10 +371,10 @@ class Daemon:
             sock.close()
 
     async def _kill_all(self) -> None:
-        alive = [p for p in self.programs if p.model.pid is not None]
+        alive = [p for p in self.programs if p.pids()]
         for prog in alive:
-            if prog.model.pid is not None:
-                process.kill_tree(prog.model.pid)
+            for pid in prog.pids():
+                process.kill_tree(pid)
         waits = [asyncio.ensure_future(p.wait_down()) for p in alive]
         if waits:
             # SIGKILL cannot be ignored; the reaper hands each exit over as SIGCHLD arrives.
@@ -349,17 +383,32 @@ class Daemon:
     # ---- the status document --------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Return the status document of SPEC.md."""
+        """Return the status document of SPEC.md; ``ready`` is live, as ``/readyz`` answers."""
+        from supervisor.control.protocol import problems
+
         rss = process.trees_rss({p.model.pid for p in self.programs if p.model.pid is not None})
+        units = [u.status(rss) if isinstance(u, ProgramRunner) else u.status() for u in self.units.values()]
         return {
             "supervisor": {
                 "pid": os.getpid(),
                 "version": __version__,
                 "state": self.state,
                 "uptime_s": round(self.clock.now() - self.started_at, 3),
-                "ready": self.ready_sent,
+                "ready": self.state == "running" and not problems({"units": units}),
+                "started": self.ready_sent,
                 "config": str(self.loaded.path),
                 "time": time.time(),
             },
-            "units": [u.status(rss) if isinstance(u, ProgramRunner) else u.status() for u in self.units.values()],
+            "units": units,
         }
+
+
+def write_termination_log(why: str, path: str = "/dev/termination-log") -> None:
+    """Leave the reason where Kubernetes looks for a container's last words, when that file exists."""
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path, "w") as f:
+            f.write(why[:4000] + "\n")
+    except OSError:
+        pass

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import enum
+import signal
 from dataclasses import dataclass
+
+
+def signal_name(number: int) -> str:
+    """Return a signal's name, real-time ones included (``SIGRTMIN+1``), never raising."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+        return f"SIG{number}"
 
 
 class Reason(enum.StrEnum):
@@ -15,6 +26,8 @@ class Reason(enum.StrEnum):
     OPERATOR = "operator"
     SHUTDOWN = "shutdown"
     RELOAD = "reload"
+    START_TIMEOUT = "start_timeout"  # not ready within start_timeout
+    HANDOVER = "handover"  # replaced by a newer incarnation that became ready (start-first)
 
 
 @dataclass(frozen=True)
@@ -64,9 +77,10 @@ class Shutdown:
 
 @dataclass(frozen=True)
 class Spawned:
-    """The child was forked and exec'd."""
+    """The child was forked and exec'd; ``candidate``: the new side of a start-first handover."""
 
     pid: int
+    candidate: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,21 +88,31 @@ class SpawnFailed:
     """The child could not be exec'd (missing binary, bad cwd, unknown user)."""
 
     error: str
+    candidate: bool = False
 
 
 @dataclass(frozen=True)
 class Exited:
-    """The program's main process was reaped."""
+    """A process of the program was reaped: its main process unless ``pid`` says otherwise."""
 
     status: ExitStatus
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The incarnation ``pid`` said ``READY=1`` on the notify socket."""
+
+    pid: int
 
 
 @dataclass(frozen=True)
 class HealthResult:
-    """A health probe reported."""
+    """A health probe reported; ``pid``: the incarnation probed, when it is not the main one."""
 
     ok: bool
     detail: str = ""
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +126,7 @@ class MemoryExceeded:
 class Timer:
     """A timer the machine asked for fired; ``generation`` tells a stale one."""
 
-    name: str  # "backoff" | "stop_timeout"
+    name: str  # backoff | stop_timeout | min_uptime | start_timeout | handover_timeout
     generation: int
 
 
@@ -115,6 +139,7 @@ Event = (
     | Spawned
     | SpawnFailed
     | Exited
+    | Ready
     | HealthResult
     | MemoryExceeded
     | Timer
@@ -127,10 +152,22 @@ Event = (
 class Spawn:
     """Fork and exec the program, then feed ``Spawned`` or ``SpawnFailed`` back."""
 
+    candidate: bool = False  # beside the running incarnation (start-first)
+
 
 @dataclass(frozen=True)
-class SignalGroup:
-    """Send the program's stop signal to its process group, then SIGCONT."""
+class SendStop:
+    """Send one rung's stop signal to the main process (or its group), then SIGCONT to the group."""
+
+    signal: int
+    group: bool = False
+
+
+@dataclass(frozen=True)
+class Retire:
+    """Take process ``pid`` down through the stop ladder, then feed ``Exited(status, pid)`` back."""
+
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -167,4 +204,4 @@ class BecameFatal:
     why: str
 
 
-Action = Spawn | SignalGroup | KillTree | SetTimer | CancelTimers | Log | BecameFatal
+Action = Spawn | SendStop | Retire | KillTree | SetTimer | CancelTimers | Log | BecameFatal

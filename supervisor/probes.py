@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from supervisor.config.models import parse_address
-from supervisor.states import ExitStatus
+from supervisor.events import ExitStatus
 
 # Postgres SQLSTATEs that mean "not ready yet" rather than "misconfigured".
 NOT_READY_SQLSTATES = {"57P03": "the database system is starting up", "53300": "too many connections"}
@@ -183,14 +183,21 @@ async def http_get_status(host: str, port: int, target: str, context: ssl.SSLCon
         writer.close()
 
 
-def file(path: str, max_age_s: float) -> Probe:
-    """A heartbeat file must exist and be fresher than ``max_age_s``."""
+def file(path: str, max_age_s: float, not_before: float = 0.0) -> Probe:
+    """A heartbeat file must exist, be fresher than ``max_age_s``, and be written after ``not_before``.
+
+    ``not_before`` is the wall-clock instant the incarnation was spawned: a
+    predecessor's heartbeat never makes a new process healthy.
+    """
 
     async def check() -> str:
         try:
-            age = time.time() - os.stat(path).st_mtime  # mtimes are wall-clock
+            mtime = os.stat(path).st_mtime  # mtimes are wall-clock
         except FileNotFoundError:
             raise ProbeFailed(f"{path} does not exist") from None
+        if mtime < not_before:
+            raise ProbeFailed(f"{path} was last written before this incarnation started")
+        age = time.time() - mtime
         if age > max_age_s:
             raise ProbeFailed(f"{path} is {age:.1f}s old (max_age {max_age_s:g}s)")
         return f"{age:.1f}s old"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from supervisor.errors import SpawnError
-from supervisor.states import ExitStatus
+from supervisor.events import ExitStatus
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from supervisor.config import load
+from supervisor.daemon import bind_listener
 from supervisor.errors import ConfigError
-from supervisor.states import Reason, Restart, Shutdown, Start
+from supervisor.events import Reason, Restart, Shutdown, Start
 from supervisor.units.program import ProgramRunner
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ async def reload(daemon: Daemon) -> dict[str, Any]:
         )
         return {"ok": False, "error": exc.render()}
     old_cfg = daemon.cfg
-    changed, added, removed = [], [], []
+    changed, added, failed = [], [], {}
     for name, prog in new.config.programs.items():
         old = old_cfg.programs.get(name)
         if old is None:
@@ -34,12 +36,32 @@ async def reload(daemon: Daemon) -> dict[str, Any]:
         elif old != prog:
             changed.append(name)
     removed = [n for n in old_cfg.programs if n not in new.config.programs]
+    # Bind every new or moved listen address before anything changes: one that cannot be
+    # bound refuses that program's part of the reload, never the daemon.
+    fresh: dict[str, socket.socket] = {}
+    for name in [*changed, *added]:
+        address = new.config.programs[name].listen
+        moved = name in added or old_cfg.programs[name].listen != address
+        if address and moved:
+            try:
+                fresh[name] = bind_listener(address)
+            except OSError as exc:
+                failed[name] = f"cannot bind {address}: {exc.strerror or exc}"
+    changed = [n for n in changed if n not in failed]
+    added = [n for n in added if n not in failed]
+    programs = dict(new.config.programs)
+    for name in failed:  # keep what runs for a refused program, so the next reload sees it as it is
+        if name in old_cfg.programs:
+            programs[name] = old_cfg.programs[name]
+        else:
+            del programs[name]
     unchanged_other = (
         old_cfg.dependencies == new.config.dependencies
         and old_cfg.jobs == new.config.jobs
         and old_cfg.supervisor == new.config.supervisor
     )
-    daemon.loaded, daemon.cfg = new, new.config
+    daemon.loaded = replace(new, config=new.config.model_copy(update={"programs": programs}))
+    daemon.cfg = daemon.loaded.config
     for name in removed:
         unit = daemon.units.pop(name)
         assert isinstance(unit, ProgramRunner)
@@ -49,18 +71,20 @@ async def reload(daemon: Daemon) -> dict[str, Any]:
     for name in changed:
         unit = daemon.units[name]
         assert isinstance(unit, ProgramRunner)
-        old_prog = old_cfg.programs[name]
-        if old_prog.listen != new.config.programs[name].listen:
-            _rebind(daemon, name)
+        if name in fresh or not daemon.cfg.programs[name].listen:
+            old_sock = daemon.listeners.pop(name, None)
+            if name in fresh:
+                daemon.listeners[name] = fresh[name]
+            if old_sock is not None:
+                old_sock.close()  # a running incarnation keeps its own copy until it goes
         listener = daemon.listeners.get(name)
         # Keep the runner (its log buffer, its counters); the next incarnation uses the new definition.
-        unit.redefine(new.config.programs[name], listener.fileno() if listener else None)
-        unit.dispatch(Restart(Reason.RELOAD))
+        unit.redefine(daemon.cfg.programs[name], listener.fileno() if listener else None)
+        unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
     for name in added:
-        if new.config.programs[name].listen:
-            _rebind(daemon, name)
-        unit = daemon.make_unit(name)
-        daemon.units[name] = unit
+        if name in fresh:
+            daemon.listeners[name] = fresh[name]
+        daemon.units[name] = daemon.make_unit(name)
     # Keep the status document in the new start-up order.
     daemon.units = {n: daemon.units[n] for n in ordered if n in daemon.units}
     for name in added:
@@ -68,10 +92,20 @@ async def reload(daemon: Daemon) -> dict[str, Any]:
         if isinstance(unit, ProgramRunner) and unit.cfg.autostart:
             unit.dispatch(Start())
     daemon._schedule_recompute()
-    result = {"ok": True, "changed": changed, "added": added, "removed": removed}
+    unchanged = [n for n in new.config.programs if n not in changed and n not in added and n not in failed]
+    result: dict[str, Any] = {
+        "ok": not failed,
+        "changed": changed,
+        "added": added,
+        "removed": removed,
+        "unchanged": unchanged,
+    }
+    if failed:
+        result["failed"] = failed
+        result["error"] = "; ".join(f"{n}: {why}" for n, why in failed.items())
     if not unchanged_other:
         result["note"] = "dependencies, jobs and [supervisor] changes take effect at the next start"
-    daemon.log.info("config.reloaded", **result)
+    (daemon.log.warning if failed else daemon.log.info)("config.reloaded", **result)
     return result
 
 
@@ -80,14 +114,3 @@ async def _retire(unit: ProgramRunner, listener: socket.socket | None) -> None:
     unit.close()
     if listener is not None:
         listener.close()
-
-
-def _rebind(daemon: Daemon, name: str) -> None:
-    from supervisor.daemon import bind_listener
-
-    old = daemon.listeners.pop(name, None)
-    if old is not None:
-        old.close()
-    address = daemon.cfg.programs[name].listen
-    if address:
-        daemon.listeners[name] = bind_listener(address)

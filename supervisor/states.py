@@ -3,6 +3,7 @@
 The runner turns everything that happens into an event, calls ``transition``
 and executes the actions it returns. Nothing here reads a clock, touches a
 process or imports asyncio, so every edge is tested with scripted histories.
+The start-first handover (two incarnations side by side) lives in ``handover``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 from dataclasses import dataclass, field, replace
 
 from supervisor.backoff import Backoff
-from supervisor.events import (  # re-exported: the machine's vocabulary
+from supervisor.events import (
     Action,
     BecameFatal,
     CancelTimers,
@@ -25,64 +26,38 @@ from supervisor.events import (  # re-exported: the machine's vocabulary
     KillTree,
     Log,
     MemoryExceeded,
+    Ready,
     Reason,
     Restart,
+    SendStop,
     SetTimer,
     Shutdown,
-    SignalGroup,
     Spawn,
     Spawned,
     SpawnFailed,
     Start,
     Stop,
     Timer,
+    signal_name,
 )
-
-__all__ = [
-    "Action",
-    "After",
-    "BecameFatal",
-    "CancelTimers",
-    "DepsChanged",
-    "Event",
-    "ExitStatus",
-    "Exited",
-    "HealthResult",
-    "KillTree",
-    "LastExit",
-    "Log",
-    "MemoryExceeded",
-    "Model",
-    "Reason",
-    "Restart",
-    "RestartPolicy",
-    "SetTimer",
-    "Shutdown",
-    "SignalGroup",
-    "Spawn",
-    "SpawnFailed",
-    "Spawned",
-    "Start",
-    "State",
-    "Stop",
-    "Timer",
-    "UnexpectedEvent",
-    "describe_exit",
-    "transition",
-]
 
 
 class State(enum.StrEnum):
     """A program's states, as the status document spells them."""
 
     PENDING = "pending"  # waiting on its dependencies
-    STARTING = "starting"  # spawn requested, not yet confirmed
-    RUNNING = "running"
+    STARTING = "starting"  # spawned (or being spawned), not yet ready
+    RUNNING = "running"  # ready: READY=1, a passing health check, or up for min_uptime
     BACKOFF = "backoff"  # waiting before the next start
     STOPPING = "stopping"  # going down through its stop ladder
     STOPPED = "stopped"  # stopped by an operator or the shutdown
     EXITED = "exited"  # exited and its policy does not restart it
     FATAL = "fatal"  # exhausted its restart budget, or cannot be spawned
+
+
+# Named groups of states, as supervisord keeps RUNNING_STATES beside its states.
+ALIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
+DOWN_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL})
 
 
 class After(enum.StrEnum):
@@ -103,9 +78,26 @@ class RestartPolicy:
     max_restarts: int = 10
     window_s: float = 300.0
     stop_timeout_s: float = 10.0
+    # (signal, seconds to wait after it) per rung; empty: one SIGTERM rung of stop_timeout_s
+    stop_ladder: tuple[tuple[int, float], ...] = ()
+    stop_group: bool = False
     has_health: bool = False
     health_failure_threshold: int = 3
     health_start_period_s: float = 0.0
+    min_uptime_s: float = 0.0
+    start_timeout_s: float = 60.0
+    notify: bool = False
+    start_first: bool = False
+    success_codes: frozenset[int] = frozenset()
+    no_restart_codes: frozenset[int] = frozenset({78})
+
+    def ladder(self) -> tuple[tuple[int, float], ...]:
+        """Return the stop ladder's rungs; SIGKILL follows the last one."""
+        return self.stop_ladder or ((int(signal.SIGTERM), self.stop_timeout_s),)
+
+    def succeeded(self, status: ExitStatus) -> bool:
+        """Whether an exit counts as a success for ``on-failure``."""
+        return status.signal is None and (status.code == 0 or status.code in self.success_codes)
 
 
 @dataclass(frozen=True)
@@ -133,32 +125,48 @@ class Model:
     health_failures: int = 0
     stop_reason: Reason | None = None
     after: After | None = None
+    rung: int = 0  # the stop ladder's rung reached
     killed: bool = False  # the stop ladder reached SIGKILL
     last_exit: LastExit | None = None
-    error: str | None = None  # why fatal, for the operator
+    error: str | None = None  # why fatal, or why the last handover failed
+    # start-first: the new incarnation started beside the serving one, and old ones going down
+    next_pid: int | None = None
+    next_started_at: float | None = None
+    handover_id: int = 0  # the handover_timeout timer carries it
+    handover_reason: Reason | None = None
+    retiring: tuple[int, ...] = ()
 
 
 class UnexpectedEvent(Exception):
     """An event that the current state cannot receive: a bug in the caller."""
 
 
-def _log(event: str, **fields: object) -> Log:
+def log(event: str, **fields: object) -> Log:
+    """Return a ``Log`` action."""
     return Log(event, tuple(fields.items()))
 
 
 def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> tuple[Model, list[Action]]:
     """Return the next model and the actions to carry out for event ``ev`` at ``now``."""
+    from supervisor import handover
+
     s = m.state
 
     # Events every state treats alike.
-    if isinstance(ev, Timer) and ev.generation != m.generation:
-        return m, []  # a stale timer from an earlier incarnation: ignored
+    if isinstance(ev, Timer):
+        current = m.handover_id if ev.name == "handover_timeout" else m.generation
+        if ev.generation != current:
+            return m, []  # a stale timer from an earlier incarnation: ignored
     if isinstance(ev, DepsChanged):
         m = replace(m, deps_ok=ev.ok)
         if s is State.PENDING and ev.ok and not m.held:
             # pending -> starting: its dependencies are back
             return _spawn(m)
         return m, []  # a running program keeps running; a crash will wait in pending
+    if isinstance(ev, Restart) and ev.reason is Reason.RELOAD and m.held:
+        return m, []  # an operator's stop outlives a reload
+    if handover.concerns(m, ev):
+        return handover.transition(m, ev, now, p, rng)
 
     if s is State.PENDING:
         if isinstance(ev, Start):
@@ -170,62 +178,63 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
         if isinstance(ev, Stop | Shutdown):
             # pending -> stopped
             return replace(m, state=State.STOPPED, held=isinstance(ev, Stop) or m.held), []
-        if isinstance(ev, HealthResult | MemoryExceeded | Timer):
+        if isinstance(ev, HealthResult | MemoryExceeded | Timer | Ready):
             return m, []  # late reports about an incarnation already gone
 
     elif s is State.STARTING:
-        if isinstance(ev, Spawned):
-            # starting -> running: forked and exec'd
-            health = "unknown" if p.has_health else None
-            m = replace(
-                m,
-                state=State.RUNNING,
-                pid=ev.pid,
-                started_at=now,
-                health=health,
-                health_failures=0,
-                stop_reason=None,
-                after=None,
-                killed=False,
-                error=None,
-            )
-            return m, [_log("program.started", pid=ev.pid, attempt=m.attempt)]
-        if isinstance(ev, SpawnFailed):
-            # starting -> backoff | fatal: could not exec, counts like a crash
-            m = replace(m, last_exit=LastExit(ExitStatus(code=127), Reason.EXIT), error=ev.error)
-            return _after_failure(m, now, p, rng, _log("program.spawn_failed", error=ev.error))
-        if isinstance(ev, HealthResult | MemoryExceeded | Timer):
-            return m, []
+        if m.pid is None:
+            if isinstance(ev, Spawned):
+                return _spawned(m, ev.pid, now, p)
+            if isinstance(ev, SpawnFailed):
+                # starting -> backoff | fatal: could not exec, counts like a crash
+                m = replace(m, last_exit=LastExit(ExitStatus(code=127), Reason.EXIT), error=ev.error)
+                return after_failure(m, now, p, rng, log("program.spawn_failed", error=ev.error))
+            if isinstance(ev, HealthResult | MemoryExceeded | Timer | Ready):
+                return m, []
+        else:
+            if isinstance(ev, Timer) and ev.name == "min_uptime":
+                # starting -> running: stayed up min_uptime
+                return _ready(m, now, "min_uptime")
+            if isinstance(ev, Ready):
+                # starting -> running: READY=1 from this incarnation
+                return _ready(m, now, "notify") if p.notify else (m, [])
+            if isinstance(ev, HealthResult) and ev.ok:
+                # starting -> running: its first passing check
+                m, actions = _ready(replace(m, health="healthy", health_failures=0), now, "health")
+                return m, actions
+            if isinstance(ev, Timer) and ev.name == "start_timeout":
+                # starting -> stopping: not ready in time, a failed start
+                return stop(
+                    m,
+                    p,
+                    Reason.START_TIMEOUT,
+                    After.RESTART,
+                    log("program.start_timeout", pid=m.pid, after_s=p.start_timeout_s, hint="not ready in time"),
+                )
+            return _alive(m, ev, now, p, rng)
 
     elif s is State.RUNNING:
-        if isinstance(ev, Exited):
-            return _on_exit(m, ev.status, now, p, rng)
-        if isinstance(ev, HealthResult):
-            return _on_health(m, ev, now, p)
-        if isinstance(ev, MemoryExceeded):
-            # running -> stopping: over max_memory, restart gracefully
-            return _stop(m, p, Reason.MEMORY, After.RESTART, _log("program.memory_exceeded", rss_bytes=ev.rss_bytes))
-        if isinstance(ev, Stop):
-            # running -> stopping: operator stop, held down
-            return _stop(replace(m, held=True), p, Reason.OPERATOR, After.STAY_STOPPED)
-        if isinstance(ev, Restart):
-            # running -> stopping: restart at once, outside the budget
-            return _stop(m, p, ev.reason, After.START_NOW)
-        if isinstance(ev, Shutdown):
-            return _stop(m, p, Reason.SHUTDOWN, After.STAY_STOPPED)
-        if isinstance(ev, Start):
-            return m, []  # already running
-        if isinstance(ev, Timer):
-            return m, []  # a timer of this generation that no longer matters
+        if isinstance(ev, Ready):
+            return m, []  # a repeated READY=1
+        return _alive(m, ev, now, p, rng)
 
     elif s is State.STOPPING:
         if isinstance(ev, Exited):
             return _on_stopped(m, ev.status, now, p, rng)
         if isinstance(ev, Timer) and ev.name == "stop_timeout":
+            ladder = p.ladder()
+            if m.rung + 1 < len(ladder):
+                # stopping -> stopping: the ladder's next rung
+                sig, wait_s = ladder[m.rung + 1]
+                return replace(m, rung=m.rung + 1), [
+                    log("program.stop_escalated", pid=m.pid, signal=signal_name(sig)),
+                    SendStop(sig, p.stop_group),
+                    SetTimer("stop_timeout", wait_s, m.generation),
+                ]
             # stopping -> stopping: the ladder's last rung
             return replace(m, killed=True), [
                 KillTree(),
-                _log("program.kill", pid=m.pid, after_s=p.stop_timeout_s, hint="did not exit on its stop signal"),
+                log("program.kill", pid=m.pid, after_s=_ladder_s(p), hint="did not exit on its stop signal"),
             ]
         if isinstance(ev, Stop):
             return replace(m, held=True, after=After.STAY_STOPPED, stop_reason=Reason.OPERATOR), []
@@ -235,7 +244,7 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
             return replace(m, held=False, after=After.START_NOW), []
         if isinstance(ev, Shutdown):
             return replace(m, after=After.STAY_STOPPED, stop_reason=Reason.SHUTDOWN), []
-        if isinstance(ev, HealthResult | MemoryExceeded | Timer):
+        if isinstance(ev, HealthResult | MemoryExceeded | Timer | Ready):
             return m, []  # already going down
 
     elif s is State.BACKOFF:
@@ -244,17 +253,17 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
                 # backoff -> starting: the delay is over
                 return _spawn(m)
             # backoff -> pending: a dependency went away meanwhile
-            return replace(m, state=State.PENDING), [_log("program.pending", why="dependency unavailable")]
+            return replace(m, state=State.PENDING), [log("program.pending", why="dependency unavailable")]
         if isinstance(ev, Start | Restart):
             # backoff -> starting: an operator does not want to wait
             return _spawn(replace(m, held=False), cancel=True)
         if isinstance(ev, Stop | Shutdown):
             # backoff -> stopped
             return replace(m, state=State.STOPPED, held=isinstance(ev, Stop)), [CancelTimers()]
-        if isinstance(ev, HealthResult | MemoryExceeded | Timer):
+        if isinstance(ev, HealthResult | MemoryExceeded | Timer | Ready):
             return m, []
 
-    elif s in (State.STOPPED, State.EXITED, State.FATAL):
+    elif s in DOWN_STATES:
         if isinstance(ev, Start | Restart):
             # stopped|exited|fatal -> starting|pending: a fresh budget
             m = replace(m, held=False, attempt=0, restart_times=(), error=None)
@@ -263,25 +272,95 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
             return _spawn(m)
         if isinstance(ev, Stop):
             return replace(m, held=True), []
-        if isinstance(ev, Shutdown | HealthResult | MemoryExceeded | Timer):
+        if isinstance(ev, Shutdown | HealthResult | MemoryExceeded | Timer | Ready):
             return m, []
 
     raise UnexpectedEvent(f"{type(ev).__name__} in state {s.value}")
 
 
+def _alive(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> tuple[Model, list[Action]]:
+    """What a starting (spawned) or running program does with everything else."""
+    from supervisor import handover
+
+    if isinstance(ev, Exited):
+        return _on_exit(m, ev.status, now, p, rng)
+    if isinstance(ev, HealthResult):
+        return _on_health(m, ev, now, p)
+    if isinstance(ev, MemoryExceeded):
+        pre = log("program.memory_exceeded", rss_bytes=ev.rss_bytes)
+        if handover.applies(m, p):
+            return handover.begin(m, p, Reason.MEMORY, now, pre)
+        # running -> stopping: over max_memory, restart gracefully
+        return stop(m, p, Reason.MEMORY, After.RESTART, pre)
+    if isinstance(ev, Stop):
+        # running -> stopping: operator stop, held down
+        return stop(replace(m, held=True), p, Reason.OPERATOR, After.STAY_STOPPED)
+    if isinstance(ev, Restart):
+        if handover.applies(m, p):
+            return handover.begin(m, p, ev.reason, now)
+        # running -> stopping: restart at once, outside the budget
+        return stop(m, p, ev.reason, After.START_NOW)
+    if isinstance(ev, Shutdown):
+        return stop(m, p, Reason.SHUTDOWN, After.STAY_STOPPED)
+    if isinstance(ev, Start):
+        return m, []  # already running
+    if isinstance(ev, Timer):
+        return m, []  # a timer of this generation that no longer matters
+    raise UnexpectedEvent(f"{type(ev).__name__} in state {m.state.value}")
+
+
 def _spawn(m: Model, cancel: bool = False) -> tuple[Model, list[Action]]:
-    m = replace(m, state=State.STARTING, generation=m.generation + 1, pid=None)
+    m = replace(m, state=State.STARTING, generation=m.generation + 1, pid=None, started_at=None)
     actions: list[Action] = [CancelTimers()] if cancel else []
     return m, [*actions, Spawn()]
 
 
-def _stop(m: Model, p: RestartPolicy, reason: Reason, after: After, *pre: Action) -> tuple[Model, list[Action]]:
-    m = replace(m, state=State.STOPPING, stop_reason=reason, after=after, killed=False)
+def _spawned(m: Model, pid: int, now: float, p: RestartPolicy) -> tuple[Model, list[Action]]:
+    """A new incarnation exists; it is ready at once only without any readiness to wait for."""
+    m = replace(
+        m,
+        pid=pid,
+        started_at=now,
+        health="unknown" if p.has_health else None,
+        health_failures=0,
+        stop_reason=None,
+        after=None,
+        killed=False,
+        rung=0,
+        error=None,
+    )
+    actions: list[Action] = [log("program.started", pid=pid, attempt=m.attempt)]
+    if not p.notify and not p.has_health:
+        if p.min_uptime_s <= 0:
+            # starting -> running: min_uptime = 0, running as soon as spawned
+            return replace(m, state=State.RUNNING), actions
+        actions.append(SetTimer("min_uptime", p.min_uptime_s, m.generation))
+    actions.append(SetTimer("start_timeout", p.start_timeout_s, m.generation))
+    return m, actions
+
+
+def _ready(m: Model, now: float, by: str) -> tuple[Model, list[Action]]:
+    took = round(now - m.started_at, 3) if m.started_at is not None else None
+    return replace(m, state=State.RUNNING), [log("program.ready", pid=m.pid, by=by, after_s=took)]
+
+
+def _ladder_s(p: RestartPolicy) -> float:
+    return round(sum(wait for _, wait in p.ladder()), 3)
+
+
+def stop(m: Model, p: RestartPolicy, reason: Reason, after: After, *pre: Action) -> tuple[Model, list[Action]]:
+    """Send the main process down its stop ladder's first rung."""
+    from supervisor import handover
+
+    m, retire = handover.abandon(m)
+    sig, wait_s = p.ladder()[0]
+    m = replace(m, state=State.STOPPING, stop_reason=reason, after=after, killed=False, rung=0)
     return m, [
         *pre,
-        _log("program.stopping", pid=m.pid, reason=reason.value),
-        SignalGroup(),
-        SetTimer("stop_timeout", p.stop_timeout_s, m.generation),
+        *retire,
+        log("program.stopping", pid=m.pid, reason=reason.value, signal=signal_name(sig)),
+        SendStop(sig, p.stop_group),
+        SetTimer("stop_timeout", wait_s, m.generation),
     ]
 
 
@@ -289,11 +368,7 @@ def describe_exit(status: ExitStatus) -> dict[str, object]:
     """Return log fields for an exit: the code or signal name, and a hint at its cause."""
     if status.signal is None:
         return {"code": status.code}
-    try:
-        name = signal.Signals(status.signal).name
-    except ValueError:
-        name = f"signal {status.signal}"
-    fields: dict[str, object] = {"signal": name}
+    fields: dict[str, object] = {"signal": signal_name(status.signal)}
     if status.signal == signal.SIGKILL:
         fields["hint"] = "killed by SIGKILL, perhaps out of memory"
     elif status.signal == signal.SIGSEGV:
@@ -302,9 +377,11 @@ def describe_exit(status: ExitStatus) -> dict[str, object]:
 
 
 def _on_health(m: Model, ev: HealthResult, now: float, p: RestartPolicy) -> tuple[Model, list[Action]]:
+    from supervisor import handover
+
     if ev.ok:
         if m.health != "healthy":
-            return replace(m, health="healthy", health_failures=0), [_log("program.healthy", pid=m.pid)]
+            return replace(m, health="healthy", health_failures=0), [log("program.healthy", pid=m.pid)]
         return replace(m, health_failures=0), []
     started_at = m.started_at if m.started_at is not None else now
     if now - started_at < p.health_start_period_s:
@@ -312,7 +389,7 @@ def _on_health(m: Model, ev: HealthResult, now: float, p: RestartPolicy) -> tupl
     failures = m.health_failures + 1
     if failures < p.health_failure_threshold:
         return replace(m, health_failures=failures), [
-            _log(
+            log(
                 "program.health_failed",
                 pid=m.pid,
                 detail=ev.detail,
@@ -320,24 +397,16 @@ def _on_health(m: Model, ev: HealthResult, now: float, p: RestartPolicy) -> tupl
                 threshold=p.health_failure_threshold,
             ),
         ]
-    # running -> stopping: failure_threshold consecutive failures, restart through the backoff
     m = replace(m, health="unhealthy", health_failures=failures)
-    return _stop(
-        m,
-        p,
-        Reason.HEALTH,
-        After.RESTART,
-        _log(
-            "program.unhealthy",
-            pid=m.pid,
-            detail=ev.detail,
-            failures=failures,
-            hint="restarting it",
-        ),
-    )
+    pre = log("program.unhealthy", pid=m.pid, detail=ev.detail, failures=failures, hint="restarting it")
+    if handover.applies(m, p):
+        return handover.begin(m, p, Reason.HEALTH, now, pre)
+    # running -> stopping: failure_threshold consecutive failures, restart through the backoff
+    return stop(m, p, Reason.HEALTH, After.RESTART, pre)
 
 
-def _record_exit(m: Model, status: ExitStatus, reason: Reason) -> Model:
+def record_exit(m: Model, status: ExitStatus, reason: Reason) -> Model:
+    """Keep an exit as the last one and forget the process."""
     return replace(m, pid=None, last_exit=LastExit(status, reason), health=None if m.health is None else "unknown")
 
 
@@ -351,30 +420,39 @@ def _on_exit(
     m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random
 ) -> tuple[Model, list[Action]]:
     pid = m.pid
-    m = _stable(_record_exit(m, status, Reason.EXIT), now, p)
-    wants_restart = p.policy == "always" or (p.policy == "on-failure" and not status.success)
+    was_running = m.state is State.RUNNING
+    m = record_exit(m, status, Reason.EXIT)
+    if was_running:
+        m = _stable(m, now, p)
     exited = describe_exit(status)
+    if status.signal is None and status.code in p.no_restart_codes:
+        # running|starting -> fatal: an exit that no restart can fix (EX_CONFIG and the like)
+        why = f"exited with code {status.code}, which no restart can fix (restart.no_restart_exit_codes)"
+        m = replace(m, state=State.FATAL, error=why)
+        gone = log("program.exited", pid=pid, **exited)
+        return m, [CancelTimers(), gone, log("program.fatal", why=why), BecameFatal(why)]
+    wants_restart = p.policy == "always" or (p.policy == "on-failure" and not p.succeeded(status))
     if not wants_restart:
         # running -> exited: its policy does not restart it
         return replace(m, state=State.EXITED), [
             CancelTimers(),
-            _log("program.exited", pid=pid, **exited, next=f"stays down (restart policy {p.policy})"),
+            log("program.exited", pid=pid, **exited, next=f"stays down (restart policy {p.policy})"),
         ]
     if not m.deps_ok:
         # running -> pending: a dependency is down, do not restart into a certain failure
         return replace(m, state=State.PENDING), [
             CancelTimers(),
-            _log("program.exited", pid=pid, **exited, next="waits for its dependencies"),
+            log("program.exited", pid=pid, **exited, next="waits for its dependencies"),
         ]
-    # running -> backoff | fatal: it died
-    return _after_failure(m, now, p, rng, _log("program.exited", pid=pid, **exited))
+    # running|starting -> backoff | starting | fatal: it died, or failed its start
+    return after_failure(m, now, p, rng, log("program.exited", pid=pid, **exited))
 
 
 def _on_stopped(
     m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random
 ) -> tuple[Model, list[Action]]:
     reason = m.stop_reason or Reason.OPERATOR
-    m = _record_exit(m, status, reason)
+    m = record_exit(m, status, reason)
     after = m.after
     m = replace(m, stop_reason=None, after=None)
     if after is After.START_NOW and not m.held:
@@ -387,38 +465,44 @@ def _on_stopped(
         m = _stable(m, now, p)
         if not m.deps_ok:
             return replace(m, state=State.PENDING), [CancelTimers()]
-        # stopping -> backoff | fatal: a health or memory restart spends the budget
-        return _after_failure(m, now, p, rng, None)
+        # stopping -> backoff | fatal: a health, memory or start-timeout restart spends the budget
+        return after_failure(m, now, p, rng, None)
     # stopping -> stopped
-    return replace(m, state=State.STOPPED), [CancelTimers(), _log("program.stopped", reason=reason.value)]
+    return replace(m, state=State.STOPPED), [CancelTimers(), log("program.stopped", reason=reason.value)]
 
 
-def _after_failure(
+def budget_spent(m: Model, now: float, p: RestartPolicy) -> tuple[float, ...] | None:
+    """Return the restarts inside the window, or None when another restart would exceed the budget."""
+    recent = tuple(t for t in m.restart_times if now - t < p.window_s)
+    return None if len(recent) >= p.max_restarts else recent
+
+
+def after_failure(
     m: Model, now: float, p: RestartPolicy, rng: random.Random, pre: Log | None
 ) -> tuple[Model, list[Action]]:
-    recent = tuple(t for t in m.restart_times if now - t < p.window_s)
+    """Restart through the budget: at once the first time, then after the backoff; or give up."""
+    recent = budget_spent(m, now, p)
     head: list[Action] = [CancelTimers()]
     if pre is not None:
         head.append(pre)
-    if len(recent) >= p.max_restarts:
+    if recent is None:
         why = f"more than {p.max_restarts} restarts in {p.window_s:g}s"
         if m.error:
             why += f"; last error: {m.error}"
         # -> fatal: the restart budget is spent
-        m = replace(m, state=State.FATAL, restart_times=recent, error=why)
-        return m, [*head, _log("program.fatal", why=why), BecameFatal(why)]
+        m = replace(m, state=State.FATAL, error=why)
+        return m, [*head, log("program.fatal", why=why), BecameFatal(why)]
     attempt = m.attempt + 1
-    delay = p.backoff.delay(attempt, rng)
-    m = replace(
-        m,
-        state=State.BACKOFF,
-        attempt=attempt,
-        restarts=m.restarts + 1,
-        restart_times=(*recent, now),
-        generation=m.generation + 1,
-    )
+    m = replace(m, attempt=attempt, restarts=m.restarts + 1, restart_times=(*recent, now))
+    if attempt == 1:
+        # -> starting: the first restart after a stable run is at once
+        m, spawn = _spawn(m)
+        return m, [*head, log("program.restarting", attempt=attempt, restart_in_s=0), *spawn]
+    # Restart n waits initial * factor^(n-2): the first delay belongs to the second restart.
+    delay = p.backoff.delay(attempt - 1, rng)
+    m = replace(m, state=State.BACKOFF, generation=m.generation + 1)
     return m, [
         *head,
-        _log("program.backoff", restart_in_s=round(delay, 3), attempt=attempt),
+        log("program.backoff", restart_in_s=round(delay, 3), attempt=attempt),
         SetTimer("backoff", delay, m.generation),
     ]

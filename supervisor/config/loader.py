@@ -219,7 +219,7 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str]:
 def _warnings(config: Config, plan: list[list[str]]) -> list[str]:
     out: list[str] = []
     ladder = sum(
-        max((config.programs[n].stop_timeout for n in level if n in config.programs), default=0.0) for level in plan
+        max((config.programs[n].stop_total for n in level if n in config.programs), default=0.0) for level in plan
     )
     if ladder > config.supervisor.shutdown_timeout:
         out.append(

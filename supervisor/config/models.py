@@ -17,6 +17,17 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 Command = Annotated[list[str], Field(min_length=1)]
 
 
+def _durations(value: object) -> object:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("name at least one duration")
+        return [parse_duration(v) for v in value]
+    return parse_duration(value)
+
+
+Durations = Annotated[float | list[float], BeforeValidator(_durations)]
+
+
 class Strict(BaseModel):
     """Base of every table: unknown keys are errors, values are never coerced across types."""
 
@@ -105,6 +116,9 @@ class RestartConfig(Strict):
     reset_after: Duration = 60.0
     max_restarts: int = Field(10, ge=0)
     window: Duration = 300.0
+    order: Literal["stop-first", "start-first"] = "stop-first"
+    success_exit_codes: list[Annotated[int, Field(ge=0, le=255)]] = []
+    no_restart_exit_codes: list[Annotated[int, Field(ge=0, le=255)]] = [78]
 
 
 class HealthConfig(Strict):
@@ -149,8 +163,12 @@ class ProgramConfig(Strict):
     environment: dict[str, str] = {}
     cwd: str | None = None
     user: str | None = None
-    stop_signal: str = "SIGTERM"
-    stop_timeout: Duration = 10.0
+    stop_signal: str | list[str] = "SIGTERM"
+    stop_timeout: Durations = 10.0
+    stop_group: bool = False
+    min_uptime: Duration = 1.0
+    start_timeout: Duration = 60.0
+    notify: bool = False
     restart: RestartConfig = RestartConfig()
     health: HealthConfig | None = None
     max_memory: Size | None = None
@@ -160,11 +178,26 @@ class ProgramConfig(Strict):
 
     @field_validator("stop_signal")
     @classmethod
-    def _signal(cls, value: str) -> str:
-        name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
-        if name not in signal.Signals.__members__:
-            raise ValueError(f"{value!r} is not a signal name")
-        return name
+    def _signal(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("name at least one signal")
+            return [_signal_name(v) for v in value]
+        return _signal_name(value)
+
+    def stop_ladder(self) -> tuple[tuple[str, float], ...]:
+        """Return (signal name, seconds to wait after it) per rung; SIGKILL follows the last."""
+        names = self.stop_signal if isinstance(self.stop_signal, list) else [self.stop_signal]
+        if isinstance(self.stop_timeout, list):
+            waits = list(self.stop_timeout)
+        else:
+            waits = [self.stop_timeout / len(names)] * len(names)
+        return tuple(zip(names, waits, strict=True))
+
+    @property
+    def stop_total(self) -> float:
+        """Return the whole ladder's length in seconds, before SIGKILL."""
+        return sum(wait for _, wait in self.stop_ladder())
 
     @field_validator("listen")
     @classmethod
@@ -201,6 +234,13 @@ class Config(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The file arrives as init values; the environment overrides it."""
         return (env_settings, init_settings)
+
+
+def _signal_name(value: str) -> str:
+    name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
+    if name not in signal.Signals.__members__ or name == "SIGKILL":
+        raise ValueError(f"{value!r} is not a signal name for a stop ladder (SIGKILL always ends it)")
+    return name
 
 
 def parse_address(value: str) -> tuple[str, int]:

@@ -7,15 +7,13 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from supervisor.states import Restart, Start, State, Stop
+from supervisor.events import Restart, Start, Stop
 from supervisor.units.base import LineBuffer
 from supervisor.units.job import JobRunner
 from supervisor.units.program import ProgramRunner
 
 if TYPE_CHECKING:
     from supervisor.daemon import Daemon
-
-_SETTLED = {State.RUNNING, State.STOPPED, State.EXITED, State.FATAL, State.PENDING, State.BACKOFF}
 
 
 async def program(daemon: Daemon, name: str, verb: str) -> tuple[int, dict[str, Any]]:
@@ -38,24 +36,23 @@ async def program(daemon: Daemon, name: str, verb: str) -> tuple[int, dict[str, 
             prog.dispatch(event)
 
     await daemon.call(act)
-    timeout = max((p.cfg.stop_timeout for p in targets), default=0) + 5.0
+    timeout = max((p.cfg.stop_total + p.cfg.start_timeout for p in targets), default=0) + 5.0
     await _settle(targets, timeout)
-    return 200, {"programs": [p.status() for p in targets]}
+    statuses = [p.status() for p in targets]
+    if verb == "restart":
+        failed = [s for s in statuses if str(s.get("error") or "").startswith("restart failed")]
+        if failed:
+            why = "; ".join(f"{s['name']}: {s['error']}" for s in failed)
+            return 409, {"error": why, "programs": statuses}
+    return 200, {"programs": statuses}
 
 
 async def _settle(targets: list[ProgramRunner], timeout_s: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    for prog in targets:
-        while prog.model.state not in _SETTLED and loop.time() < deadline:
-            waiter = loop.create_task(prog.wait_down())
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter), max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                waiter.cancel()
-                return
-            # wait_down returns when the process is gone; the next state follows in the same tick
-            await asyncio.sleep(0)
+    """Wait (bounded) until no target is stopping, starting or in a handover."""
+    waits = [asyncio.ensure_future(p.wait_settled()) for p in targets]
+    _, pending = await asyncio.wait(waits, timeout=timeout_s)
+    for fut in pending:
+        fut.cancel()
 
 
 def logs(daemon: Daemon, name: str, lines: int) -> tuple[int, dict[str, Any], LineBuffer | None]:

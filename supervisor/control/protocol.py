@@ -15,6 +15,8 @@ def problems(doc: dict[str, Any]) -> list[str]:
     for unit in doc.get("units", []):
         name, kind, state = unit.get("name"), unit.get("kind"), unit.get("state")
         if kind == "program":
+            if state == "stopped" and unit.get("autostart") is False and unit.get("held"):
+                continue  # autostart = false and never started: not a problem
             if state != "running":
                 out.append(f"{name} is {state}" + (f": {unit['error']}" if unit.get("error") else ""))
             elif unit.get("health") == "unhealthy":

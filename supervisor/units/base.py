@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.clock import Clock
+from supervisor.events import ExitStatus
 from supervisor.output import OutputPump
 from supervisor.process import Reaper, SpawnSpec, kill_tree, signal_group, spawn
-from supervisor.states import ExitStatus
 
 
 @dataclass
@@ -31,6 +31,8 @@ class Context:
     give_up: Callable[[int, str], None] = lambda code, why: None  # the daemon must exit
     on_probe: Callable[[str, str, float, bool], None] = lambda kind, name, seconds, ok: None
     output: Callable[[str, str, str], None] = lambda unit, stream, line: None
+    listening: Callable[[int], None] = lambda fd: None  # a listen socket's program is about to start
+    notify_socket: str | None = None  # NOTIFY_SOCKET for programs with notify = true
 
 
 class LineBuffer:

@@ -1,13 +1,16 @@
-"""The runner of one program: the only owner of its child, its timers and its probes."""
+"""The runner of one program: the only owner of its children, its timers and its probes."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import time
 from typing import Any
 
-from supervisor import probes, states
+from supervisor import events, probes, states
 from supervisor.config.models import ProgramConfig
+from supervisor.events import Event, ExitStatus
 from supervisor.output import OutputPump
 from supervisor.process import (
     SpawnSpec,
@@ -18,7 +21,7 @@ from supervisor.process import (
     sweep_session,
     tree_rss,
 )
-from supervisor.states import Event, ExitStatus, Model, State, transition
+from supervisor.states import Model, State, transition
 from supervisor.units.base import Context, LineBuffer, line_handler, run_command
 
 _WARN = {
@@ -29,22 +32,34 @@ _WARN = {
     "program.spawn_failed",
     "program.memory_exceeded",
     "program.health_failed",
+    "program.start_timeout",
+    "program.handover_failed",
+    "program.stop_escalated",
 }
 
 
 def restart_policy(cfg: ProgramConfig) -> states.RestartPolicy:
     """Project a program's configuration onto what the state machine needs."""
     health = cfg.health
+    ladder = tuple((int(signal.Signals[name]), wait) for name, wait in cfg.stop_ladder())
     return states.RestartPolicy(
         policy=cfg.restart.policy,
         backoff=cfg.restart.backoff.policy(),
         reset_after_s=cfg.restart.reset_after,
         max_restarts=cfg.restart.max_restarts,
         window_s=cfg.restart.window,
-        stop_timeout_s=cfg.stop_timeout,
+        stop_timeout_s=cfg.stop_total,
+        stop_ladder=ladder,
+        stop_group=cfg.stop_group,
         has_health=health is not None,
         health_failure_threshold=health.failure_threshold if health else 3,
         health_start_period_s=health.start_period if health else 0.0,
+        min_uptime_s=cfg.min_uptime,
+        start_timeout_s=cfg.start_timeout,
+        notify=cfg.notify,
+        start_first=cfg.restart.order == "start-first",
+        success_codes=frozenset(cfg.restart.success_exit_codes),
+        no_restart_codes=frozenset(cfg.restart.no_restart_exit_codes),
     )
 
 
@@ -61,25 +76,29 @@ class ProgramRunner:
         self.ctx = ctx
         self.policy = restart_policy(cfg)
         self.listen_fd = listen_fd
-        self.model = Model()
+        # autostart = false: stopped after start-up until an operator starts it
+        self.model = Model() if cfg.autostart else Model(state=State.STOPPED, held=True)
         self.buffer = LineBuffer(log_lines)
         self.restarts_by_reason: dict[str, int] = {}
         self.health_failures_total = 0
+        self.notify_status: str | None = None
+        self.spawned_wall: dict[int, float] = {}  # pid -> time.time() of its spawn (file checks)
         self._log = ctx.log.bind(program=name)
         self._queue: list[Event] = []
         self._busy = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._pumps: list[OutputPump] = []
-        self._probe = self._make_probe()
+        self._pumps: dict[int, list[OutputPump]] = {}
+        self._retire_timers: dict[int, asyncio.TimerHandle] = {}
         self._probe_task: asyncio.Task[None] | None = None
+        self._candidate_task: asyncio.Task[None] | None = None
         self._stopped_waiters: list[asyncio.Future[None]] = []
+        self._settled_waiters: list[asyncio.Future[None]] = []
 
     def redefine(self, cfg: ProgramConfig, listen_fd: int | None) -> None:
         """Take a new definition; it applies from the next incarnation on."""
         self.cfg = cfg
         self.policy = restart_policy(cfg)
         self.listen_fd = listen_fd
-        self._probe = self._make_probe()
 
     # ---- events in ------------------------------------------------------------------
 
@@ -95,98 +114,190 @@ class ProgramRunner:
                 before = self.model
                 self.model, actions = transition(before, ev, self.ctx.clock.now(), self.policy, self.ctx.rng)
                 if before.restarts != self.model.restarts:
-                    reason = self.model.last_exit.reason.value if self.model.last_exit else "exit"
+                    reason = self._restart_reason(before)
                     self.restarts_by_reason[reason] = self.restarts_by_reason.get(reason, 0) + 1
                 for action in actions:
                     self._act(action)
+                self._watch(before)
                 if before.state is not self.model.state:
-                    self._state_changed(before.state)
+                    self.ctx.changed()
                 elif before.health != self.model.health:
                     self.ctx.changed()  # dependants may wait for "healthy"; readiness may follow
+            self._wake_waiters()
         finally:
             self._busy = False
 
-    def _state_changed(self, before: State) -> None:
-        now = self.model.state
-        if before is State.RUNNING:
+    def _restart_reason(self, before: Model) -> str:
+        if before.handover_reason is not None and self.model.handover_reason is None and before.pid != self.model.pid:
+            return before.handover_reason.value
+        return self.model.last_exit.reason.value if self.model.last_exit else "exit"
+
+    def _watch(self, before: Model) -> None:
+        """Keep probes and the memory watch on the incarnation that is serving (or starting)."""
+        m = self.model
+        if (before.pid, before.generation) != (m.pid, m.generation) or before.state is not m.state:
             self._stop_watching()
-        if now is State.RUNNING:
-            self._start_watching()
-        self.ctx.changed()
+            if m.pid is not None and m.state in (State.STARTING, State.RUNNING):
+                self._start_watching()
+        if before.next_pid != m.next_pid:
+            if self._candidate_task is not None:
+                self._candidate_task.cancel()
+                self._candidate_task = None
+            if m.next_pid is not None and self._own_readiness_check():
+                self._candidate_task = self.ctx.loop.create_task(self._candidate_loop(m.next_pid))
 
     # ---- actions out ----------------------------------------------------------------
 
-    def _act(self, action: states.Action) -> None:
-        if isinstance(action, states.Spawn):
-            self._spawn()
-        elif isinstance(action, states.SignalGroup):
+    def _act(self, action: events.Action) -> None:
+        if isinstance(action, events.Spawn):
+            self._spawn(action.candidate)
+        elif isinstance(action, events.SendStop):
             if self.model.pid is not None:
-                sig = signal.Signals[self.cfg.stop_signal]
-                signal_group(self.model.pid, sig)
-                # A stopped (SIGSTOP) process cannot act on its stop signal until continued.
-                signal_group(self.model.pid, signal.SIGCONT)
-        elif isinstance(action, states.KillTree):
+                self._send_stop(self.model.pid, action.signal, action.group)
+        elif isinstance(action, events.Retire):
+            self._retire(action.pid, 0)
+        elif isinstance(action, events.KillTree):
             if self.model.pid is not None:
                 kill_tree(self.model.pid)
-        elif isinstance(action, states.SetTimer):
+        elif isinstance(action, events.SetTimer):
             self._cancel(action.name)
             self._timers[action.name] = self.ctx.loop.call_later(
-                action.delay_s, self.dispatch, states.Timer(action.name, action.generation)
+                action.delay_s, self.dispatch, events.Timer(action.name, action.generation)
             )
-        elif isinstance(action, states.CancelTimers):
+        elif isinstance(action, events.CancelTimers):
             for name in list(self._timers):
-                self._cancel(name)
-        elif isinstance(action, states.Log):
+                if name != "memory":
+                    self._cancel(name)
+        elif isinstance(action, events.Log):
             fields = dict(action.fields)
             (self._log.warning if action.event in _WARN else self._log.info)(action.event, **fields)
-        elif isinstance(action, states.BecameFatal):
+        elif isinstance(action, events.BecameFatal):
             self.ctx.fatal(self.name, action.why)
+
+    def _send_stop(self, pid: int, sig: int, group: bool) -> None:
+        """The stop signal goes to the main process (KillMode=mixed) unless ``stop_group``."""
+        if group:
+            signal_group(pid, sig)
+        else:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        # A stopped (SIGSTOP) process cannot act on its stop signal until continued.
+        signal_group(pid, signal.SIGCONT)
+
+    def _retire(self, pid: int, rung: int) -> None:
+        """Walk ``pid`` down the stop ladder; its exit arrives through the reaper."""
+        self._retire_timers.pop(pid, None)
+        ladder = self.policy.ladder()
+        if rung < len(ladder):
+            sig, wait_s = ladder[rung]
+            self._log.info("program.retiring", pid=pid, signal=events.signal_name(sig))
+            self._send_stop(pid, sig, self.policy.stop_group)
+            self._retire_timers[pid] = self.ctx.loop.call_later(wait_s, self._retire, pid, rung + 1)
+        else:
+            self._log.warning("program.kill", pid=pid, hint="did not exit on its stop signal")
+            kill_tree(pid)
 
     def _cancel(self, name: str) -> None:
         handle = self._timers.pop(name, None)
         if handle is not None:
             handle.cancel()
 
-    def _spawn(self) -> None:
-        env = child_environment(self.ctx.base_env, self.cfg.environment)
-        spec = SpawnSpec(
-            argv=list(self.cfg.command), env=env, cwd=self.cfg.cwd, user=self.cfg.user, listen_fd=self.listen_fd
+    def spawn_spec(self, argv: list[str] | None = None, capture: bool = True) -> SpawnSpec:
+        """Return how this program's processes are started (its probes' too, with ``argv``)."""
+        extra = dict(self.cfg.environment)
+        if self.cfg.notify and self.ctx.notify_socket and argv is None:
+            extra["NOTIFY_SOCKET"] = self.ctx.notify_socket
+        env = child_environment(self.ctx.base_env, extra)
+        return SpawnSpec(
+            argv=argv or list(self.cfg.command),
+            env=env,
+            cwd=self.cfg.cwd,
+            user=self.cfg.user,
+            listen_fd=None if argv is not None else self.listen_fd,
+            capture=capture,
         )
+
+    def _spawn(self, candidate: bool = False) -> None:
+        if self.listen_fd is not None:
+            self.ctx.listening(self.listen_fd)  # accept connections from the first start on
+        wall = time.time()
         try:
-            child = spawn(spec)
+            child = spawn(self.spawn_spec())
         except Exception as exc:  # SpawnError, or an OSError such as EMFILE
-            self.dispatch(states.SpawnFailed(str(exc)))
+            self.dispatch(events.SpawnFailed(str(exc), candidate=candidate))
             return
-        self.ctx.reaper.own(child.pid, self._exited)
+        pid = child.pid
+        self.spawned_wall[pid] = wall
+        self.ctx.reaper.own(pid, lambda status: self._exited(pid, status))
+        pumps = self._pumps.setdefault(pid, [])
         for fd, stream in ((child.stdout_fd, "stdout"), (child.stderr_fd, "stderr")):
             if fd is not None:
-                self._pumps.append(OutputPump(self.ctx.loop, fd, line_handler(self._line, stream)))
-        self.dispatch(states.Spawned(child.pid))
+                pumps.append(OutputPump(self.ctx.loop, fd, line_handler(self._line, stream)))
+        self.dispatch(events.Spawned(pid, candidate=candidate))
 
     def _line(self, stream: str, line: str) -> None:
         self.buffer.add(stream, line)
         self.ctx.output(self.name, stream, line)
 
-    def _exited(self, status: ExitStatus) -> None:
-        pid = self.model.pid
-        if pid is not None:
-            # Nothing of the program may outlive its main process: its group goes now; the
-            # scan for stragglers that left the group waits until after any restart.
-            signal_group(pid, signal.SIGKILL)
-            self.ctx.loop.call_later(0.05, sweep_session, pid)
-        pumps, self._pumps = self._pumps, []
-        for pump in pumps:
+    def _exited(self, pid: int, status: ExitStatus) -> None:
+        # Nothing of an incarnation may outlive its main process: its group goes now; the
+        # scan for stragglers that left the group waits until after any restart.
+        signal_group(pid, signal.SIGKILL)
+        self.ctx.loop.call_later(0.05, sweep_session, pid)
+        handle = self._retire_timers.pop(pid, None)
+        if handle is not None:
+            handle.cancel()
+        self.spawned_wall.pop(pid, None)
+        for pump in self._pumps.pop(pid, []):
             pump.close()
-        self.dispatch(states.Exited(status))
-        # Whoever waited for this process to go is told once its exit has been handled.
-        waiters, self._stopped_waiters = self._stopped_waiters, []
-        for fut in waiters:
+        self.dispatch(events.Exited(status, pid))
+
+    def _wake_waiters(self) -> None:
+        # Whoever waited is told once the events that concern it have been handled.
+        woken: list[asyncio.Future[None]] = []
+        if self.down():
+            woken, self._stopped_waiters = self._stopped_waiters, []
+        if self.settled():
+            woken += self._settled_waiters
+            self._settled_waiters = []
+        for fut in woken:
             if not fut.done():
                 fut.set_result(None)
 
-    # ---- health and memory ----------------------------------------------------------
+    # ---- readiness: READY=1, health and memory -----------------------------------------
 
-    def _make_probe(self) -> probes.Probe | None:
+    def owns(self, pid: int) -> int | None:
+        """Return the incarnation (main or candidate) that ``pid`` is, or descends from."""
+        incarnations = [p for p in (self.model.pid, self.model.next_pid) if p is not None]
+        if not incarnations:
+            return None
+        seen = 0
+        while pid > 1 and seen < 64:
+            if pid in incarnations:
+                return pid
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    pid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                return None
+            seen += 1
+        return None
+
+    def notified(self, incarnation: int, fields: dict[str, str]) -> None:
+        """Take a notify datagram from one of this program's incarnations."""
+        if "STATUS" in fields:
+            self.notify_status = fields["STATUS"][:200]
+        if fields.get("READY") == "1":
+            self.dispatch(events.Ready(incarnation))
+
+    def _own_readiness_check(self) -> bool:
+        """A candidate's health can count only from a check that only it can pass: a fresh file."""
+        h = self.cfg.health
+        return not self.cfg.notify and h is not None and h.file is not None
+
+    def _make_probe(self, pid: int) -> probes.Probe | None:
         h = self.cfg.health
         if h is None:
             return None
@@ -195,20 +306,20 @@ class ProgramRunner:
         if h.tcp is not None:
             return probes.tcp(h.tcp, h.timeout)
         if h.file is not None and h.max_age is not None:
-            return probes.file(h.file, h.max_age)
+            spawned = self.spawned_wall.get(pid, 0.0)
+            return probes.file(h.file, h.max_age, not_before=spawned)
         assert h.exec is not None
         return probes.exec_(list(h.exec), h.timeout, self._run_exec)
 
     async def _run_exec(self, argv: list[str], timeout_s: float) -> ExitStatus | None:
-        env = child_environment(self.ctx.base_env, self.cfg.environment)
-        spec = SpawnSpec(argv=argv, env=env, cwd=self.cfg.cwd, user=self.cfg.user, capture=False)
-        return await run_command(self.ctx, spec, timeout_s)
+        return await run_command(self.ctx, self.spawn_spec(argv, capture=False), timeout_s)
 
     def _start_watching(self) -> None:
-        if self._probe is not None and self.cfg.health is not None:
-            # Until the first success, probe at least every second so dependants start soon.
-            self._probe_task = self.ctx.loop.create_task(self._health_loop(self.model.generation))
-        if self.cfg.max_memory is not None:
+        assert self.model.pid is not None
+        probe = self._make_probe(self.model.pid)
+        if probe is not None:
+            self._probe_task = self.ctx.loop.create_task(self._health_loop(self.model.generation, probe))
+        if self.cfg.max_memory is not None and "memory" not in self._timers:
             self._timers["memory"] = self.ctx.loop.call_later(self.cfg.memory_interval, self._check_memory)
 
     def _stop_watching(self) -> None:
@@ -217,52 +328,92 @@ class ProgramRunner:
             self._probe_task = None
         self._cancel("memory")
 
-    async def _health_loop(self, generation: int) -> None:
-        assert self._probe is not None and self.cfg.health is not None
+    async def _health_loop(self, generation: int, probe: probes.Probe) -> None:
+        assert self.cfg.health is not None
         interval = self.cfg.health.interval
-        while self.model.generation == generation and self.model.state is State.RUNNING:
+        while self.model.generation == generation and self.model.state in (State.STARTING, State.RUNNING):
+            # Until the first success, probe at least every second so dependants start soon.
             delay = interval if self.model.health == "healthy" else min(interval, 1.0)
             await asyncio.sleep(delay)
-            result = await self._probe()
+            result = await probe()
             self.ctx.on_probe("program", self.name, result.elapsed_s, result.ok)
             if self.model.generation != generation:
                 return  # a report about an incarnation that is gone
             if not result.ok:
                 self.health_failures_total += 1
-            self.dispatch(states.HealthResult(result.ok, result.detail))
+            self.dispatch(events.HealthResult(result.ok, result.detail))
+
+    async def _candidate_loop(self, pid: int) -> None:
+        probe = self._make_probe(pid)
+        assert probe is not None and self.cfg.health is not None
+        while self.model.next_pid == pid:
+            await asyncio.sleep(min(self.cfg.health.interval, 0.5))
+            result = await probe()
+            if self.model.next_pid == pid:
+                self.dispatch(events.HealthResult(result.ok, result.detail, pid=pid))
 
     def _check_memory(self) -> None:
         self._timers.pop("memory", None)
-        if self.model.state is not State.RUNNING or self.model.pid is None or self.cfg.max_memory is None:
+        if self.model.state not in (State.STARTING, State.RUNNING) or self.model.pid is None:
+            return
+        if self.cfg.max_memory is None:
             return
         rss = tree_rss(self.model.pid)
-        if rss > self.cfg.max_memory:
-            self.dispatch(states.MemoryExceeded(rss))
-        else:
+        if rss > self.cfg.max_memory and self.model.next_pid is None:
+            self.dispatch(events.MemoryExceeded(rss))
+        if "memory" not in self._timers and self.model.pid is not None:
             self._timers["memory"] = self.ctx.loop.call_later(self.cfg.memory_interval, self._check_memory)
 
     # ---- for the daemon ---------------------------------------------------------------
 
     def ready_for_dependants(self) -> bool:
-        """Running, and healthy where there is a health check."""
+        """Running (ready), and healthy where there is a health check."""
         return self.model.state is State.RUNNING and self.model.health in (None, "healthy")
+
+    def pids(self) -> list[int]:
+        """Every process of this program that we track: main, candidate, retiring."""
+        m = self.model
+        return [p for p in (m.pid, m.next_pid, *m.retiring) if p is not None]
+
+    def down(self) -> bool:
+        """Whether no process of this program is left and none is going down."""
+        return not self.pids() and self.model.state is not State.STOPPING
+
+    def settled(self) -> bool:
+        """Whether an operator's request has played out: no stop ladder and no handover running."""
+        m = self.model
+        return m.state not in (State.STOPPING, State.STARTING) and m.handover_reason is None
+
+    async def wait_settled(self) -> None:
+        """Return once ``settled()`` holds."""
+        if self.settled():
+            return
+        fut: asyncio.Future[None] = self.ctx.loop.create_future()
+        self._settled_waiters.append(fut)
+        await fut
 
     async def wait_down(self) -> None:
         """Return once the program has no process."""
-        if self.model.pid is None and self.model.state is not State.STOPPING:
+        if self.down():
             return
         fut: asyncio.Future[None] = self.ctx.loop.create_future()
         self._stopped_waiters.append(fut)
         await fut
 
     def close(self) -> None:
-        """Release timers and tasks (after the process is gone)."""
+        """Release timers and tasks (after the processes are gone)."""
         self._stop_watching()
+        if self._candidate_task is not None:
+            self._candidate_task.cancel()
         for name in list(self._timers):
             self._cancel(name)
-        for pump in self._pumps:
-            pump.close()
-        self._pumps = []
+        for handle in self._retire_timers.values():
+            handle.cancel()
+        self._retire_timers.clear()
+        for pumps in self._pumps.values():
+            for pump in pumps:
+                pump.close()
+        self._pumps = {}
 
     def status(self, rss: dict[int, int] | None = None) -> dict[str, Any]:
         """Return this unit's entry of the status document (``rss``: session sizes, if known)."""
@@ -271,9 +422,12 @@ class ProgramRunner:
         last_exit: dict[str, Any] | None = None
         if m.last_exit is not None:
             st = m.last_exit.status
-            last_exit = {"code": st.code} if st.signal is None else {"signal": signal.Signals(st.signal).name}
+            last_exit = {"code": st.code} if st.signal is None else {"signal": events.signal_name(st.signal)}
             last_exit["reason"] = m.last_exit.reason.value
         running = m.pid is not None and m.started_at is not None
+        handover = None
+        if m.handover_reason is not None:
+            handover = {"pid": m.next_pid, "reason": m.handover_reason.value}
         return {
             "name": self.name,
             "kind": "program",
@@ -285,4 +439,9 @@ class ProgramRunner:
             "last_exit": last_exit,
             "rss_bytes": (rss.get(m.pid) if rss is not None else tree_rss(m.pid)) if m.pid is not None else None,
             "error": m.error,
+            "held": m.held,
+            "autostart": self.cfg.autostart,
+            "handover": handover,
+            "retiring": list(m.retiring),
+            "notify_status": self.notify_status,
         }

@@ -9,8 +9,7 @@ import pytest
 
 from supervisor.backoff import Backoff
 from supervisor.clock import FakeClock
-from supervisor.states import (
-    After,
+from supervisor.events import (
     BecameFatal,
     CancelTimers,
     DepsChanged,
@@ -20,23 +19,19 @@ from supervisor.states import (
     KillTree,
     Log,
     MemoryExceeded,
-    Model,
     Reason,
     Restart,
-    RestartPolicy,
+    SendStop,
     SetTimer,
     Shutdown,
-    SignalGroup,
     Spawn,
     Spawned,
     SpawnFailed,
     Start,
-    State,
     Stop,
     Timer,
-    UnexpectedEvent,
-    transition,
 )
+from supervisor.states import After, Model, RestartPolicy, State, UnexpectedEvent, transition
 
 NO_JITTER = Backoff(initial_s=1.0, factor=2.0, max_s=8.0, jitter=0.0)
 POLICY = RestartPolicy(backoff=NO_JITTER, reset_after_s=60, max_restarts=3, window_s=100, stop_timeout_s=5)
@@ -68,6 +63,13 @@ class Machine:
         self.actions.extend(out)
         return out
 
+    def crash(self, event: object = CRASH) -> list[object]:
+        """Crash the program and let any backoff run out."""
+        actions = self.send(event)
+        if self.model.state is State.BACKOFF:
+            actions += self.fire("backoff")
+        return actions
+
     def timers(self, actions: list[object]) -> list[SetTimer]:
         return [a for a in actions if isinstance(a, SetTimer)]
 
@@ -95,11 +97,12 @@ def test_pending_waits_for_dependencies_then_starts() -> None:
     assert m.model.state is State.RUNNING and m.model.pid == 101
 
 
-def test_crash_backs_off_exponentially_and_caps() -> None:
-    """Restart n waits min(max, initial * factor^(n-1)); the sequence caps at max."""
+def test_crash_restarts_at_once_then_backs_off_exponentially_and_caps() -> None:
+    """Restart 1 is at once; restart n waits min(max, initial * factor^(n-2)); the sequence caps at max."""
     policy = RestartPolicy(backoff=NO_JITTER, max_restarts=100, window_s=1000)
     m = Machine(policy)
     m.send(DepsChanged(True), Start())
+    assert m.timers(m.send(CRASH)) == [] and m.model.state is State.RUNNING
     delays = []
     for _ in range(6):
         delays.append(m.timers(m.send(CRASH))[0].delay_s)
@@ -107,28 +110,26 @@ def test_crash_backs_off_exponentially_and_caps() -> None:
         m.fire("backoff")
         assert m.model.state is State.RUNNING
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
-    assert m.model.restarts == 6
+    assert m.model.restarts == 7
 
 
 def test_stable_run_resets_the_backoff() -> None:
     """A program that stayed up for reset_after starts over at the first delay."""
     m = running()
-    m.send(CRASH)
-    m.fire("backoff")
-    m.send(CRASH)
-    m.fire("backoff")
+    m.crash()
+    m.crash()
     assert m.model.attempt == 2
-    m.clock.advance(61)
-    assert m.timers(m.send(CRASH))[0].delay_s == 1.0
+    m.clock.advance(101)  # past reset_after, and past the budget window
+    assert m.timers(m.send(CRASH)) == [] and m.model.state is State.RUNNING  # at once again
     assert m.model.attempt == 1
+    assert m.timers(m.send(CRASH))[0].delay_s == 1.0
 
 
 def test_budget_exhausted_goes_fatal() -> None:
     """More than max_restarts restarts inside window make the program fatal."""
     m = running()
     for _ in range(3):
-        m.send(CRASH)
-        m.fire("backoff")
+        m.crash()
     actions = m.send(CRASH)
     assert m.model.state is State.FATAL
     assert any(isinstance(a, BecameFatal) for a in actions)
@@ -139,11 +140,10 @@ def test_restarts_outside_the_window_do_not_count() -> None:
     """Only restarts inside the window spend the budget."""
     m = running()
     for _ in range(3):
-        m.send(CRASH)
-        m.fire("backoff")
+        m.crash()
     m.clock.advance(101)
     m.send(CRASH)
-    assert m.model.state is State.BACKOFF
+    assert m.model.state is State.RUNNING
 
 
 def test_policy_never_and_on_failure() -> None:
@@ -155,7 +155,7 @@ def test_policy_never_and_on_failure() -> None:
     on_failure.send(DepsChanged(True), Start(), CLEAN)
     assert on_failure.model.state is State.EXITED
     on_failure.send(Start(), Exited(ExitStatus(signal=signal.SIGKILL)))
-    assert on_failure.model.state is State.BACKOFF
+    assert on_failure.model.state is State.RUNNING and on_failure.model.restarts == 1
 
 
 def test_crash_while_dependency_down_waits_in_pending_without_spending_budget() -> None:
@@ -173,7 +173,7 @@ def test_crash_while_dependency_down_waits_in_pending_without_spending_budget() 
 def test_backoff_timer_with_dependency_gone_goes_pending() -> None:
     """When the backoff ends but a dependency went away meanwhile, the program waits."""
     m = running()
-    m.send(CRASH, DepsChanged(False))
+    m.send(CRASH, CRASH, DepsChanged(False))
     m.fire("backoff")
     assert m.model.state is State.PENDING
 
@@ -183,9 +183,9 @@ def test_health_failures_below_threshold_then_restart() -> None:
     policy = RestartPolicy(backoff=NO_JITTER, has_health=True, health_failure_threshold=3, stop_timeout_s=5)
     m = Machine(policy)
     m.send(DepsChanged(True), Start())
-    assert m.model.health == "unknown"
+    assert m.model.health == "unknown" and m.model.state is State.STARTING
     m.send(HealthResult(True))
-    assert m.model.health == "healthy"
+    assert m.model.health == "healthy" and m.model.state is State.RUNNING
     m.send(HealthResult(False), HealthResult(False))
     assert m.model.state is State.RUNNING and m.model.health_failures == 2
     m.send(HealthResult(True))
@@ -193,10 +193,10 @@ def test_health_failures_below_threshold_then_restart() -> None:
     m.send(HealthResult(False), HealthResult(False))
     actions = m.send(HealthResult(False, "HTTP 500"))
     assert m.model.state is State.STOPPING and m.model.health == "unhealthy"
-    assert any(isinstance(a, SignalGroup) for a in actions)
+    assert SendStop(signal.SIGTERM, False) in actions
     assert m.timers(actions)[0].delay_s == 5
     m.send(Exited(ExitStatus(signal=signal.SIGTERM)))
-    assert m.model.state is State.BACKOFF
+    assert m.model.state is State.STARTING  # the first restart is at once; ready at its first pass
     assert m.model.last_exit is not None and m.model.last_exit.reason is Reason.HEALTH
 
 
@@ -205,7 +205,7 @@ def test_health_failures_inside_start_period_do_not_count() -> None:
     policy = RestartPolicy(has_health=True, health_failure_threshold=1, health_start_period_s=30)
     m = Machine(policy)
     m.send(DepsChanged(True), Start(), HealthResult(False))
-    assert m.model.state is State.RUNNING
+    assert m.model.state is State.STARTING
     m.clock.advance(31)
     m.send(HealthResult(False))
     assert m.model.state is State.STOPPING
@@ -215,7 +215,7 @@ def test_stop_ladder_kills_after_stop_timeout() -> None:
     """A program that ignores its stop signal is killed when stop_timeout fires."""
     m = running()
     actions = m.send(Stop())
-    assert [type(a) for a in actions if not isinstance(a, Log)] == [SignalGroup, SetTimer]
+    assert [type(a) for a in actions if not isinstance(a, Log)] == [SendStop, SetTimer]
     actions = m.fire("stop_timeout")
     assert any(isinstance(a, KillTree) for a in actions) and m.model.killed
     m.send(Exited(ExitStatus(signal=signal.SIGKILL)))
@@ -247,7 +247,7 @@ def test_memory_exceeded_restarts_gracefully_through_backoff() -> None:
     m.send(MemoryExceeded(10**9))
     assert m.model.state is State.STOPPING
     m.send(Exited(ExitStatus(code=0)))
-    assert m.model.state is State.BACKOFF
+    assert m.model.state is State.RUNNING and m.model.restarts == 1
     assert m.model.last_exit is not None and m.model.last_exit.reason is Reason.MEMORY
 
 
@@ -269,8 +269,7 @@ def test_fatal_is_left_by_an_operator_start_with_a_fresh_budget() -> None:
     """start on a fatal program clears its budget."""
     m = running()
     for _ in range(3):
-        m.send(CRASH)
-        m.fire("backoff")
+        m.crash()
     m.send(CRASH)
     assert m.model.state is State.FATAL
     m.send(Start())
@@ -282,7 +281,9 @@ def test_spawn_failure_counts_like_a_crash() -> None:
     m = Machine()
     m.model, _ = transition(Model(deps_ok=True), Start(), 0, POLICY, m.rng)
     assert m.model.state is State.STARTING
-    for _ in range(3):
+    m.model, actions = transition(m.model, SpawnFailed("'nope' not found"), 0, POLICY, m.rng)
+    assert m.model.state is State.STARTING  # the first retry is at once
+    for _ in range(2):
         m.model, actions = transition(m.model, SpawnFailed("'nope' not found"), 0, POLICY, m.rng)
         assert m.model.state is State.BACKOFF
         timer = next(a for a in actions if isinstance(a, SetTimer))
@@ -323,7 +324,7 @@ def test_late_reports_are_ignored_in_states_without_a_process() -> None:
 def test_cancel_timers_accompanies_leaving_backoff_for_stopped() -> None:
     """Stopping during backoff cancels the pending restart timer."""
     m = running()
-    m.send(CRASH)
+    m.send(CRASH, CRASH)
     actions = m.send(Stop())
     assert m.model.state is State.STOPPED
     assert any(isinstance(a, CancelTimers) for a in actions)
