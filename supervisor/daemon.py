@@ -16,6 +16,7 @@ from supervisor.config import Loaded
 from supervisor.config.models import parse_address
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK
 from supervisor.events import DepsChanged, ExitStatus, Shutdown, Start
+from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
 from supervisor.states import State
 from supervisor.systemd import Notifier, watchdog_interval_s
@@ -58,8 +59,9 @@ def start_listening(fd: int) -> None:
 class Daemon:
     """Starts units in dependency order, gates them, and stops them in reverse."""
 
-    def __init__(self, loaded: Loaded, notifier: Notifier | None = None) -> None:
+    def __init__(self, loaded: Loaded, notifier: Notifier | None = None, log_writer: LogWriter | None = None) -> None:
         self.loaded = loaded
+        self.log_writer = log_writer
         self.cfg = loaded.config
         self.log = logs.get()
         self.loop = asyncio.get_running_loop()
@@ -403,8 +405,9 @@ class Daemon:
         }
 
 
-def write_termination_log(why: str, path: str = "/dev/termination-log") -> None:
+def write_termination_log(why: str) -> None:
     """Leave the reason where Kubernetes looks for a container's last words, when that file exists."""
+    path = os.environ.get("SUPERVISOR_TERMINATION_LOG", "/dev/termination-log")
     if not os.path.exists(path):
         return
     try:

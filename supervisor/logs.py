@@ -8,12 +8,18 @@ from typing import Any, TextIO
 
 import structlog
 
+from supervisor.logwriter import LogWriter
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
-    """Send every event, ours and the standard library's, to ``stream`` as JSON or console lines."""
-    out = stream or sys.stdout
+def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> LogWriter:
+    """Send every event, ours and the standard library's, to ``stream`` as JSON or console lines.
+
+    Returns the writer, which never blocks on a slow reader and counts what it had to drop.
+    """
+    out = LogWriter(stream or sys.stdout)
+    out.on_resumed = lambda lost: get().warning("log.dropped", lines=lost, total=out.dropped_total)
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -29,7 +35,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.PrintLoggerFactory(out),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Library logs (psycopg, asyncio) go through the same renderer.
@@ -46,6 +52,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(_LEVELS[level], logging.WARNING))
+    return out
 
 
 def get(name: str = "supervisor") -> Any:

@@ -13,6 +13,7 @@ from supervisor import logs, process
 from supervisor.clock import MonotonicClock
 from supervisor.config import Loaded
 from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
+from supervisor.logwriter import LogWriter
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
@@ -21,16 +22,17 @@ from supervisor.units.job import JobRunner
 def run(loaded: Loaded) -> int:
     """Run the daemon until it stops; return its exit code."""
     cfg = loaded.config.supervisor
-    logs.configure(cfg.log_format, cfg.log_level)
-    code = asyncio.run(_run(loaded))
+    writer = logs.configure(cfg.log_format, cfg.log_level)
+    code = asyncio.run(_run(loaded, writer))
     # Everything of ours is stopped, reaped and closed. Skip the interpreter's teardown of
     # pydantic & co. (tens of ms) so that `docker stop` and systemd get their answer sooner.
+    writer.close()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-async def _run(loaded: Loaded) -> int:
+async def _run(loaded: Loaded, writer: LogWriter | None = None) -> int:
     from supervisor.control.server import AlreadyRunning, ControlServer, claim_socket
     from supervisor.daemon import Daemon
 
@@ -43,7 +45,7 @@ async def _run(loaded: Loaded) -> int:
         log.error("supervisor.already_running", error=str(exc), next="not starting")
         return EXIT_UNAVAILABLE
     try:
-        daemon = Daemon(loaded)
+        daemon = Daemon(loaded, log_writer=writer)
     except OSError as exc:
         log.error("supervisor.cannot_start", error=str(exc), hint="is a listen address already in use?")
         return EXIT_UNAVAILABLE

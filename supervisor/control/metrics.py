@@ -105,6 +105,10 @@ class _UnitCollector(Collector):
                     job_duration.add_metric([unit.name], unit.duration_s)
         ready = GaugeMetricFamily("supervisor_ready", "1 once every program is up.")
         ready.add_metric([], 1.0 if d.ready_sent else 0.0)
+        dropped = CounterMetricFamily(
+            "supervisor_log_lines_dropped", "Log lines dropped because nobody read the supervisor's output."
+        )
+        dropped.add_metric([], float(d.log_writer.dropped_total if d.log_writer is not None else 0))
         yield from (
             up,
             state,
@@ -118,4 +122,5 @@ class _UnitCollector(Collector):
             job_attempts,
             job_duration,
             ready,
+            dropped,
         )

@@ -1,0 +1,152 @@
+"""The daemon's own stdout, written without ever blocking the loop.
+
+When nobody reads (a paused pager, a stuck log shipper), whole lines wait in
+a bounded backlog that the loop drains when the pipe is writable again; past
+the bound, lines are dropped and counted, and a ``log.dropped`` line says so
+once writing resumes. The file description we were handed is never switched
+to non-blocking (a shell or a container runtime shares it): a pipe or a
+terminal is reopened through ``/proc/self/fd``, a socket is sent to with
+``MSG_DONTWAIT``, and a regular file is written as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import select
+import socket
+import stat
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TextIO
+
+
+class LogWriter:
+    """A text stream for structlog and ``logging`` whose writes never wait for the reader."""
+
+    def __init__(self, stream: TextIO, max_backlog_bytes: int = 1 << 20) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._max = max_backlog_bytes
+        self._partial = ""
+        self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._armed: asyncio.AbstractEventLoop | None = None
+        self.dropped_total = 0
+        self._dropped_unreported = 0
+        self.on_resumed: Callable[[int], None] | None = None  # told how many lines were dropped
+        self._sock: socket.socket | None = None
+        self._fd = -1
+        self._own_fd = False
+        try:
+            fd = stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            return  # not a real file (a test's StringIO): written through as it is
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISSOCK(mode):
+            self._sock = socket.socket(fileno=os.dup(fd))
+            self._fd = self._sock.fileno()
+        elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+            try:
+                self._fd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                self._own_fd = True
+            except OSError:
+                self._fd = -1
+        if self._fd < 0:
+            self._fd = fd  # a regular file, or a pipe we could not reopen: plain writes
+
+    def isatty(self) -> bool:
+        """Whether the stream we stand for is a terminal (structlog picks colours by it)."""
+        return self._tty
+
+    def fileno(self) -> int:
+        """The descriptor written to."""
+        return self._fd
+
+    def write(self, text: str) -> int:
+        """Take text; complete lines go out now, or wait in the backlog, or are dropped."""
+        if self._fd < 0:
+            return self._stream.write(text)
+        self._partial += text
+        if "\n" not in self._partial:
+            return len(text)
+        whole, _, self._partial = self._partial.rpartition("\n")
+        for line in whole.split("\n"):
+            self._queue((line + "\n").encode(errors="replace"))
+        self._pump()
+        return len(text)
+
+    def flush(self) -> None:
+        """Writes are never held back; nothing to do."""
+
+    def _queue(self, data: bytes) -> None:
+        if self._backlog_bytes + len(data) > self._max:
+            self.dropped_total += 1
+            self._dropped_unreported += 1
+            return
+        self._backlog.append(data)
+        self._backlog_bytes += len(data)
+
+    def _send(self, data: bytes) -> int:
+        if self._sock is not None:
+            return self._sock.send(data, socket.MSG_DONTWAIT)
+        return os.write(self._fd, data)
+
+    def _pump(self) -> None:
+        """Write what the reader takes now; arm the loop for the rest."""
+        while self._backlog:
+            head = self._backlog[0]
+            try:
+                n = self._send(head)
+            except (BlockingIOError, InterruptedError):
+                self._arm()
+                return
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:  # nobody will ever read: keep nothing
+                    self.dropped_total += len(self._backlog)
+                    self._backlog.clear()
+                    self._backlog_bytes = 0
+                    return
+                raise
+            self._backlog_bytes -= n
+            if n < len(head):
+                self._backlog[0] = head[n:]
+                self._arm()
+                return
+            self._backlog.popleft()
+        self._disarm()
+        if self._dropped_unreported:
+            lost, self._dropped_unreported = self._dropped_unreported, 0
+            if self.on_resumed is not None:
+                self.on_resumed(lost)
+
+    def _arm(self) -> None:
+        if self._armed is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (start-up, exit): the next write, or close(), tries again
+        loop.add_writer(self._fd, self._pump)
+        self._armed = loop
+
+    def _disarm(self) -> None:
+        if self._armed is not None:
+            with contextlib.suppress(Exception):
+                self._armed.remove_writer(self._fd)
+            self._armed = None
+
+    def close(self, timeout_s: float = 1.0) -> None:
+        """Drain what is left for at most ``timeout_s`` (the daemon is exiting)."""
+        self._disarm()
+        deadline = time.monotonic() + timeout_s
+        while self._backlog and time.monotonic() < deadline and self._fd >= 0:
+            select.select([], [self._fd], [], max(0.0, deadline - time.monotonic()))
+            try:
+                self._pump()
+            except OSError:
+                break
+            self._disarm()

@@ -1,0 +1,35 @@
+"""Record every catchable signal it gets to the file argv[1], one name per line, and never exit on one.
+
+With argv[2] == "child", it also forks a child that records into argv[1] + ".child" the same way.
+"""
+
+import os
+import signal
+import sys
+
+path = sys.argv[1]
+
+
+def recorder(target: str):
+    def handle(sig: int, _frame: object) -> None:
+        with open(target, "a") as f:
+            f.write(signal.Signals(sig).name + "\n")
+
+    return handle
+
+
+def install(target: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, recorder(target))
+
+
+if len(sys.argv) > 2 and sys.argv[2] == "child" and os.fork() == 0:
+    install(path + ".child")
+    with open(path + ".child.pid", "w") as f:
+        f.write(str(os.getpid()))
+    while True:
+        signal.pause()
+install(path)
+print(f"recording into {path}", flush=True)
+while True:
+    signal.pause()
