@@ -35,6 +35,7 @@ class Load:
 
     port: int
     clients: int = 4
+    path: str = "/"
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     pids: set[str] = field(default_factory=set)
@@ -58,9 +59,9 @@ class Load:
         while not self._stop.is_set() and time.monotonic() < deadline:
             started = time.monotonic()
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=10) as resp:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.path}", timeout=10) as resp:
                     body = resp.read().decode()
-                self.pids.add(body.split()[1])
+                self.pids.add(body.split()[-1])
                 self.latencies.append(time.monotonic() - started)
             except (OSError, urllib.error.URLError) as exc:
                 self.failures.append(f"{type(exc).__name__}: {exc}")

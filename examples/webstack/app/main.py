@@ -1,13 +1,26 @@
 """The FastAPI app: /health reports Postgres and Redis; /events enqueues a task."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import redis
 from fastapi import FastAPI, Response
 
 from app import db
 from app.settings import REDIS_URL
 from app.worker import write_event
+from supervisor.notify import ready
 
-app = FastAPI(title="webstack")
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Say READY=1 once the app has started: with restart.order = "start-first", the old process
+    keeps serving until this moment, so no request waits for the app's import and start-up."""
+    ready()
+    yield
+
+
+app = FastAPI(title="webstack", lifespan=lifespan)
 _redis = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
