@@ -8,52 +8,25 @@ import random
 import signal
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 from supervisor import __version__, logs, process
 from supervisor.clock import MonotonicClock
-from supervisor.config import Loaded
-from supervisor.config.models import parse_address
-from supervisor.errors import EXIT_GAVE_UP, EXIT_OK
-from supervisor.events import DepsChanged, ExitStatus, Shutdown, Start
+from supervisor.config import Loaded, load
+from supervisor.config.diff import diff
+from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError
+from supervisor.events import DepsChanged, ExitStatus, Reason, Restart, Shutdown, Start
+from supervisor.graph import Unit, bind_listener, blocked_by, build_unit, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
+from supervisor.readiness import Readiness, Snapshot
 from supervisor.states import State
 from supervisor.systemd import Notifier, watchdog_interval_s
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
 from supervisor.units.program import ProgramRunner
-
-Unit = DependencyRunner | JobRunner | ProgramRunner
-
-
-def bind_listener(address: str) -> socket.socket:
-    """Bind once; every incarnation of the program inherits this socket.
-
-    It listens only from the program's first start (``listening``): until then a
-    client is refused at once instead of waiting in a backlog nobody accepts from.
-    """
-    host, port = parse_address(address)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def start_listening(fd: int) -> None:
-    """Let a bound listen socket accept, once."""
-    sock = socket.socket(fileno=os.dup(fd))
-    try:
-        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-            sock.listen(1024)
-    finally:
-        sock.close()
 
 
 class Daemon:
@@ -68,17 +41,16 @@ class Daemon:
         self.clock = MonotonicClock()
         self.started_at = self.clock.now()
         self.notifier = notifier or Notifier.from_environment()
+        self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.status_line)
         self.reaper = process.Reaper(on_orphan=self._orphan)
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.state = "starting"
         self.exit_code: int | None = None
         self.exit_why: str | None = None
-        self.ready_sent = False
         self.listeners: dict[str, socket.socket] = {}
         self.units: dict[str, Unit] = {}
         self.metrics: Any = None
         self._recompute_scheduled = False
-        self._jobs_running = 0
         self._out = logs.get("output")
         self.notify_listener = NotifyListener(self.loop, self._notified)
         self.ctx = Context(
@@ -109,26 +81,7 @@ class Daemon:
 
     def make_unit(self, name: str) -> Unit:
         """Build the runner for one unit of the current configuration."""
-        cfg = self.cfg
-        lines = cfg.supervisor.log_lines
-        if name in cfg.dependencies:
-            return DependencyRunner(name, cfg.dependencies[name], self.ctx)
-        if name in cfg.jobs:
-            job = cfg.jobs[name]
-            lock_dep = cfg.dependencies.get(job.lock) if job.lock else None
-            url_dep = lock_dep or next(
-                (
-                    cfg.dependencies[d]
-                    for d in job.depends_on
-                    if d in cfg.dependencies and cfg.dependencies[d].type == "postgres"
-                ),
-                None,
-            )
-            return JobRunner(
-                name, job, self.ctx, lock_dep, url_dep.url if url_dep else None, lines, on_running=self._job_running
-            )
-        listener = self.listeners.get(name)
-        return ProgramRunner(name, cfg.programs[name], self.ctx, listener.fileno() if listener else None, lines)
+        return build_unit(name, self.cfg, self.ctx, self.listeners, self._job_running)
 
     @property
     def programs(self) -> list[ProgramRunner]:
@@ -136,19 +89,6 @@ class Daemon:
         return [u for u in self.units.values() if isinstance(u, ProgramRunner)]
 
     # ---- gating ---------------------------------------------------------------------
-
-    def gate_open(self, depends_on: list[str]) -> bool:
-        """Whether every unit named in ``depends_on`` allows its dependants to start."""
-        for dep in depends_on:
-            unit = self.units.get(dep)
-            if unit is None:
-                continue
-            if isinstance(unit, ProgramRunner):
-                if not unit.ready_for_dependants():
-                    return False
-            elif not unit.ok:
-                return False
-        return True
 
     def _schedule_recompute(self) -> None:
         if not self._recompute_scheduled:
@@ -160,48 +100,38 @@ class Daemon:
         if self.state == "stopping":
             return
         for unit in self.units.values():
-            if isinstance(unit, JobRunner) and unit.state == "pending" and self.gate_open(unit.cfg.depends_on):
-                unit.start()
+            if isinstance(unit, JobRunner):
+                if unit.state == "pending" and not blocked_by(self.units, unit.cfg.depends_on):
+                    unit.start()
             elif isinstance(unit, ProgramRunner):
-                ok = self.gate_open(unit.cfg.depends_on)
-                if ok != unit.model.deps_ok:
-                    unit.dispatch(DepsChanged(ok))
+                blocked = blocked_by(self.units, unit.cfg.depends_on)
+                unit.wait_for(blocked)
+                if (not blocked) != unit.model.deps_ok:
+                    unit.dispatch(DepsChanged(not blocked))
         self._report_phase()
 
     def _report_phase(self) -> None:
         if self.state != "starting" and self.state != "running":
             return
-        waiting = [u.name for u in self.units.values() if isinstance(u, DependencyRunner) and u.state == "waiting"]
         # A job not yet started counts too: READY=1 means start-up, migrations included, is over.
-        jobs = [u.name for u in self.units.values() if isinstance(u, JobRunner) and not u.finished]
-        ready = all(
-            p.ready_for_dependants()
-            or p.model.held
-            or not p.cfg.autostart
-            or p.model.state in (State.EXITED, State.FATAL)
-            for p in self.programs
+        snap = Snapshot(
+            waiting=tuple(n for n, u in self.units.items() if isinstance(u, DependencyRunner) and u.state == "waiting"),
+            jobs=tuple(u.name for u in self.units.values() if isinstance(u, JobRunner) and not u.finished),
+            programs_settled=all(
+                p.ready_for_dependants()
+                or p.model.held
+                or not p.cfg.autostart
+                or p.model.state in (State.EXITED, State.FATAL)
+                for p in self.programs
+            ),
         )
-        if ready and not waiting and not jobs:
-            if not self.ready_sent:
-                self.ready_sent = True
-                self.state = "running"
-                self.log.info(
-                    "supervisor.ready",
-                    programs=len(self.programs),
-                    after_s=round(self.clock.now() - self.started_at, 3),
-                )
-                self.notifier.send(ready=1, status=self.status_line() if self.notifier.enabled else "")
-            elif self.notifier.enabled:  # the status line costs a /proc pass: only for a listener
-                self.notifier.send(status=self.status_line())
-        else:
-            phase = (
-                f"waiting for {', '.join(waiting)}"
-                if waiting
-                else f"running job {', '.join(jobs)}"
-                if jobs
-                else "starting programs"
-            )
-            self.notifier.send(status=phase)
+        if self.readiness.report(snap, len(self.programs)):
+            self.state = "running"
+
+    @property
+    def ready_sent(self) -> bool:
+        """Whether start-up is over (READY=1 went out)."""
+        return self.readiness.ready_sent
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: the phase and any problem."""
@@ -211,11 +141,10 @@ class Daemon:
         return "running" if not issues else "degraded: " + "; ".join(issues[:3])
 
     def _job_running(self, running: bool) -> None:
-        self._jobs_running += 1 if running else -1
         if running:
-            # A migration may outlast TimeoutStartSec: ask systemd for more time while it runs.
-            job_timeout = max((j.cfg.timeout for j in self.units.values() if isinstance(j, JobRunner)), default=60)
-            self.notifier.send(extend_timeout_usec=int((job_timeout + 30) * 1e6))
+            self.readiness.job_running(
+                max((j.cfg.timeout for j in self.units.values() if isinstance(j, JobRunner)), default=60)
+            )
 
     # ---- events from units ----------------------------------------------------------
 
@@ -275,7 +204,7 @@ class Daemon:
         self.notifier.send(status="starting", mainpid=os.getpid())
         watchdog = watchdog_interval_s(os.environ)
         if watchdog:
-            self._watchdog(watchdog)
+            self.readiness.watchdog(self.loop, watchdog)
         for unit in self.units.values():
             if isinstance(unit, DependencyRunner):
                 unit.start()
@@ -299,9 +228,7 @@ class Daemon:
                 self.log.info("supervisor.signal", signal=signal.Signals(item).name, next="stopping")
                 self.loop.create_task(self._shutdown_then_stop())
             elif item == signal.SIGHUP:
-                from supervisor.reload import reload
-
-                await reload(self)
+                self.reload()
             elif isinstance(item, tuple) and item[0] == "shutdown":
                 if self.state != "stopping":
                     self.loop.create_task(self._shutdown_then_stop())
@@ -328,16 +255,90 @@ class Daemon:
             self.log.info("supervisor.exit", exit_code=code)
         return code
 
+    def reload(self) -> dict[str, Any]:
+        """Apply the configuration file as it is now: restart what changed, refuse what cannot be."""
+        try:
+            new = load(self.loaded.path)
+        except ConfigError as exc:
+            problems = [f"{k}: {w}" for k, w in exc.problems]
+            self.log.error("config.reload_refused", problems=problems, next="the running configuration stays as it was")
+            return {"ok": False, "error": exc.render()}
+        change = diff(self.cfg, new.config)
+        # Bind every new listen address before anything changes: one that cannot be bound
+        # refuses that program's part of the reload, never the daemon.
+        fresh: dict[str, socket.socket] = {}
+        failed: dict[str, str] = {}
+        for name in change.new_listen:
+            address = new.config.programs[name].listen or ""
+            try:
+                fresh[name] = bind_listener(address)
+            except OSError as exc:
+                failed[name] = f"cannot bind {address}: {exc.strerror or exc}"
+        programs = dict(new.config.programs)
+        for name in failed:  # what runs stays as it is, so the next reload compares against it
+            if name in self.cfg.programs:
+                programs[name] = self.cfg.programs[name]
+            else:
+                del programs[name]
+        self.loaded = replace(new, config=new.config.model_copy(update={"programs": programs}))
+        self.cfg = self.loaded.config
+        changed = [n for n in change.changed if n not in failed]
+        added = [n for n in change.added if n not in failed]
+        for name in change.removed:
+            unit = self.units.pop(name)
+            assert isinstance(unit, ProgramRunner)
+            unit.dispatch(Shutdown())
+            self.loop.create_task(self._retire(unit, self.listeners.pop(name, None)))
+        for name in changed:
+            unit = self.units[name]
+            assert isinstance(unit, ProgramRunner)
+            if name in fresh or not self.cfg.programs[name].listen:
+                old_sock = self.listeners.pop(name, None)
+                if name in fresh:
+                    self.listeners[name] = fresh[name]
+                if old_sock is not None:
+                    old_sock.close()  # a running incarnation keeps its own copy until it goes
+            listener = self.listeners.get(name)
+            # Keep the runner (its log buffer, its counters); the next incarnation uses the new definition.
+            unit.redefine(self.cfg.programs[name], listener.fileno() if listener else None)
+            unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
+        for name in added:
+            if name in fresh:
+                self.listeners[name] = fresh[name]
+            self.units[name] = self.make_unit(name)
+        # Keep the status document in the new start-up order.
+        self.units = {n: self.units[n] for level in new.plan for n in level if n in self.units}
+        for name in added:
+            unit = self.units[name]
+            if isinstance(unit, ProgramRunner) and unit.cfg.autostart:
+                unit.dispatch(Start())
+        self._schedule_recompute()
+        result: dict[str, Any] = {
+            "ok": not failed,
+            "changed": changed,
+            "added": added,
+            "removed": list(change.removed),
+            "unchanged": list(change.unchanged),
+        }
+        if failed:
+            result["failed"] = failed
+            result["error"] = "; ".join(f"{n}: {why}" for n, why in failed.items())
+        if change.next_start:
+            result["note"] = f"changes to {', '.join(change.next_start)} take effect at the next start"
+        (self.log.warning if failed else self.log.info)("config.reloaded", **result)
+        return result
+
+    async def _retire(self, unit: ProgramRunner, listener: socket.socket | None) -> None:
+        await unit.wait_down()
+        unit.close()
+        if listener is not None:
+            listener.close()
+
     async def call(self, fn: Any) -> Any:
         """Run ``fn`` (an async function) in the main loop's task, in order with signals."""
         fut: asyncio.Future[Any] = self.loop.create_future()
         self.queue.put_nowait(("call", fn, fut))
         return await fut
-
-    def _watchdog(self, interval_s: float) -> None:
-        # Sent from the main loop only, so a wedged loop stops the pings and systemd steps in.
-        self.notifier.send(watchdog=1)
-        self.loop.call_later(interval_s, self._watchdog, interval_s)
 
     async def _shutdown_then_stop(self) -> None:
         await self.shutdown()
@@ -346,7 +347,7 @@ class Daemon:
     async def shutdown(self) -> None:
         """Stop programs in reverse dependency order, bounded by ``shutdown_timeout``."""
         self.state = "stopping"
-        self.notifier.send(stopping=1, status="stopping")
+        self.readiness.stopping()
         deadline = self.clock.now() + self.cfg.supervisor.shutdown_timeout
         for unit in self.units.values():
             if isinstance(unit, DependencyRunner | JobRunner):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
+from supervisor.edges import abandon, budget_spent, describe_exit, log, record_exit, stop
 from supervisor.events import (
     Action,
     Event,
@@ -27,15 +27,11 @@ from supervisor.events import (
     SpawnFailed,
     Timer,
 )
-
-if TYPE_CHECKING:
-    from supervisor.states import Model, RestartPolicy
+from supervisor.model import After, Model, RestartPolicy, State
 
 
 def applies(m: Model, p: RestartPolicy) -> bool:
     """Whether a restart now starts the new incarnation beside the old one."""
-    from supervisor.states import State
-
     return p.start_first and m.state is State.RUNNING and m.pid is not None
 
 
@@ -56,7 +52,6 @@ def concerns(m: Model, ev: Event) -> bool:
 
 def begin(m: Model, p: RestartPolicy, reason: Reason, now: float, *pre: Action) -> tuple[Model, list[Action]]:
     """Start a candidate beside the serving incarnation (a second restart replaces the candidate)."""
-    from supervisor.states import After, budget_spent, log, stop
 
     if reason in (Reason.HEALTH, Reason.MEMORY):
         recent = budget_spent(m, now, p)
@@ -76,26 +71,8 @@ def begin(m: Model, p: RestartPolicy, reason: Reason, now: float, *pre: Action) 
     ]
 
 
-def abandon(m: Model) -> tuple[Model, list[Action]]:
-    """Give up a handover in progress: its candidate, if any, goes down."""
-    from supervisor.states import log
-
-    if m.handover_reason is None and m.next_pid is None:
-        return m, []
-    actions: list[Action] = []
-    retiring = m.retiring
-    if m.next_pid is not None:
-        retiring = (*retiring, m.next_pid)
-        actions = [log("program.handover_abandoned", candidate_pid=m.next_pid), Retire(m.next_pid)]
-    m = replace(
-        m, next_pid=None, next_started_at=None, handover_reason=None, handover_id=m.handover_id + 1, retiring=retiring
-    )
-    return m, actions
-
-
 def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> tuple[Model, list[Action]]:
     """The handover's edges; ``states.transition`` hands over every event ``concerns`` names."""
-    from supervisor.states import describe_exit, log
 
     if isinstance(ev, Spawned):
         if m.handover_reason is None:
@@ -134,13 +111,11 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
 
 
 def _exit_words(ev: Exited) -> str:
-    from supervisor.states import describe_exit
 
     return ", ".join(f"{k} {v}" for k, v in describe_exit(ev.status).items())
 
 
 def _fail(m: Model, why: str, *pre: Action) -> tuple[Model, list[Action]]:
-    from supervisor.states import log
 
     m = replace(m, handover_reason=None, handover_id=m.handover_id + 1, error=f"restart failed: {why}")
     return m, [*pre, log("program.handover_failed", pid=m.pid, why=why, next="the old incarnation keeps serving")]
@@ -148,7 +123,6 @@ def _fail(m: Model, why: str, *pre: Action) -> tuple[Model, list[Action]]:
 
 def _promote(m: Model, now: float, p: RestartPolicy, actions: list[Action]) -> tuple[Model, list[Action]]:
     """The candidate is ready: it becomes the program, and the old one retires."""
-    from supervisor.states import State, log
 
     old, reason = m.pid, m.handover_reason or Reason.OPERATOR
     took = round(now - m.next_started_at, 3) if m.next_started_at is not None else None
@@ -174,7 +148,6 @@ def _promote(m: Model, now: float, p: RestartPolicy, actions: list[Action]) -> t
 
 def _old_died(m: Model, ev: Exited, now: float, p: RestartPolicy) -> tuple[Model, list[Action]]:
     """The serving incarnation died mid-handover: the candidate takes over, still starting."""
-    from supervisor.states import State, describe_exit, log, record_exit
 
     old = m.pid
     m = record_exit(m, ev.status, Reason.EXIT)

@@ -8,12 +8,11 @@ The start-first handover (two incarnations side by side) lives in ``handover``.
 
 from __future__ import annotations
 
-import enum
 import random
-import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from supervisor.backoff import Backoff
+from supervisor import handover
+from supervisor.edges import budget_spent, describe_exit, ladder_s, log, record_exit, stop
 from supervisor.events import (
     Action,
     BecameFatal,
@@ -40,116 +39,31 @@ from supervisor.events import (
     Timer,
     signal_name,
 )
+from supervisor.model import DOWN_STATES, After, LastExit, Model, RestartPolicy, State
 
-
-class State(enum.StrEnum):
-    """A program's states, as the status document spells them."""
-
-    PENDING = "pending"  # waiting on its dependencies
-    STARTING = "starting"  # spawned (or being spawned), not yet ready
-    RUNNING = "running"  # ready: READY=1, a passing health check, or up for min_uptime
-    BACKOFF = "backoff"  # waiting before the next start
-    STOPPING = "stopping"  # going down through its stop ladder
-    STOPPED = "stopped"  # stopped by an operator or the shutdown
-    EXITED = "exited"  # exited and its policy does not restart it
-    FATAL = "fatal"  # exhausted its restart budget, or cannot be spawned
-
-
-# Named groups of states, as supervisord keeps RUNNING_STATES beside its states.
-ALIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
-DOWN_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL})
-
-
-class After(enum.StrEnum):
-    """What a stopping program does once it has exited."""
-
-    RESTART = "restart"  # through the backoff and the restart budget (health, memory)
-    START_NOW = "start_now"  # at once, outside the budget (operator restart, reload)
-    STAY_STOPPED = "stay_stopped"
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """Everything ``transition`` needs to know of a program's configuration."""
-
-    policy: str = "always"  # always | on-failure | never
-    backoff: Backoff = field(default_factory=Backoff)
-    reset_after_s: float = 60.0
-    max_restarts: int = 10
-    window_s: float = 300.0
-    stop_timeout_s: float = 10.0
-    # (signal, seconds to wait after it) per rung; empty: one SIGTERM rung of stop_timeout_s
-    stop_ladder: tuple[tuple[int, float], ...] = ()
-    stop_group: bool = False
-    has_health: bool = False
-    health_failure_threshold: int = 3
-    health_start_period_s: float = 0.0
-    min_uptime_s: float = 0.0
-    start_timeout_s: float = 60.0
-    notify: bool = False
-    start_first: bool = False
-    success_codes: frozenset[int] = frozenset()
-    no_restart_codes: frozenset[int] = frozenset({78})
-
-    def ladder(self) -> tuple[tuple[int, float], ...]:
-        """Return the stop ladder's rungs; SIGKILL follows the last one."""
-        return self.stop_ladder or ((int(signal.SIGTERM), self.stop_timeout_s),)
-
-    def succeeded(self, status: ExitStatus) -> bool:
-        """Whether an exit counts as a success for ``on-failure``."""
-        return status.signal is None and (status.code == 0 or status.code in self.success_codes)
-
-
-@dataclass(frozen=True)
-class LastExit:
-    """The last exit as the status document shows it."""
-
-    status: ExitStatus
-    reason: Reason
-
-
-@dataclass(frozen=True)
-class Model:
-    """A program's supervision state; replaced, never mutated."""
-
-    state: State = State.PENDING
-    deps_ok: bool = False
-    held: bool = False  # an operator stop holds the program down until a start
-    pid: int | None = None
-    generation: int = 0  # bumped at every spawn; timers carry it so stale ones are ignored
-    started_at: float | None = None
-    attempt: int = 0  # restarts since the last stable run; drives the backoff
-    restarts: int = 0  # every restart ever, for the status document
-    restart_times: tuple[float, ...] = ()  # inside the budget window
-    health: str | None = None  # unknown | healthy | unhealthy | None (no check)
-    health_failures: int = 0
-    stop_reason: Reason | None = None
-    after: After | None = None
-    rung: int = 0  # the stop ladder's rung reached
-    killed: bool = False  # the stop ladder reached SIGKILL
-    last_exit: LastExit | None = None
-    error: str | None = None  # why fatal, or why the last handover failed
-    # start-first: the new incarnation started beside the serving one, and old ones going down
-    next_pid: int | None = None
-    next_started_at: float | None = None
-    handover_id: int = 0  # the handover_timeout timer carries it
-    handover_reason: Reason | None = None
-    retiring: tuple[int, ...] = ()
+__all__ = [
+    "After",
+    "LastExit",
+    "Model",
+    "RestartPolicy",
+    "State",
+    "UnexpectedEvent",
+    "after_failure",
+    "budget_spent",
+    "describe_exit",
+    "log",
+    "record_exit",
+    "stop",
+    "transition",
+]
 
 
 class UnexpectedEvent(Exception):
     """An event that the current state cannot receive: a bug in the caller."""
 
 
-def log(event: str, **fields: object) -> Log:
-    """Return a ``Log`` action."""
-    return Log(event, tuple(fields.items()))
-
-
 def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> tuple[Model, list[Action]]:
     """Return the next model and the actions to carry out for event ``ev`` at ``now``."""
-    from supervisor import handover
-
     s = m.state
 
     # Events every state treats alike.
@@ -234,7 +148,7 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
             # stopping -> stopping: the ladder's last rung
             return replace(m, killed=True), [
                 KillTree(),
-                log("program.kill", pid=m.pid, after_s=_ladder_s(p), hint="did not exit on its stop signal"),
+                log("program.kill", pid=m.pid, after_s=ladder_s(p), hint="did not exit on its stop signal"),
             ]
         if isinstance(ev, Stop):
             return replace(m, held=True, after=After.STAY_STOPPED, stop_reason=Reason.OPERATOR), []
@@ -280,8 +194,6 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
 
 def _alive(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> tuple[Model, list[Action]]:
     """What a starting (spawned) or running program does with everything else."""
-    from supervisor import handover
-
     if isinstance(ev, Exited):
         return _on_exit(m, ev.status, now, p, rng)
     if isinstance(ev, HealthResult):
@@ -344,41 +256,7 @@ def _ready(m: Model, now: float, by: str) -> tuple[Model, list[Action]]:
     return replace(m, state=State.RUNNING), [log("program.ready", pid=m.pid, by=by, after_s=took)]
 
 
-def _ladder_s(p: RestartPolicy) -> float:
-    return round(sum(wait for _, wait in p.ladder()), 3)
-
-
-def stop(m: Model, p: RestartPolicy, reason: Reason, after: After, *pre: Action) -> tuple[Model, list[Action]]:
-    """Send the main process down its stop ladder's first rung."""
-    from supervisor import handover
-
-    m, retire = handover.abandon(m)
-    sig, wait_s = p.ladder()[0]
-    m = replace(m, state=State.STOPPING, stop_reason=reason, after=after, killed=False, rung=0)
-    return m, [
-        *pre,
-        *retire,
-        log("program.stopping", pid=m.pid, reason=reason.value, signal=signal_name(sig)),
-        SendStop(sig, p.stop_group),
-        SetTimer("stop_timeout", wait_s, m.generation),
-    ]
-
-
-def describe_exit(status: ExitStatus) -> dict[str, object]:
-    """Return log fields for an exit: the code or signal name, and a hint at its cause."""
-    if status.signal is None:
-        return {"code": status.code}
-    fields: dict[str, object] = {"signal": signal_name(status.signal)}
-    if status.signal == signal.SIGKILL:
-        fields["hint"] = "killed by SIGKILL, perhaps out of memory"
-    elif status.signal == signal.SIGSEGV:
-        fields["hint"] = "segmentation fault"
-    return fields
-
-
 def _on_health(m: Model, ev: HealthResult, now: float, p: RestartPolicy) -> tuple[Model, list[Action]]:
-    from supervisor import handover
-
     if ev.ok:
         if m.health != "healthy":
             return replace(m, health="healthy", health_failures=0), [log("program.healthy", pid=m.pid)]
@@ -403,11 +281,6 @@ def _on_health(m: Model, ev: HealthResult, now: float, p: RestartPolicy) -> tupl
         return handover.begin(m, p, Reason.HEALTH, now, pre)
     # running -> stopping: failure_threshold consecutive failures, restart through the backoff
     return stop(m, p, Reason.HEALTH, After.RESTART, pre)
-
-
-def record_exit(m: Model, status: ExitStatus, reason: Reason) -> Model:
-    """Keep an exit as the last one and forget the process."""
-    return replace(m, pid=None, last_exit=LastExit(status, reason), health=None if m.health is None else "unknown")
 
 
 def _stable(m: Model, now: float, p: RestartPolicy) -> Model:
@@ -469,12 +342,6 @@ def _on_stopped(
         return after_failure(m, now, p, rng, None)
     # stopping -> stopped
     return replace(m, state=State.STOPPED), [CancelTimers(), log("program.stopped", reason=reason.value)]
-
-
-def budget_spent(m: Model, now: float, p: RestartPolicy) -> tuple[float, ...] | None:
-    """Return the restarts inside the window, or None when another restart would exceed the budget."""
-    recent = tuple(t for t in m.restart_times if now - t < p.window_s)
-    return None if len(recent) >= p.max_restarts else recent
 
 
 def after_failure(

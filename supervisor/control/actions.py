@@ -80,7 +80,8 @@ async def follow(buffer: LineBuffer, send: Callable[[bytes], Awaitable[None]]) -
 
 async def reload(daemon: Daemon) -> tuple[int, dict[str, Any]]:
     """Re-read the configuration, as SIGHUP does."""
-    from supervisor.reload import reload as do_reload
+    async def run() -> dict[str, Any]:
+        return daemon.reload()
 
-    result: dict[str, Any] = await daemon.call(lambda: do_reload(daemon))
+    result: dict[str, Any] = await daemon.call(run)
     return (200 if result.get("ok") else 422), result

@@ -82,6 +82,7 @@ class ProgramRunner:
         self.restarts_by_reason: dict[str, int] = {}
         self.health_failures_total = 0
         self.notify_status: str | None = None
+        self.waiting_for: list[str] = []  # the dependencies that hold it in pending
         self.spawned_wall: dict[int, float] = {}  # pid -> time.time() of its spawn (file checks)
         self._log = ctx.log.bind(program=name)
         self._queue: list[Event] = []
@@ -366,6 +367,13 @@ class ProgramRunner:
 
     # ---- for the daemon ---------------------------------------------------------------
 
+    def wait_for(self, blocked: list[str]) -> None:
+        """Learn which dependencies block it; a program waiting in pending says so once."""
+        if blocked != self.waiting_for:
+            self.waiting_for = blocked
+            if blocked and self.model.state is State.PENDING:
+                self._log.info("program.waiting", waiting_for=blocked)
+
     def ready_for_dependants(self) -> bool:
         """Running (ready), and healthy where there is a health check."""
         return self.model.state is State.RUNNING and self.model.health in (None, "healthy")
@@ -444,4 +452,5 @@ class ProgramRunner:
             "handover": handover,
             "retiring": list(m.retiring),
             "notify_status": self.notify_status,
+            "waiting_for": self.waiting_for if m.state is State.PENDING else [],
         }

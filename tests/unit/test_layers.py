@@ -8,8 +8,15 @@ import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[2] / "supervisor"
+# Every module, by its dotted name under the package (a package's entry covers its modules).
 LAYERS = {
+    "": 0,
+    "__version__": 0,
     "errors": 0,
+    "events": 0,
+    "model": 0,
+    "edges": 0,
+    "handover": 0,
     "states": 0,
     "backoff": 0,
     "durations": 0,
@@ -17,54 +24,124 @@ LAYERS = {
     "clock": 0,
     "interpolation": 0,
     "config": 1,
+    "logwriter": 1,
     "logs": 1,
+    "notify": 1,
+    "readiness": 1,
     "process": 1,
+    "output": 1,
     "probes": 1,
     "migrations": 1,
+    "heartbeat": 1,
+    "control": 1,
     "control.protocol": 1,
     "units": 2,
+    "graph": 3,
     "daemon": 3,
-    "reload": 3,
     "runtime": 3,
     "control.server": 3,
     "control.metrics": 3,
     "control.actions": 3,
     "cli": 4,
     "control.client": 4,
-    "heartbeat": 1,
     "__main__": 4,
-    "control": 0,
-    "__version__": 0,
-    "": 0,
 }
 
 
-def layer_of(module: str) -> int:
+def module_name(path: Path, root: Path) -> str:
+    """Return the dotted name of a module file under the package ``root``."""
+    return ".".join(path.relative_to(root).with_suffix("").parts).removesuffix("__init__").rstrip(".")
+
+
+def layer_of(module: str) -> int | None:
+    """Return a module's layer, or None when no entry covers it."""
     name = module.removeprefix("supervisor").removeprefix(".")
-    while name not in LAYERS:
+    while True:
+        if name in LAYERS:
+            return LAYERS[name]
+        if not name:
+            return None
         name = name.rpartition(".")[0]
-    return LAYERS[name]
 
 
-def test_modules_import_only_from_lower_layers() -> None:
-    """Each module imports only from its own layer or below (runtime imports included)."""
-    bad = []
-    for path in PKG.rglob("*.py"):
-        module = "supervisor." + ".".join(path.relative_to(PKG).with_suffix("").parts)
-        module = module.removesuffix(".__init__")
-        mine = layer_of(module)
+def imports(root: Path, package: str) -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports, anywhere in its body."""
+    found: dict[str, set[str]] = {}
+    known = {module_name(p, root) for p in root.rglob("*.py")}
+    for path in root.rglob("*.py"):
+        targets: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("supervisor"):
-                # "from supervisor.control import actions" imports supervisor.control.actions
-                targets = [f"{node.module}.{a.name}" for a in node.names]
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:
+                names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
             elif isinstance(node, ast.Import):
-                targets = [a.name for a in node.names if a.name.startswith("supervisor")]
-            else:
-                continue
-            for target in targets:
-                if layer_of(target) > mine:
-                    bad.append(f"{module} (layer {mine}) imports {target} (layer {layer_of(target)})")
+                names = [a.name for a in node.names if a.name.split(".")[0] == package]
+            for name in names:
+                local = name.removeprefix(package).removeprefix(".")
+                # "from pkg.control import actions" is the module pkg.control.actions, when there is one
+                while local and local not in known:
+                    local = local.rpartition(".")[0]
+                targets.add(local)
+        found[module_name(path, root)] = targets - {module_name(path, root)}
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return one cycle per strongly connected group of modules that import each other."""
+    from graphlib import CycleError, TopologicalSorter
+
+    out = []
+    remaining = {k: set(v) for k, v in graph.items()}
+    for _ in range(1000):
+        try:
+            TopologicalSorter(remaining).prepare()
+            return out
+        except CycleError as exc:
+            cycle = list(exc.args[1])
+            out.append(cycle)
+            for a, b in zip(cycle, cycle[1:], strict=False):  # break the circle: drop one of its edges
+                if a in remaining.get(b, set()):
+                    remaining[b].discard(a)
+                    break
+                if b in remaining.get(a, set()):
+                    remaining[a].discard(b)
+                    break
+    return out
+
+
+def test_every_module_has_a_layer() -> None:
+    """A module that no layer names is an error, not layer 0."""
+    unlisted = [m for m in imports(PKG, "supervisor") if layer_of(m) is None]
+    assert unlisted == []
+
+
+def test_modules_import_only_from_their_layer_or_below() -> None:
+    """Each module imports only from its own layer or below (lazy and type-only imports included)."""
+    bad = []
+    for module, targets in imports(PKG, "supervisor").items():
+        mine = layer_of(module)
+        for target in targets:
+            theirs = layer_of(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                bad.append(f"{module} (layer {mine}) imports {target} (layer {theirs})")
     assert bad == []
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    """No two modules import each other, directly or around a circle, counting lazy imports."""
+    assert cycles(imports(PKG, "supervisor")) == []
+
+
+def test_the_cycle_check_finds_a_deliberate_cycle(tmp_path: Path) -> None:
+    """The check fails on a package where a lazy import closes a circle (so it can fail at all)."""
+    pkg = tmp_path / "demo"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from demo import b\n")
+    (pkg / "b.py").write_text("def f():\n    from demo.c import g\n")
+    (pkg / "c.py").write_text("import demo.a\n")
+    found = cycles(imports(pkg, "demo"))
+    assert found and set(found[0]) >= {"a", "b", "c"}
 
 
 def test_states_and_backoff_never_import_asyncio() -> None:

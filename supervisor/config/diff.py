@@ -1,0 +1,48 @@
+"""What a reload changes: a pure comparison of two configurations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from supervisor.config.models import Config
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    """The programs a reload adds, removes, changes or leaves, and what waits for a daemon restart."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    new_listen: tuple[str, ...]  # added or changed programs whose listen address must be bound anew
+    next_start: tuple[str, ...]  # tables whose changes take effect only when the daemon starts again
+
+    @property
+    def empty(self) -> bool:
+        """Whether the reload changes nothing at all."""
+        return not (self.added or self.removed or self.changed or self.next_start)
+
+
+def diff(old: Config, new: Config) -> ConfigDiff:
+    """Compare ``old`` with ``new``, program by program (in the new file's order)."""
+    added = tuple(n for n in new.programs if n not in old.programs)
+    removed = tuple(n for n in old.programs if n not in new.programs)
+    changed = tuple(n for n in new.programs if n in old.programs and old.programs[n] != new.programs[n])
+    unchanged = tuple(n for n in new.programs if n not in added and n not in changed)
+    new_listen = tuple(
+        n
+        for n in new.programs
+        if (n in added or n in changed)
+        and new.programs[n].listen and (n in added or old.programs[n].listen != new.programs[n].listen)
+    )
+    next_start = tuple(
+        table
+        for table, a, b in (
+            ("dependencies", old.dependencies, new.dependencies),
+            ("jobs", old.jobs, new.jobs),
+            ("supervisor", old.supervisor, new.supervisor),
+        )
+        if a != b
+    )
+    return ConfigDiff(added, removed, changed, unchanged, new_listen, next_start)

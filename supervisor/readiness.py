@@ -1,0 +1,70 @@
+"""Start-up as a service manager sees it: the phase, READY=1, STATUS=, EXTEND_TIMEOUT_USEC=, WATCHDOG=1.
+
+The daemon hands over a ``Snapshot`` after each change of any unit; this object decides what to
+tell systemd (or nothing, without ``NOTIFY_SOCKET``) and when start-up is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from supervisor.systemd import Notifier
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What start-up still waits for."""
+
+    waiting: tuple[str, ...]  # dependencies not ready yet
+    jobs: tuple[str, ...]  # jobs not finished (or not started)
+    programs_settled: bool  # every program running, held, or given up
+
+
+class Readiness:
+    """Tracks start-up and speaks the notify protocol for the daemon."""
+
+    def __init__(
+        self, notifier: Notifier, log: Any, now: Callable[[], float], status_line: Callable[[], str]
+    ) -> None:
+        self.notifier = notifier
+        self.log = log
+        self.now = now
+        self.started_at = now()
+        self.ready_sent = False
+        self._status_line = status_line
+
+    def report(self, snap: Snapshot, programs: int) -> bool:
+        """Tell the service manager where start-up is; return True the moment it is over."""
+        if snap.programs_settled and not snap.waiting and not snap.jobs:
+            if not self.ready_sent:
+                self.ready_sent = True
+                self.log.info("supervisor.ready", programs=programs, after_s=round(self.now() - self.started_at, 3))
+                self.notifier.send(ready=1, status=self._status_line() if self.notifier.enabled else "")
+                return True
+            if self.notifier.enabled:  # the status line costs a /proc pass: only for a listener
+                self.notifier.send(status=self._status_line())
+            return False
+        if snap.waiting:
+            phase = f"waiting for {', '.join(snap.waiting)}"
+        elif snap.jobs:
+            phase = f"running job {', '.join(snap.jobs)}"
+        else:
+            phase = "starting programs"
+        self.notifier.send(status=phase)
+        return False
+
+    def job_running(self, longest_timeout_s: float) -> None:
+        """A migration may outlast TimeoutStartSec: ask systemd for more time while it runs."""
+        self.notifier.send(extend_timeout_usec=int((longest_timeout_s + 30) * 1e6))
+
+    def watchdog(self, loop: asyncio.AbstractEventLoop, interval_s: float) -> None:
+        """Ping from the main loop only, so a wedged loop stops the pings and systemd steps in."""
+        self.notifier.send(watchdog=1)
+        loop.call_later(interval_s, self.watchdog, loop, interval_s)
+
+    def stopping(self) -> None:
+        """Say the service is going down."""
+        self.notifier.send(stopping=1, status="stopping")
