@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -99,7 +100,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         except CycleError as exc:
             cycle = list(exc.args[1])
             out.append(cycle)
-            for a, b in zip(cycle, cycle[1:], strict=False):  # break the circle: drop one of its edges
+            for a, b in itertools.pairwise(cycle):  # break the circle: drop one of its edges
                 if a in remaining.get(b, set()):
                     remaining[b].discard(a)
                     break
