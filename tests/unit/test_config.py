@@ -392,7 +392,8 @@ stop_timeout = ["soon"]
 def test_new_program_keys_have_their_defaults(tmp_path: Path) -> None:
     """min_uptime 1s, start_timeout 60s, notify and stop_group off, stop-first, exit 78 never restarted."""
     web = load(write(tmp_path, '[programs.web]\ncommand = ["true"]\n'), environ={}).config.programs["web"]
-    assert (web.min_uptime, web.start_timeout, web.notify, web.stop_group, web.env_file) == (1.0, 60.0, False, False, ())
+    assert (web.min_uptime, web.start_timeout, web.notify, web.stop_group) == (1.0, 60.0, False, False)
+    assert web.env_file == ()
     assert web.restart.order == "stop-first"
     assert (web.restart.success_exit_codes, web.restart.no_restart_exit_codes) == ([], [78])
 

@@ -62,7 +62,8 @@ def test_executables_resolve_on_the_program_own_path(tmp_path: Path) -> None:
     ]
     assert found(tmp_path, '[programs.x]\ncommand = ["mytool"]\n', {"PATH": str(bin_dir)}) == {}
     tool.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    assert found(tmp_path, f'[programs.x]\ncommand = ["{tool}"]\n') == {"programs.x.command[0]": f"{tool}: not executable"}
+    not_executable = found(tmp_path, f'[programs.x]\ncommand = ["{tool}"]\n')
+    assert not_executable == {"programs.x.command[0]": f"{tool}: not executable"}
 
 
 def test_env_files_must_exist_unless_optional(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_env_file_values_sit_below_environment(tmp_path: Path) -> None:
     files = [str(tmp_path / "a.env"), f"-{tmp_path}/missing.env", str(tmp_path / "b.env")]
     assert load_env_files(files) == {"A": "from-a", "B": "from-b", "C": "quoted value", "D": "from-b"}
     assert unit_environment(files, {"D": "mine"})["D"] == "mine"
-    with pytest.raises(EnvFileError, match="missing.env does not exist"):
+    with pytest.raises(EnvFileError, match=r"missing\.env does not exist"):
         load_env_files([str(tmp_path / "missing.env")])
 
 
