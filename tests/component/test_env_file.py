@@ -82,7 +82,8 @@ command = ["true"]
 def test_migrate_runs_a_file_true_and_skips_only_alembic_cmd_true(tmp_path: Path) -> None:
     """`migrate` runs a job whose command is `true`; ALEMBIC_CMD=true is what skips it."""
     conf = tmp_path / "m.toml"
-    conf.write_text(f'[supervisor]\nsocket = "{tmp_path}/s.sock"\nlog_format = "json"\n[jobs.migrate]\ncommand = ["true"]\n')
+    conf.write_text(f'[supervisor]\nsocket = "{tmp_path}/s.sock"\nlog_format = "json"\n')
+    conf.write_text(conf.read_text() + '[jobs.migrate]\ncommand = ["true"]\n')
     argv = [PY, "-m", "supervisor", "migrate", "--config", str(conf)]
     ran = subprocess.run(argv, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert ran.returncode == 0 and "job.succeeded" in ran.stdout and "job.skipped" not in ran.stdout
