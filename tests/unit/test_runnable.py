@@ -104,3 +104,15 @@ def test_check_states_when_start_first_applies(tmp_path: Path, capsys: pytest.Ca
     out = capsys.readouterr().out
     assert "web: restarts start-first" in out and "READY=1" in out
     assert "worker: restarts" not in out
+
+
+def test_run_refuses_a_health_url_without_scheme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run` exits 78 naming health.http when it lacks http://, before starting anything."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f'[supervisor]\nsocket = "{tmp_path}/s.sock"\n[programs.web]\ncommand = ["true"]\n'
+        'health = { http = "127.0.0.1:8000/livez" }\n'
+    )
+    assert main(["run", "--config", str(path)]) == 78
+    assert f"{path}: programs.web.health.http: " in capsys.readouterr().err
+    assert not (tmp_path / "s.sock").exists()
