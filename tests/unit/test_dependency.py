@@ -103,7 +103,7 @@ def test_a_hanging_probe_does_not_outlast_the_timeout() -> None:
             await asyncio.Event().wait()
             raise AssertionError("unreachable")
 
-        dep, _ = runner(clock, probe, timeout=0.3, probe_timeout=30.0)
+        dep, _ = runner(clock, probe, timeout=0.1, probe_timeout=30.0)
         started = clock.now()
         dep.start()
         await dep.wait_settled()
