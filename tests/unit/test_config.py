@@ -494,3 +494,13 @@ def test_alembic_cmd_is_marked_as_coming_from_the_environment(tmp_path: Path) ->
     jobs = load(write(tmp_path, text), environ={"ALEMBIC_CMD": "alembic downgrade base"}).config.jobs
     assert jobs["migrate"].command == ["alembic", "downgrade", "base"] and jobs["migrate"].from_alembic_cmd
     assert not jobs["other"].from_alembic_cmd
+
+
+def test_a_changed_ladder_is_a_changed_definition(tmp_path: Path) -> None:
+    """Two programs with the same first signal and total time but other rungs differ, so a reload restarts one."""
+    text = '[programs.web]\ncommand = ["true"]\nstop_signal = ["TERM", "{second}"]\nstop_timeout = ["1s", "3s"]\n'
+    before = load(write(tmp_path, text.format(second="QUIT")), environ={}).config.programs["web"]
+    after = load(write(tmp_path, text.format(second="INT")), environ={}).config.programs["web"]
+    same = load(write(tmp_path, text.format(second="QUIT")), environ={}).config.programs["web"]
+    assert (before.stop_signal, before.stop_total) == (after.stop_signal, after.stop_total)
+    assert before != after and before == same
