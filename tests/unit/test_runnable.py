@@ -116,3 +116,15 @@ def test_run_refuses_a_health_url_without_scheme(tmp_path: Path, capsys: pytest.
     assert main(["run", "--config", str(path)]) == 78
     assert f"{path}: programs.web.health.http: " in capsys.readouterr().err
     assert not (tmp_path / "s.sock").exists()
+
+
+def test_migrate_checks_its_jobs_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`migrate` refuses a job that cannot run (78) and ignores programs it will not start."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f'[supervisor]\nsocket = "{tmp_path}/s.sock"\n[jobs.migrate]\ncommand = ["true"]\ncwd = "gone"\n'
+        '[programs.web]\ncommand = ["no-such-binary-here"]\n'
+    )
+    assert main(["migrate", "--config", str(path)]) == 78
+    err = capsys.readouterr().err
+    assert f"{path}: jobs.migrate.cwd: " in err and "programs.web" not in err
