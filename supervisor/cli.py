@@ -144,11 +144,19 @@ def _logs(client: Any, args: argparse.Namespace) -> int:
 
 
 def _daemon_side(args: argparse.Namespace) -> int:
-    from supervisor.config import find_path, load
+    import os
+
+    from supervisor.config import find_path, load, runnable
 
     path = find_path(args.config)
     try:
         loaded = load(path)
+        # Whatever would only fail at spawn time is refused before anything starts.
+        found = runnable.problems(loaded.config, os.environ) if args.command != "wait" else []
+        if args.command == "migrate":  # runs the jobs only
+            found = [(key, what) for key, what in found if key.startswith("jobs.")]
+        if found:
+            raise ConfigError(str(path), found)
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_CONFIG
@@ -157,6 +165,10 @@ def _daemon_side(args: argparse.Namespace) -> int:
         print("start-up plan (each step needs only the ones before it):")
         for i, level in enumerate(loaded.plan, 1):
             print(f"  {i}. " + ", ".join(f"{n} ({loaded.kind_of(n)})" for n in level))
+        for name, prog in loaded.config.programs.items():
+            if prog.restart.order == "start-first":
+                ready = "READY=1 (notify)" if prog.notify else "its heartbeat file"
+                print(f"  {name}: restarts start-first: the old process serves until the new one is ready by {ready}")
         for warning in loaded.warnings:
             print(f"warning: {warning}")
         return EXIT_OK

@@ -9,8 +9,17 @@ from collections.abc import Mapping
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|(:\?)([^}]*))?\}")
 
 
+class FromEnv(str):
+    """A string whose value came from the environment: the one kind of value parsed into a key's type."""
+
+    __slots__ = ()
+
+
 def interpolate(value: str, environ: Mapping[str, str], key: str, problems: list[tuple[str, str]]) -> str:
-    """Expand variables in ``value``; a ``:?`` that is unset adds ``(key, message)`` to ``problems``."""
+    """Expand variables in ``value``; a ``:?`` that is unset adds ``(key, message)`` to ``problems``.
+
+    A string that named a variable comes back as ``FromEnv``; any other comes back unchanged.
+    """
 
     def expand(match: re.Match[str]) -> str:
         name, dash, default, question, message = match.groups()
@@ -26,7 +35,8 @@ def interpolate(value: str, environ: Mapping[str, str], key: str, problems: list
             return current if current is not None else default
         return current or ""
 
-    return _VAR.sub(expand, value)
+    expanded, count = _VAR.subn(expand, value)
+    return FromEnv(expanded) if count else value
 
 
 def default_socket() -> str:

@@ -47,6 +47,11 @@ def transient_cause(output: str) -> str | None:
     return None
 
 
+def is_upgrade(argv: list[str]) -> bool:
+    """Whether a command is an ``alembic upgrade`` (also inside ``sh -c "..."``): only those may skip at head."""
+    return any(word == "upgrade" for arg in argv[1:] for word in arg.split())
+
+
 def lock_key(name: str) -> int:
     """Return a stable signed 64-bit advisory-lock key for ``name``."""
     digest = hashlib.blake2b(f"supervisor.migrate:{name}".encode(), digest_size=8).digest()

@@ -43,6 +43,8 @@ async def _timed(check: Callable[[], Awaitable[str]], timeout_s: float) -> Probe
         return ProbeResult(False, str(exc), time.monotonic() - started)
     except OSError as exc:
         return ProbeResult(False, exc.strerror or str(exc), time.monotonic() - started)
+    except Exception as exc:  # a client library's surprise (a URL it rejects, garbage on the wire) is a failure
+        return ProbeResult(False, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
     return ProbeResult(True, detail, time.monotonic() - started)
 
 
@@ -120,9 +122,12 @@ def redis(url: str, timeout_s: float) -> Probe:
 
 def tcp(address: str, timeout_s: float) -> Probe:
     """Open a TCP connection and close it."""
-    host, port = parse_address(address.removeprefix("tcp://"))
 
     async def check() -> str:
+        try:
+            host, port = parse_address(address.removeprefix("tcp://"))
+        except ValueError as exc:
+            raise ProbeFailed(str(exc)) from None
         _, writer = await asyncio.open_connection(host, port)
         writer.close()
         await writer.wait_closed()
@@ -133,16 +138,15 @@ def tcp(address: str, timeout_s: float) -> Probe:
 
 def http(url: str, timeout_s: float) -> Probe:
     """``GET`` the URL over h11; any 2xx is healthy."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    host = parts.hostname
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    context = ssl.create_default_context() if parts.scheme == "https" else None
 
     async def check() -> str:
-        status = await http_get_status(host, port, target, context)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProbeFailed(f"{url!r} is not an http(s) URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        context = ssl.create_default_context() if parts.scheme == "https" else None
+        status = await http_get_status(parts.hostname, port, target, context)
         if not 200 <= status < 300:
             raise ProbeFailed(f"HTTP {status}")
         return f"HTTP {status}"

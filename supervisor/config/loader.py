@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import EnvSettingsSource
 
 from supervisor.config.models import Config, JobConfig, ProgramConfig
 from supervisor.errors import ConfigError
-from supervisor.interpolation import interpolate
+from supervisor.interpolation import FromEnv, interpolate
 
 DEFAULT_PATH = "conf/supervisor.toml"
 
@@ -66,9 +67,12 @@ def _message(err: Mapping[str, Any]) -> str:
         return "unknown key"
     if err.get("type") == "missing":
         return "required key is missing"
+    kind = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}.get(str(err.get("type")))
+    if kind is not None and isinstance(err.get("input"), str):
+        return f"expected {kind}, not a string (got {err['input']!r}): values are not converted, write it unquoted"
     if "input" in err and err.get("type") not in ("model_type", "dict_type"):
         value = err["input"]
-        if isinstance(value, str | int | float | bool):
+        if isinstance(value, str | int | float | bool) and repr(value) not in msg:
             return f"{msg} (got {value!r})"
     return msg
 
@@ -90,35 +94,42 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     data = _walk(raw, env, "", problems)
     if problems:
         raise ConfigError(shown, problems)
-    _apply_entrypoint_compat(data, env)
+    _apply_db_host(data, env)
     try:
-        config = _validate(data, env)
+        config = Config(**_deep_update(data, EnvironSource(env)()))
     except ValidationError as exc:
         errors = [(_key(e["loc"]), _message(e)) for e in exc.errors()]
         raise ConfigError(shown, errors) from None
+    config = _apply_alembic_cmd(config, env)
     config = _resolve_paths(config, path.parent.resolve())
+    _check_start_first(config, problems)
     plan = _check_graph(config, problems)
     if problems:
         raise ConfigError(shown, problems)
     return Loaded(path=path.resolve(), config=config, plan=plan, warnings=_warnings(config, plan))
 
 
-def _validate(data: dict[str, Any], environ: Mapping[str, str]) -> Config:
-    if environ is os.environ:
-        return Config(**data)
-    # pydantic-settings reads os.environ; a test hands its own mapping in through _env_file-free init.
-    saved = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update(environ)
-        return Config(**data)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+class EnvironSource(EnvSettingsSource):
+    """``SUPERVISOR_<TABLE>__<KEY>`` overrides read from a given mapping, each value marked ``FromEnv``."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Config)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Not case-sensitive (the model's default): the source matches lower-cased names.
+        return {k.lower(): FromEnv(v) for k, v in self._environ.items()}
 
 
-def _apply_entrypoint_compat(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Honour the old ``entrypoint.sh`` variables: ``DB_HOST``/``DB_PORT`` and ``ALEMBIC_CMD``."""
+def _deep_update(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _apply_db_host(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Honour the old ``entrypoint.sh`` variables ``DB_HOST``/``DB_PORT`` for a postgres without a url."""
     for dep in (data.get("dependencies") or {}).values():
         if isinstance(dep, dict) and dep.get("type") == "postgres" and not dep.get("url") and env.get("DB_HOST"):
             port = env.get("DB_PORT", "5432")
@@ -126,23 +137,62 @@ def _apply_entrypoint_compat(data: dict[str, Any], env: Mapping[str, str]) -> No
             auth = f"{user}@" if user else ""
             dbname = env.get("PGDATABASE") or env.get("DB_NAME") or ""
             dep["url"] = f"postgresql://{auth}{env['DB_HOST']}:{port}/{dbname}"
+
+
+def _apply_alembic_cmd(config: Config, env: Mapping[str, str]) -> Config:
+    """``ALEMBIC_CMD`` replaces the migration job's command (the job with alembic_config, or ``migrate``)."""
     alembic_cmd = env.get("ALEMBIC_CMD")
     if alembic_cmd is None:
-        return
-    for name, job in (data.get("jobs") or {}).items():
-        if isinstance(job, dict) and (job.get("alembic_config") or name == "migrate"):
-            job["command"] = shlex.split(alembic_cmd) or ["true"]
+        return config
+    jobs = {
+        name: job.with_alembic_cmd(shlex.split(alembic_cmd) or ["true"])
+        if job.alembic_config or name == "migrate"
+        else job
+        for name, job in config.jobs.items()
+    }
+    return config.model_copy(update={"jobs": jobs})
+
+
+def _check_start_first(config: Config, problems: list[tuple[str, str]]) -> None:
+    for name, prog in config.programs.items():
+        if prog.restart.order != "start-first":
+            continue
+        missing = [
+            what
+            for what, ok in (
+                ("listen", prog.listen is not None),
+                ("notify = true or a file health check", prog.notify or (prog.health and prog.health.file)),
+            )
+            if not ok
+        ]
+        if missing:
+            problems.append(
+                (
+                    f"programs.{name}.restart.order",
+                    f"'start-first' needs {' and '.join(missing)}: both incarnations accept on one socket, so a "
+                    "probe sent to the listen address may be answered by the old one; readiness must come from "
+                    "the new incarnation itself (notify = true, or a file health check)",
+                )
+            )
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
     def rel(value: str | None) -> str | None:
         return None if value is None else str((base / os.path.expanduser(value)).resolve())
 
+    def files(paths: tuple[str, ...]) -> tuple[str, ...]:
+        # systemd's EnvironmentFile=-path: a leading "-" makes the file optional.
+        return tuple(("-" if p.startswith("-") else "") + str(rel(p.removeprefix("-"))) for p in paths)
+
     jobs = {
-        n: j.model_copy(update={"cwd": rel(j.cwd), "alembic_config": rel(j.alembic_config)})
+        n: j.model_copy(
+            update={"cwd": rel(j.cwd), "alembic_config": rel(j.alembic_config), "env_file": files(j.env_file)}
+        )
         for n, j in config.jobs.items()
     }
-    programs = {n: p.model_copy(update={"cwd": rel(p.cwd)}) for n, p in config.programs.items()}
+    programs = {
+        n: p.model_copy(update={"cwd": rel(p.cwd), "env_file": files(p.env_file)}) for n, p in config.programs.items()
+    }
     sup = config.supervisor.model_copy(update={"socket": rel(config.supervisor.socket)})
     return config.model_copy(update={"jobs": jobs, "programs": programs, "supervisor": sup})
 

@@ -2,36 +2,62 @@
 
 from __future__ import annotations
 
-import signal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from supervisor.backoff import Backoff
-from supervisor.durations import parse_duration, parse_size
+from supervisor.config.fields import (
+    Command,
+    Duration,
+    EnvFiles,
+    Size,
+    check_url,
+    parse_address,  # re-exported: the daemon and the control server import it from here
+    parse_from_env,
+    signal_name,
+)
+from supervisor.config.ladder import Invalid, read_ladder
 from supervisor.interpolation import default_socket
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
-Command = Annotated[list[str], Field(min_length=1)]
+__all__ = [
+    "BackoffConfig",
+    "Config",
+    "DependencyConfig",
+    "HealthConfig",
+    "JobConfig",
+    "ProgramConfig",
+    "RestartConfig",
+    "SupervisorConfig",
+    "parse_address",
+]
 
-
-def _durations(value: object) -> object:
-    if isinstance(value, list):
-        if not value:
-            raise ValueError("name at least one duration")
-        return [parse_duration(v) for v in value]
-    return parse_duration(value)
-
-
-Durations = Annotated[float | list[float], BeforeValidator(_durations)]
+ExitCode = Annotated[int, Field(ge=0, le=255)]
 
 
 class Strict(BaseModel):
     """Base of every table: unknown keys are errors, values are never coerced across types."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_env_strings(cls, data: Any) -> Any:
+        """Strings from the environment may become the key's type; nothing else is converted."""
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {k: parse_from_env(fields[k].annotation, v) if k in fields else v for k, v in data.items()}
 
 
 class BackoffConfig(Strict):
@@ -78,12 +104,18 @@ class DependencyConfig(Strict):
     probe_timeout: Duration = 3.0
     primary: bool = False
 
+    @field_validator("url")
+    @classmethod
+    def _url_fits_type(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if value and kind is not None:
+            check_url(kind, value)
+        return value
+
     @model_validator(mode="after")
     def _fits_type(self) -> DependencyConfig:
         if self.type in ("tcp", "http") and not self.url:
             raise ValueError(f"a {self.type} dependency needs a url")
-        if self.type == "tcp":
-            parse_address(self.url.removeprefix("tcp://"))
         if self.primary and self.type != "postgres":
             raise ValueError("primary applies to postgres dependencies only")
         if self.interval <= 0:
@@ -104,21 +136,42 @@ class JobConfig(Strict):
     lock_timeout: Duration = 600.0
     alembic_config: str | None = None
     environment: dict[str, str] = {}
+    env_file: EnvFiles = ()
     cwd: str | None = None
     user: str | None = None
+    _alembic_cmd: bool = PrivateAttr(default=False)
+
+    @property
+    def from_alembic_cmd(self) -> bool:
+        """Whether ``command`` came from ``$ALEMBIC_CMD`` rather than from the file."""
+        return self._alembic_cmd
+
+    def with_alembic_cmd(self, command: list[str]) -> JobConfig:
+        """Return a copy whose command is ``$ALEMBIC_CMD``'s."""
+        job = self.model_copy(update={"command": command})
+        job._alembic_cmd = True
+        return job
 
 
 class RestartConfig(Strict):
-    """``restart = { policy, backoff, reset_after, max_restarts, window }``."""
+    """``restart = { policy, order, backoff, reset_after, max_restarts, window, *_exit_codes }``."""
 
     policy: Literal["always", "on-failure", "never"] = "always"
+    order: Literal["stop-first", "start-first"] = "stop-first"
     backoff: BackoffConfig = BackoffConfig()
     reset_after: Duration = 60.0
     max_restarts: int = Field(10, ge=0)
     window: Duration = 300.0
-    order: Literal["stop-first", "start-first"] = "stop-first"
-    success_exit_codes: list[Annotated[int, Field(ge=0, le=255)]] = []
-    no_restart_exit_codes: list[Annotated[int, Field(ge=0, le=255)]] = [78]
+    success_exit_codes: list[ExitCode] = []  # besides 0, which always counts as success
+    no_restart_exit_codes: list[ExitCode] = [78]  # EX_CONFIG: a restart would fail the same way
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> RestartConfig:
+        both = sorted({0, *self.success_exit_codes} & set(self.no_restart_exit_codes))
+        if both:
+            codes = ", ".join(map(str, both))
+            raise ValueError(f"exit code {codes} cannot be both a success and a no-restart code (0 is always success)")
+        return self
 
 
 class HealthConfig(Strict):
@@ -134,6 +187,13 @@ class HealthConfig(Strict):
     failure_threshold: int = Field(3, ge=1)
     start_period: Duration = 0.0
 
+    @field_validator("http", "tcp")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.field_name is not None:
+            check_url(info.field_name, value)
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> HealthConfig:
         kinds = [k for k in ("http", "tcp", "exec", "file") if getattr(self, k) is not None]
@@ -143,8 +203,6 @@ class HealthConfig(Strict):
             raise ValueError("a file check needs max_age")
         if self.max_age is not None and self.file is None:
             raise ValueError("max_age applies to file checks only")
-        if self.tcp is not None:
-            parse_address(self.tcp)
         if self.interval <= 0 or self.timeout <= 0:
             raise ValueError("interval and timeout must be positive")
         return self
@@ -161,10 +219,13 @@ class ProgramConfig(Strict):
     command: Command
     depends_on: list[str] = []
     environment: dict[str, str] = {}
+    env_file: EnvFiles = ()
     cwd: str | None = None
     user: str | None = None
-    stop_signal: str | list[str] = "SIGTERM"
-    stop_timeout: Durations = 10.0
+    # A list of stop signals (and of timeouts) is a ladder: stop_ladder() has its rungs. Here
+    # stop_signal is the first rung's signal and stop_timeout the whole ladder up to SIGKILL.
+    stop_signal: str = "SIGTERM"
+    stop_timeout: Duration = 10.0
     stop_group: bool = False
     min_uptime: Duration = 1.0
     start_timeout: Duration = 60.0
@@ -175,29 +236,41 @@ class ProgramConfig(Strict):
     memory_interval: Duration = 5.0
     listen: str | None = None
     autostart: bool = True
+    _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _ladder_lists(cls, data: Any, handler: ModelWrapValidatorHandler[ProgramConfig]) -> ProgramConfig:
+        """Read list forms of stop_signal/stop_timeout into a ladder; the fields keep its summary."""
+        lists = isinstance(data, dict) and any(isinstance(data.get(k), list) for k in ("stop_signal", "stop_timeout"))
+        if not lists:
+            return handler(data)
+        data = dict(data)
+        ladder, data["stop_signal"], data["stop_timeout"] = read_ladder(
+            data.get("stop_signal", "SIGTERM"), data.get("stop_timeout", 10.0)
+        )
+        model = handler(data)
+        model._ladder = ladder
+        return model
+
+    @field_validator("stop_signal", "stop_timeout", mode="before")
+    @classmethod
+    def _valid_ladder(cls, value: object) -> object:
+        if isinstance(value, Invalid):
+            raise ValueError(value.message)
+        return value
 
     @field_validator("stop_signal")
     @classmethod
-    def _signal(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list):
-            if not value:
-                raise ValueError("name at least one signal")
-            return [_signal_name(v) for v in value]
-        return _signal_name(value)
+    def _signal(cls, value: str) -> str:
+        return signal_name(value)
 
-    def stop_ladder(self) -> tuple[tuple[str, float], ...]:
-        """Return (signal name, seconds to wait after it) per rung; SIGKILL follows the last."""
-        names = self.stop_signal if isinstance(self.stop_signal, list) else [self.stop_signal]
-        if isinstance(self.stop_timeout, list):
-            waits = list(self.stop_timeout)
-        else:
-            waits = [self.stop_timeout / len(names)] * len(names)
-        return tuple(zip(names, waits, strict=True))
-
-    @property
-    def stop_total(self) -> float:
-        """Return the whole ladder's length in seconds, before SIGKILL."""
-        return sum(wait for _, wait in self.stop_ladder())
+    @field_validator("start_timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -206,15 +279,25 @@ class ProgramConfig(Strict):
             parse_address(value)
         return value
 
+    def stop_ladder(self) -> tuple[tuple[str, float], ...]:
+        """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""
+        return self._ladder or ((self.stop_signal, self.stop_timeout),)
+
+    @property
+    def stop_total(self) -> float:
+        """Return the whole ladder's length in seconds, before SIGKILL (``stop_timeout`` holds it too)."""
+        return self.stop_timeout
+
 
 class Config(BaseSettings):
-    """The whole file. Environment variables ``SUPERVISOR_<TABLE>__<KEY>`` override it."""
+    """The whole file. Environment variables ``SUPERVISOR_<TABLE>__<KEY>`` override it (see ``load()``)."""
 
     model_config = SettingsConfigDict(
         env_prefix="SUPERVISOR_",
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        strict=True,
         env_ignore_empty=False,
     )
 
@@ -232,21 +315,5 @@ class Config(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The file arrives as init values; the environment overrides it."""
-        return (env_settings, init_settings)
-
-
-def _signal_name(value: str) -> str:
-    name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
-    if name not in signal.Signals.__members__ or name == "SIGKILL":
-        raise ValueError(f"{value!r} is not a signal name for a stop ladder (SIGKILL always ends it)")
-    return name
-
-
-def parse_address(value: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[::1]:80`` for IPv6); raise ``ValueError`` when it is not one."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r} is not host:port")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+        """Only init values: ``load()`` merges the environment's overrides in, read from its own mapping."""
+        return (init_settings,)

@@ -60,12 +60,26 @@ class DependencyRunner:
             self._task.cancel()
             self._task = None
 
+    async def _check(self, deadline_at: float | None) -> probes.ProbeResult:
+        """Probe once; whatever happens is a result, and it comes back by ``deadline_at``."""
+        started_at = self.ctx.clock.now()
+        limit_s = None if deadline_at is None else max(0.05, deadline_at - started_at)
+        try:
+            return await asyncio.wait_for(self._probe(), limit_s)
+        except TimeoutError:
+            return probes.ProbeResult(False, f"no answer within {limit_s:g}s", self.ctx.clock.now() - started_at)
+        except Exception as exc:  # a probe must report, never take its runner down with it
+            return probes.ProbeResult(False, f"{type(exc).__name__}: {exc}", self.ctx.clock.now() - started_at)
+
     async def _run(self) -> None:
         started_at = self.ctx.clock.now()
+        down_since = started_at  # when the current wait (start-up, or an outage) began
         attempt = 0
         self._log.info("dependency.waiting", type=self.cfg.type, timeout_s=self.cfg.timeout)
         while True:
-            result = await self._probe()
+            # The start-up wait ends at its timeout, even while a probe hangs.
+            deadline_at = started_at + self.cfg.timeout if self.state == WAITING else None
+            result = await self._check(deadline_at)
             self.checks += 1
             self.latency_ms = round(result.elapsed_s * 1000, 2)
             self.ctx.on_probe("dependency", self.name, result.elapsed_s, result.ok)
@@ -76,7 +90,7 @@ class DependencyRunner:
                     self._log.info(
                         "dependency.ready",
                         latency_ms=self.latency_ms,
-                        waited_s=round(self.ctx.clock.now() - started_at, 3),
+                        waited_s=round(self.ctx.clock.now() - down_since, 3),
                     )
                     self._set(READY)
                 await asyncio.sleep(self.cfg.interval)
@@ -84,6 +98,7 @@ class DependencyRunner:
             self.error = result.detail
             attempt += 1
             if self.state == READY:
+                down_since = self.ctx.clock.now() - result.elapsed_s
                 self._log.warning(
                     "dependency.unavailable",
                     error=result.detail,

@@ -9,6 +9,7 @@ from typing import Any
 
 from supervisor import migrations
 from supervisor.config.models import DependencyConfig, JobConfig
+from supervisor.envfile import EnvFileError, unit_environment
 from supervisor.process import SpawnSpec, child_environment
 from supervisor.units.base import Context, LineBuffer, run_command
 
@@ -66,14 +67,26 @@ class JobRunner:
         """Whether units that name this job may start."""
         return self.state in (SUCCEEDED, SKIPPED) or (self.state == FAILED and self.cfg.on_failure == "continue")
 
+    @property
+    def reads_revisions(self) -> bool:
+        """Whether the revisions decide this job: an ``upgrade`` with ``alembic_config`` (others run as given)."""
+        return bool(self.cfg.alembic_config) and migrations.is_upgrade(list(self.cfg.command))
+
     def prepare(self) -> None:
         """Start reading the script heads now, while the dependencies are still awaited."""
-        if self.cfg.alembic_config and self._heads is None and list(self.cfg.command) != ["true"]:
+        if self.cfg.alembic_config and self._heads is None and self.reads_revisions:
             self._heads = self.ctx.loop.create_task(self._read_heads(self.cfg.alembic_config))
+
+    def _environment(self) -> dict[str, str]:
+        """The child's environment: the daemon's, then the env files, then ``environment``."""
+        return child_environment(self.ctx.base_env, unit_environment(self.cfg.env_file, self.cfg.environment))
 
     async def _read_heads(self, alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
         out: list[str] = []
-        env = child_environment(self.ctx.base_env, self.cfg.environment)
+        try:
+            env = self._environment()
+        except EnvFileError as exc:
+            raise RuntimeError(str(exc)) from None
         spec = SpawnSpec(argv=migrations.heads_command(alembic_ini), env=env, cwd=self.cfg.cwd)
         status = await run_command(self.ctx, spec, 120.0, lambda stream, line: out.append(f"{stream}\t{line}"))
         stdout = "\n".join(line.split("\t", 1)[1] for line in out if line.startswith("stdout\t"))
@@ -117,11 +130,11 @@ class JobRunner:
             self.ctx.give_up(69, f"job {self.name} failed: {self.error}")
 
     async def _run_inner(self) -> None:
-        if list(self.cfg.command) == ["true"]:
-            self._log.info("job.skipped", why="the command is `true` (ALEMBIC_CMD=true)")
+        if self.cfg.from_alembic_cmd and list(self.cfg.command) == ["true"]:
+            self._log.info("job.skipped", why="ALEMBIC_CMD=true")
             self._set(SKIPPED)
             return
-        if self.cfg.alembic_config and await self._at_head("before the lock"):
+        if self.reads_revisions and await self._at_head("before the lock"):
             return
         lock: migrations.AdvisoryLock | None = None
         if self.lock_dep is not None:
@@ -135,7 +148,7 @@ class JobRunner:
             self._log.info("job.lock_acquired", key=lock.key, waited_s=round(waited, 3))
         try:
             # Another replica may have migrated while we waited for the lock.
-            if self.cfg.alembic_config and lock is not None and await self._at_head("after the lock"):
+            if self.reads_revisions and lock is not None and await self._at_head("after the lock"):
                 return
             await self._attempts()
         finally:
@@ -213,8 +226,6 @@ class JobRunner:
 
     async def _attempts(self) -> None:
         backoff = self.cfg.backoff.policy()
-        env = child_environment(self.ctx.base_env, self.cfg.environment)
-        spec = SpawnSpec(argv=list(self.cfg.command), env=env, cwd=self.cfg.cwd, user=self.cfg.user)
         for attempt in range(1, self.cfg.attempts + 1):
             self.attempts = attempt
             self._set(RUNNING)
@@ -222,6 +233,9 @@ class JobRunner:
             self._log.info("job.started", command=self.cfg.command, attempt=attempt, of=self.cfg.attempts)
             output: list[str] = []
             try:
+                # Env files are read at each start, like a program's.
+                env = self._environment()
+                spec = SpawnSpec(argv=list(self.cfg.command), env=env, cwd=self.cfg.cwd, user=self.cfg.user)
                 status = await run_command(self.ctx, spec, self.cfg.timeout, self._collector(output))
             except Exception as exc:  # could not spawn: no retry will help
                 self._set(FAILED, str(exc))

@@ -10,6 +10,7 @@ from typing import Any
 
 from supervisor import events, probes, states
 from supervisor.config.models import ProgramConfig
+from supervisor.envfile import unit_environment
 from supervisor.events import Event, ExitStatus
 from supervisor.output import OutputPump
 from supervisor.process import (
@@ -207,7 +208,8 @@ class ProgramRunner:
 
     def spawn_spec(self, argv: list[str] | None = None, capture: bool = True) -> SpawnSpec:
         """Return how this program's processes are started (its probes' too, with ``argv``)."""
-        extra = dict(self.cfg.environment)
+        # Env files are read at each start, under environment; an unreadable one fails the spawn.
+        extra = unit_environment(self.cfg.env_file, self.cfg.environment)
         if self.cfg.notify and self.ctx.notify_socket and argv is None:
             extra["NOTIFY_SOCKET"] = self.ctx.notify_socket
         env = child_environment(self.ctx.base_env, extra)

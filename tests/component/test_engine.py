@@ -214,15 +214,22 @@ restart = {{ backoff = {{ initial = "100ms" }} }}
     assert unit["last_exit"]["reason"] == "memory"
 
 
-def test_spawn_failure_is_reported_and_goes_fatal(run_daemon) -> None:
-    """A command that does not exist is reported clearly and ends fatal, not in a tight loop."""
-    d = run_daemon("""
+def test_spawn_failure_is_reported_and_goes_fatal(run_daemon, tmp_path: Path) -> None:
+    """A command that cannot be executed is reported clearly and ends fatal, not in a tight loop."""
+    # `run` refuses a missing executable up front (exit 78): this one goes away after its first start.
+    ghost, flag = tmp_path / "ghost", tmp_path / "flag"
+    ghost.write_text(f"#!/bin/sh\nwhile [ ! -e {flag} ]; do sleep 0.05; done\nexit 1\n")
+    ghost.chmod(0o755)
+    d = run_daemon(f"""
 [supervisor]
 on_fatal = "stay"
 [programs.ghost]
-command = ["/nonexistent/binary"]
-restart = { backoff = { initial = "10ms" }, max_restarts = 2 }
+command = ["{ghost}"]
+restart = {{ backoff = {{ initial = "10ms" }}, max_restarts = 2 }}
 """)
+    d.wait_unit("ghost", state="running")
+    ghost.unlink()
+    flag.touch()
     unit = d.wait_unit("ghost", state="fatal")
     assert "No such file" in unit["error"] or "not found" in unit["error"]
 

@@ -246,3 +246,18 @@ def test_old_entrypoint_variables(database: str, tmp_path: Path, proxy) -> None:
     migrated = migrate_cli(conf, env={**base, "DB_HOST": "127.0.0.1", "DB_PORT": "5432"})
     assert migrated.returncode == 0, migrated.stdout[-2000:]
     assert migration_runs(database) == 1
+
+
+def test_alembic_cmd_is_run_as_given_even_at_head(database: str, tmp_path: Path) -> None:
+    """ALEMBIC_CMD="alembic downgrade base" runs at head (only upgrades skip there) and empties alembic_version."""
+    conf = tmp_path / "m.toml"
+    conf.write_text(f'[supervisor]\nlog_format = "json"\nsocket = "{tmp_path}/s.sock"\n' + config(database))
+    assert migrate_cli(conf).returncode == 0
+    with psycopg.connect(database, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+    env = {**os.environ, "ALEMBIC_CMD": "alembic downgrade base"}
+    down = migrate_cli(conf, env=env)
+    assert down.returncode == 0, down.stdout[-2000:]
+    assert "job.skipped" not in down.stdout and "job.succeeded" in down.stdout
+    with psycopg.connect(database, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (0,)

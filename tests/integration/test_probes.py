@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
 import threading
+import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
 from supervisor import probes
-from tests.conftest import free_port
+from tests.conftest import PY, free_port
 from tests.integration.conftest import ADMIN_URL, REDIS_URL, with_port
 
 pytestmark = pytest.mark.integration
@@ -81,3 +86,102 @@ def test_http_and_tcp_probes() -> None:
     finally:
         server.shutdown()
     assert not run(probes.tcp(f"127.0.0.1:{free_port()}", 2)).ok
+
+
+class Misbehaving:
+    """A TCP server on a free port, in a thread, that either never answers or answers garbage."""
+
+    def __init__(self, garbage: bytes | None) -> None:
+        self.garbage = garbage
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.conns.append(conn)  # held open, never read: a silent peer
+            if self.garbage is not None:
+                try:
+                    conn.sendall(self.garbage)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.fixture(params=[None, b"\x00\xffnot a protocol at all\r\n" * 64], ids=["silent", "garbage"])
+def misbehaving(request: pytest.FixtureRequest) -> Iterator[Misbehaving]:
+    """A server that accepts and never answers, or one that sends garbage."""
+    server = Misbehaving(request.param)
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis", "http"])
+def test_a_misbehaving_server_is_a_failed_probe_in_time(misbehaving: Misbehaving, kind: str) -> None:
+    """Silence or garbage on the wire gives a failed probe with a reason, within the probe's timeout."""
+    url = {
+        "postgres": f"postgresql://u@127.0.0.1:{misbehaving.port}/db",
+        "redis": f"redis://127.0.0.1:{misbehaving.port}/0",
+        "http": f"http://127.0.0.1:{misbehaving.port}/livez",
+    }[kind]
+    probe = {"postgres": probes.postgres, "redis": probes.redis, "http": probes.http}[kind](url, 1.0)
+    started = time.monotonic()
+    result = run(probe)
+    assert not result.ok and result.detail
+    assert time.monotonic() - started < 5
+
+
+def test_a_url_the_client_library_rejects_is_a_failed_probe() -> None:
+    """A probe handed a URL its library refuses reports that, instead of raising."""
+    result = run(probes.redis("127.0.0.1:6379", 1.0))
+    assert not result.ok and "scheme" in result.detail
+    result = run(probes.http("127.0.0.1:8000/livez", 1.0))
+    assert not result.ok and "not an http(s) URL" in result.detail
+
+
+def wait_cli(tmp_path: Path, dependency: str, timeout_s: str = "2") -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run `supervisor wait --timeout` on one dependency; return its result and how long it took."""
+    conf = tmp_path / "wait.toml"
+    conf.write_text(f'[supervisor]\nsocket = "{tmp_path}/s.sock"\nlog_format = "json"\n{dependency}')
+    started = time.monotonic()
+    out = subprocess.run(
+        [PY, "-m", "supervisor", "wait", "--config", str(conf), "--timeout", timeout_s],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out, time.monotonic() - started
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis", "http", "tcp"])
+def test_wait_returns_in_time_whatever_the_server_does(tmp_path: Path, misbehaving: Misbehaving, kind: str) -> None:
+    """`wait --timeout 2` gives up with 69 on time against a silent or a garbage server."""
+    url = {
+        "postgres": f"postgresql://u@127.0.0.1:{misbehaving.port}/db",
+        "redis": f"redis://127.0.0.1:{misbehaving.port}/0",
+        "http": f"http://127.0.0.1:{misbehaving.port}/",
+        "tcp": f"127.0.0.1:{misbehaving.port}",
+    }[kind]
+    out, took_s = wait_cli(tmp_path, f'[dependencies.dep]\ntype = "{kind}"\nurl = "{url}"\nprobe_timeout = "30s"\n')
+    if kind == "tcp":  # a tcp dependency only connects, so anything that accepts is ready
+        assert out.returncode == 0, out.stdout[-2000:]
+        return
+    assert out.returncode == 69, out.stdout[-2000:]
+    assert "dependency.timed_out" in out.stdout
+    assert took_s < 2 + 8  # start-up of the interpreter included; a hang would meet the 60 s limit
+
+
+def test_wait_refuses_a_url_without_its_scheme(tmp_path: Path) -> None:
+    """A Redis URL without redis:// is a configuration error (78) naming the key, not a hang."""
+    out, _ = wait_cli(tmp_path, '[dependencies.cache]\ntype = "redis"\nurl = "127.0.0.1:6379"\n')
+    assert out.returncode == 78
+    assert "dependencies.cache.url" in out.stderr and "redis://" in out.stderr

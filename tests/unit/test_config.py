@@ -225,3 +225,282 @@ depends_on = ["postgres"]
     cfg = load(path, environ={"DB_HOST": "db", "DB_PORT": "6543", "ALEMBIC_CMD": "true"}).config
     assert cfg.dependencies["postgres"].url == "postgresql://db:6543/"
     assert cfg.jobs["migrate"].command == ["true"]
+
+
+def test_values_keep_their_toml_types(tmp_path: Path) -> None:
+    """A string where a number or a boolean is expected is an error, never coerced."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[programs.web]
+command = ["true"]
+autostart = "yes"
+notify = "true"
+restart = { max_restarts = "10", backoff = { factor = "2" } }
+[jobs.migrate]
+command = ["true"]
+attempts = "3"
+""",
+        )
+    )
+    assert set(found) == {
+        "programs.web.autostart",
+        "programs.web.notify",
+        "programs.web.restart.max_restarts",
+        "programs.web.restart.backoff.factor",
+        "jobs.migrate.attempts",
+    }
+    assert "not a string (got 'yes')" in found["programs.web.autostart"]
+    assert "expected an integer" in found["programs.web.restart.max_restarts"]
+
+
+def test_durations_take_numbers_and_strings(tmp_path: Path) -> None:
+    """Durations stay numbers of seconds or strings such as "2s"; sizes likewise."""
+    path = write(tmp_path, '[programs.web]\ncommand = ["true"]\nstop_timeout = 3\nmin_uptime = "500ms"\n')
+    web = load(path, environ={}).config.programs["web"]
+    assert (web.stop_timeout, web.min_uptime) == (3.0, 0.5)
+
+
+def test_values_from_the_environment_are_parsed_into_the_key_type(tmp_path: Path) -> None:
+    """Strings from ${VAR} and from SUPERVISOR_* overrides are the one thing parsed into numbers and booleans."""
+    path = write(
+        tmp_path,
+        """
+[programs.web]
+command = ["true"]
+autostart = "${AUTOSTART}"
+restart = { max_restarts = "${MAX:-7}", success_exit_codes = ["${OK_CODE}"] }
+""",
+    )
+    env = {"AUTOSTART": "false", "OK_CODE": "3", "SUPERVISOR_PROGRAMS__WEB__NOTIFY": "true"}
+    web = load(path, environ=env).config.programs["web"]
+    assert web.autostart is False and web.notify is True
+    assert web.restart.max_restarts == 7 and web.restart.success_exit_codes == [3]
+    found = problems(tmp_path, '[programs.web]\ncommand = ["true"]\nautostart = "${A}"\n', {"A": "maybe"})
+    assert found[0][0] == "programs.web.autostart" and "'maybe'" in found[0][1]
+
+
+def test_urls_are_checked_against_their_scheme(tmp_path: Path) -> None:
+    """Each URL must carry its type's scheme: postgres, redis, http, or host:port for tcp."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[dependencies.pg]
+type = "postgres"
+url = "localhost:5432/app"
+[dependencies.cache]
+type = "redis"
+url = "127.0.0.1:6379"
+[dependencies.api]
+type = "http"
+url = "127.0.0.1:8000/livez"
+[dependencies.port]
+type = "tcp"
+url = "http://127.0.0.1:80"
+[programs.web]
+command = ["true"]
+health = { http = "127.0.0.1:8000/livez" }
+""",
+        )
+    )
+    assert "postgresql://" in found["dependencies.pg.url"]
+    assert "redis://" in found["dependencies.cache.url"]
+    assert "http://" in found["dependencies.api.url"]
+    assert "host:port" in found["dependencies.port.url"]
+    assert "http://" in found["programs.web.health.http"]
+    path = write(
+        tmp_path,
+        """
+[dependencies.pg]
+type = "postgres"
+url = "postgres://u@db:5432/app"
+[dependencies.cache]
+type = "redis"
+url = "unix:///run/redis.sock"
+[dependencies.tls]
+type = "redis"
+url = "rediss://cache:6380/2"
+[dependencies.port]
+type = "tcp"
+url = "tcp://127.0.0.1:80"
+""",
+    )
+    assert len(load(path, environ={}).config.dependencies) == 4
+
+
+def test_stop_ladder_from_lists_or_single_values(tmp_path: Path) -> None:
+    """stop_signal and stop_timeout take a list of rungs; a single duration is split evenly between them."""
+    path = write(
+        tmp_path,
+        """
+[programs.one]
+command = ["true"]
+stop_signal = "INT"
+[programs.even]
+command = ["true"]
+stop_signal = ["TERM", "SIGQUIT"]
+stop_timeout = "10s"
+[programs.each]
+command = ["true"]
+stop_signal = ["SIGINT", "SIGTERM"]
+stop_timeout = ["1s", 4]
+""",
+    )
+    programs = load(path, environ={}).config.programs
+    assert programs["one"].stop_ladder() == (("SIGINT", 10.0),)
+    assert programs["even"].stop_ladder() == (("SIGTERM", 5.0), ("SIGQUIT", 5.0))
+    assert programs["each"].stop_ladder() == (("SIGINT", 1.0), ("SIGTERM", 4.0))
+    # The scalar fields summarise the ladder: the first signal, the time until SIGKILL.
+    assert (programs["each"].stop_signal, programs["each"].stop_timeout) == ("SIGINT", 5.0)
+
+
+def test_stop_ladder_errors(tmp_path: Path) -> None:
+    """An empty list, SIGKILL in the list, a bad rung or a length mismatch is named under its key."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[programs.empty]
+command = ["true"]
+stop_signal = []
+[programs.kill]
+command = ["true"]
+stop_signal = ["TERM", "KILL"]
+[programs.bad]
+command = ["true"]
+stop_signal = ["TERM", "NOPE"]
+[programs.mismatch]
+command = ["true"]
+stop_signal = ["TERM", "QUIT"]
+stop_timeout = ["1s", "2s", "3s"]
+[programs.rung]
+command = ["true"]
+stop_signal = ["TERM"]
+stop_timeout = ["soon"]
+""",
+        )
+    )
+    assert "at least one" in found["programs.empty.stop_signal"]
+    assert "SIGKILL" in found["programs.kill.stop_signal"]
+    assert "'NOPE' is not a signal name" in found["programs.bad.stop_signal"]
+    assert "3 durations for 2 stop signals" in found["programs.mismatch.stop_timeout"]
+    assert "not a duration" in found["programs.rung.stop_timeout"]
+
+
+def test_new_program_keys_have_their_defaults(tmp_path: Path) -> None:
+    """min_uptime 1s, start_timeout 60s, notify and stop_group off, stop-first, exit 78 never restarted."""
+    web = load(write(tmp_path, '[programs.web]\ncommand = ["true"]\n'), environ={}).config.programs["web"]
+    assert (web.min_uptime, web.start_timeout, web.notify, web.stop_group) == (1.0, 60.0, False, False)
+    assert web.env_file == ()
+    assert web.restart.order == "stop-first"
+    assert (web.restart.success_exit_codes, web.restart.no_restart_exit_codes) == ([], [78])
+
+
+def test_new_program_keys_are_validated(tmp_path: Path) -> None:
+    """start_timeout is positive, exit codes are 0..255 and a code is not both success and no-restart."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[programs.a]
+command = ["true"]
+start_timeout = 0
+restart = { order = "sideways", success_exit_codes = [256] }
+[programs.b]
+command = ["true"]
+min_uptime = -1
+restart = { success_exit_codes = [3], no_restart_exit_codes = [3, 78] }
+[programs.c]
+command = ["true"]
+restart = { no_restart_exit_codes = [0] }
+""",
+        )
+    )
+    assert "positive" in found["programs.a.start_timeout"]
+    assert "'stop-first' or 'start-first'" in found["programs.a.restart.order"]
+    assert "less than or equal to 255" in found["programs.a.restart.success_exit_codes[0]"]
+    assert "negative" in found["programs.b.min_uptime"]
+    assert "exit code 3 cannot be both" in found["programs.b.restart"]
+    assert "exit code 0" in found["programs.c.restart"]
+
+
+def test_start_first_needs_listen_and_readiness_from_the_new_process(tmp_path: Path) -> None:
+    """start-first without listen, or with only an http check, is refused with the reason."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[programs.nolisten]
+command = ["true"]
+notify = true
+restart = { order = "start-first" }
+[programs.probe]
+command = ["true"]
+listen = "127.0.0.1:8000"
+health = { http = "http://127.0.0.1:8000/livez" }
+restart = { order = "start-first" }
+""",
+        )
+    )
+    assert found["programs.nolisten.restart.order"].startswith("'start-first' needs listen:")
+    why = found["programs.probe.restart.order"]
+    assert why.startswith("'start-first' needs notify = true or a file health check")
+    assert "answered by the old one" in why
+    path = write(
+        tmp_path,
+        """
+[programs.notify]
+command = ["true"]
+listen = "127.0.0.1:8000"
+notify = true
+restart = { order = "start-first" }
+[programs.heartbeat]
+command = ["true"]
+listen = "127.0.0.1:8001"
+health = { file = "/tmp/hb", max_age = "10s" }
+restart = { order = "start-first" }
+""",
+    )
+    assert len(load(path, environ={}).config.programs) == 2
+
+
+def test_env_file_is_one_path_or_a_list_relative_to_the_file(tmp_path: Path) -> None:
+    """env_file paths resolve against the file's directory, keeping the "-" that makes one optional."""
+    path = write(
+        tmp_path,
+        """
+[jobs.migrate]
+command = ["true"]
+env_file = ".env"
+[programs.web]
+command = ["true"]
+env_file = ["-/etc/app.env", "conf/web.env"]
+""",
+    )
+    cfg = load(path, environ={}).config
+    assert cfg.jobs["migrate"].env_file == (str(tmp_path / ".env"),)
+    assert cfg.programs["web"].env_file == ("-/etc/app.env", str(tmp_path / "conf" / "web.env"))
+    found = problems(tmp_path, '[programs.web]\ncommand = ["true"]\nenv_file = 3\n')
+    assert found[0][0] == "programs.web.env_file"
+
+
+def test_alembic_cmd_is_marked_as_coming_from_the_environment(tmp_path: Path) -> None:
+    """Only a command taken from ALEMBIC_CMD is marked so; a file's own `true` is not."""
+    text = '[jobs.migrate]\ncommand = ["true"]\n[jobs.other]\ncommand = ["true"]\n'
+    jobs = load(write(tmp_path, text), environ={}).config.jobs
+    assert not jobs["migrate"].from_alembic_cmd
+    jobs = load(write(tmp_path, text), environ={"ALEMBIC_CMD": "alembic downgrade base"}).config.jobs
+    assert jobs["migrate"].command == ["alembic", "downgrade", "base"] and jobs["migrate"].from_alembic_cmd
+    assert not jobs["other"].from_alembic_cmd
+
+
+def test_a_changed_ladder_is_a_changed_definition(tmp_path: Path) -> None:
+    """Two programs with the same first signal and total time but other rungs differ, so a reload restarts one."""
+    text = '[programs.web]\ncommand = ["true"]\nstop_signal = ["TERM", "{second}"]\nstop_timeout = ["1s", "3s"]\n'
+    before = load(write(tmp_path, text.format(second="QUIT")), environ={}).config.programs["web"]
+    after = load(write(tmp_path, text.format(second="INT")), environ={}).config.programs["web"]
+    same = load(write(tmp_path, text.format(second="QUIT")), environ={}).config.programs["web"]
+    assert (before.stop_signal, before.stop_total) == (after.stop_signal, after.stop_total)
+    assert before != after and before == same

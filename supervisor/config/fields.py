@@ -1,0 +1,106 @@
+"""Value types of the configuration: durations, sizes, addresses, URLs, signal names.
+
+Values keep their TOML types. The one exception is a string that came from the
+environment (``${VAR}`` or a ``SUPERVISOR_*`` override): it is a string by nature,
+so it may be parsed into the key's type (``max_restarts = "${MAX:-10}"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import typing
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
+
+from supervisor.durations import parse_duration, parse_size
+from supervisor.interpolation import FromEnv
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Command = Annotated[list[str], Field(min_length=1)]
+
+_SCHEMES: dict[str, tuple[str, ...]] = {
+    "postgres": ("postgresql", "postgres"),
+    "redis": ("redis", "rediss", "unix"),
+    "http": ("http", "https"),
+}
+
+
+def parse_address(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[::1]:80`` for IPv6); raise ``ValueError`` when it is not one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def check_url(kind: str, url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` suits a ``kind`` (postgres, redis, http or tcp) target."""
+    if kind == "tcp":
+        address = url.removeprefix("tcp://")
+        if "/" in address:
+            raise ValueError(f"{url!r} is not a tcp address: use host:port or tcp://host:port")
+        parse_address(address)
+        return
+    schemes = _SCHEMES[kind]
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in schemes or "://" not in url:
+        wanted = ", ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"{url!r} is not a {kind} URL: it must start with {wanted}")
+    if kind == "http" and not parts.hostname:
+        raise ValueError(f"{url!r} names no host")
+    if kind == "redis":
+        if parts.scheme == "unix":
+            if not parts.path:
+                raise ValueError(f"{url!r} names no socket path")
+        elif parts.path.strip("/") and not parts.path.strip("/").isdigit():
+            raise ValueError(f"{url!r}: the database (the path) must be a number, such as /0")
+    if port == 0:
+        raise ValueError(f"{url!r}: port 0 is not a port to connect to")
+
+
+def signal_name(value: str) -> str:
+    """Return ``SIGTERM`` for ``"SIGTERM"``, ``"term"`` or ``"TERM"``; raise ``ValueError`` otherwise."""
+    name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
+    if name not in signal.Signals.__members__:
+        raise ValueError(f"{value!r} is not a signal name")
+    return name
+
+
+def env_files(value: object) -> object:
+    """Accept one path or a list of paths for ``env_file``; store them as a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+EnvFiles = Annotated[tuple[str, ...], BeforeValidator(env_files)]
+
+
+@functools.lru_cache(maxsize=64)
+def _lax(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def parse_from_env(annotation: Any, value: object) -> object:
+    """Parse a string from the environment into ``annotation`` (leniently); leave anything else alone."""
+    if isinstance(value, FromEnv):
+        try:
+            return _lax(annotation).validate_python(str(value), strict=False)
+        except (ValidationError, TypeError):
+            return value  # the strict validation that follows names the problem
+    if isinstance(value, list) and any(isinstance(v, FromEnv) for v in value):
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is list and args:
+            return [parse_from_env(args[0], v) for v in value]
+    return value
