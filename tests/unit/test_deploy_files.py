@@ -93,6 +93,7 @@ def test_probes_and_ports_match_the_configuration(deployment: str, name: str, co
     c = container(deployment, name)
     loaded = pod_config(deployment, name, tmp_path)
     assert Path(loaded.path).name == config_key
+    assert not loaded.warnings, loaded.warnings  # e.g. stop ladders that do not fit in shutdown_timeout
     http_port = int(loaded.config.supervisor.http.rpartition(":")[2])
     assert loaded.config.supervisor.http.startswith("0.0.0.0:"), "the kubelet probes the pod's IP, not its loopback"
     paths = {kind: c[kind]["httpGet"]["path"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
@@ -325,3 +326,4 @@ def test_vm_configuration_fits_the_units_layout(tmp_path: Path) -> None:
     moved.write_text(map_paths((VM / "supervisor.toml").read_text(), roots))
     loaded = load(moved, {**SECRETS, "PATH": "/usr/bin:/bin"})
     assert loaded.config.supervisor.shutdown_timeout < float(unit["TimeoutStopSec"][0])
+    assert not loaded.warnings, loaded.warnings
