@@ -126,19 +126,13 @@ class PodProcess:
     mounts: dict[str, Path] = field(default_factory=dict)
 
 
-def pod_process(
-    deployment: str,
-    name: str,
-    where: Path,
-    secrets: Mapping[str, str],
-    extra_env: Mapping[str, str],
-) -> PodProcess:
+def pod_process(deployment: str, name: str, where: Path, secrets: Mapping[str, str]) -> PodProcess:
     """The exact command and environment of a container, with its mounts and /app mapped under ``where``.
 
     The image's code (/app) is this checkout and the image's virtualenv is ours. Each volume is a
     directory of its own under ``where``: a ConfigMap's items are written there with the same
-    mapping, and emptyDirs start empty. ``extra_env`` is what a pod has of its own on a cluster
-    (its ports, its host name); it is the only change to the environment the YAML and image give.
+    mapping, and emptyDirs start empty. The environment is the image's ENV, then the container's
+    env, with each secretKeyRef's key looked up in ``secrets``.
     """
     spec = pod_spec(deployment)
     c = container(deployment, name)
@@ -165,7 +159,6 @@ def pod_process(
         else:
             ref = var["valueFrom"]["secretKeyRef"]
             env[var["name"]] = secrets[ref["key"]]
-    env.update(extra_env)
     argv = [map_paths(a, mapping) for a in [*c["command"], *c.get("args", [])]]
     argv[0] = str(VENV_BIN / argv[0])
     workdir = next(rest for keyword, rest in dockerfile_instructions() if keyword == "WORKDIR")

@@ -81,7 +81,7 @@ def test_kubernetes_pods_run_as_three_replicas_that_migrate_once(
     secrets = {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
     inits = []
     for i in range(3):
-        proc = pod_process("webstack", "migrate", tmp_path / f"p{i}", secrets, {})
+        proc = pod_process("webstack", "migrate", tmp_path / f"p{i}", secrets)
         env, _ = pod_env(proc, f"webstack-{i}", queue)
         inits.append(Running(proc.argv, env, proc.cwd, tmp_path / f"p{i}-migrate.log"))
     running.extend(inits)
@@ -94,10 +94,10 @@ def test_kubernetes_pods_run_as_three_replicas_that_migrate_once(
 
     pods: list[tuple[Running, PodProcess, int]] = []
     for i in range(3):
-        proc = pod_process("webstack", "app", tmp_path / f"p{i}", secrets, {})
+        proc = pod_process("webstack", "app", tmp_path / f"p{i}", secrets)
         env, http_port = pod_env(proc, f"webstack-{i}", queue)
         pods.append((Running(proc.argv, env, proc.cwd, tmp_path / f"p{i}-app.log"), proc, http_port))
-    beat_proc = pod_process("webstack-beat", "beat", tmp_path / "b", secrets, {})
+    beat_proc = pod_process("webstack-beat", "beat", tmp_path / "b", secrets)
     beat_env, beat_port = pod_env(beat_proc, "webstack-beat", queue)
     pods.append((Running(beat_proc.argv, beat_env, beat_proc.cwd, tmp_path / "beat.log"), beat_proc, beat_port))
     running.extend(pod for pod, _, _ in pods)
@@ -157,7 +157,7 @@ def test_vm_layout_runs_from_the_units_exec_start(
         Path(roots[directory]).mkdir(parents=True, mode=0o750)
 
     argv = [map_paths(arg, roots) for arg in shlex.split(settings["ExecStart"][0])]
-    env = {"PATH": SYSTEMD_PATH, "LANG": "C.UTF-8"}
+    env = {"PATH": SYSTEMD_PATH}
     for assignment in settings["Environment"]:
         key, _, value = assignment.partition("=")
         env[key] = map_paths(value, roots)

@@ -53,7 +53,7 @@ def memory_bytes(text: str) -> int:
 
 def pod_config(deployment: str, name: str, tmp_path: Path) -> Any:
     """The configuration a container loads, as the supervisor reads it with the container's environment."""
-    proc = pod_process(deployment, name, tmp_path / deployment, SECRETS, {})
+    proc = pod_process(deployment, name, tmp_path / deployment, SECRETS)
     config = Path(proc.argv[proc.argv.index("--config") + 1])
     return load(config, proc.env)
 
