@@ -17,6 +17,8 @@ from supervisor.config.models import parse_address
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK
 from supervisor.states import DepsChanged, ExitStatus, Shutdown, Start, State
 from supervisor.systemd import Notifier, watchdog_interval_s
+from supervisor.timeline import Timeline
+from supervisor.units import instants
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
@@ -59,6 +61,7 @@ class Daemon:
         self._recompute_scheduled = False
         self._jobs_running = 0
         self._out = logs.get("output")
+        self.timeline = Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
         self.ctx = Context(
             loop=self.loop,
             clock=self.clock,
@@ -142,6 +145,7 @@ class Daemon:
                 ok = self.gate_open(unit.cfg.depends_on)
                 if ok != unit.model.deps_ok:
                     unit.dispatch(DepsChanged(ok))
+        instants.observe(self.timeline, self.units.values(), self.gate_open, self.clock.now() - self.started_at)
         self._report_phase()
 
     def _report_phase(self) -> None:
@@ -351,7 +355,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         """Return the status document of SPEC.md."""
         rss = process.trees_rss({p.model.pid for p in self.programs if p.model.pid is not None})
-        return {
+        doc: dict[str, Any] = {
             "supervisor": {
                 "pid": os.getpid(),
                 "version": __version__,
@@ -363,3 +367,6 @@ class Daemon:
             },
             "units": [u.status(rss) if isinstance(u, ProgramRunner) else u.status() for u in self.units.values()],
         }
+        for entry in doc["units"]:
+            entry["timeline"] = self.timeline.of(entry["name"])
+        return doc

@@ -86,4 +86,56 @@ async def reload(daemon: Daemon) -> tuple[int, dict[str, Any]]:
     from supervisor.reload import reload as do_reload
 
     result: dict[str, Any] = await daemon.call(lambda: do_reload(daemon))
+    if result.get("ok") and "unchanged" not in result:
+        touched = {*result.get("changed", []), *result.get("added", [])}
+        result["unchanged"] = [p.name for p in daemon.programs if p.name not in touched]
     return (200 if result.get("ok") else 422), result
+
+
+def parse_signal(value: object) -> int | None:
+    """Return the signal number for ``HUP``, ``SIGHUP``, ``sighup`` or ``1``; None if there is none."""
+    import signal as _signal
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        return number if number in _signal.valid_signals() else None
+    if not isinstance(value, str):
+        return None
+    name = value.strip().upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    member = getattr(_signal.Signals, name, None) if name.isidentifier() else None
+    return int(member) if isinstance(member, _signal.Signals) else None
+
+
+async def send_signal(daemon: Daemon, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """Signal one program's main process (or its group): 404 unknown, 409 not running, 400 bad signal."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return 400, {"error": 'the body must be JSON: {"signal": "HUP", "group": false}'}
+    if not isinstance(request, dict):
+        return 400, {"error": "the body must be a JSON object"}
+    sig = parse_signal(request.get("signal"))
+    group = request.get("group", False)
+    if sig is None or not isinstance(group, bool):
+        what = "group must be true or false" if sig is not None else f"no such signal: {request.get('signal')!r}"
+        return 400, {"error": what}
+    unit = daemon.units.get(name)
+    if not isinstance(unit, ProgramRunner):
+        known = ", ".join(p.name for p in daemon.programs)
+        return 404, {"error": f"no program named {name!r} (programs: {known})"}
+
+    async def act() -> tuple[int, dict[str, Any]]:
+        pid = unit.model.pid
+        if pid is None or unit.model.state in (State.STOPPED, State.EXITED, State.FATAL):
+            return 409, {"error": f"{name} is not running (it is {unit.model.state.value})"}
+        try:
+            unit.send_signal(sig, group)
+        except ProcessLookupError:
+            return 409, {"error": f"{name} is not running (its process is gone)"}
+        return 200, {"program": name, "pid": pid, "signal": sig, "group": group}
+
+    result: tuple[int, dict[str, Any]] = await daemon.call(act)
+    return result

@@ -12,13 +12,19 @@ from typing import Any
 
 from supervisor.interpolation import default_socket, interpolate
 
+DEFAULT_CONFIG = "conf/supervisor.toml"
+
 
 class Unreachable(Exception):
     """Nothing answers on the control socket."""
 
 
+class BadConfig(Exception):
+    """The configuration file the socket should come from cannot be read (exit 78)."""
+
+
 class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
+    def __init__(self, path: str, timeout: float | None) -> None:
         super().__init__("localhost", timeout=timeout)
         self.unix_path = path
 
@@ -29,66 +35,119 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def find_socket(explicit: str | None, config: str | None) -> str:
-    """Return the socket from ``--socket``, ``$SUPERVISOR_SOCKET``, or the configuration file."""
+def find_socket(explicit: str | None, config: str | None) -> tuple[str, str]:
+    """Return the socket path and where it came from.
+
+    ``--socket``, else ``$SUPERVISOR_SOCKET``, else the configuration's ``[supervisor] socket``
+    (the file from ``--config``, ``$SUPERVISOR_CONFIG`` or ``conf/supervisor.toml``), else the
+    built-in default. A configuration file that is named but unreadable, or is not valid TOML,
+    raises ``BadConfig``: it is never skipped in silence. Only the default file may be absent.
+    """
     if explicit:
-        return explicit
+        return explicit, "--socket"
     if os.environ.get("SUPERVISOR_SOCKET"):
-        return os.environ["SUPERVISOR_SOCKET"]
-    path = config or os.environ.get("SUPERVISOR_CONFIG") or "conf/supervisor.toml"
+        return os.environ["SUPERVISOR_SOCKET"], "$SUPERVISOR_SOCKET"
+    if config:
+        path, origin = config, "--config"
+    elif os.environ.get("SUPERVISOR_CONFIG"):
+        path, origin = os.environ["SUPERVISOR_CONFIG"], "$SUPERVISOR_CONFIG"
+    else:
+        path, origin = DEFAULT_CONFIG, "the default configuration"
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
-        return default_socket()
-    value = raw.get("supervisor", {}).get("socket")
+    except FileNotFoundError:
+        if origin == "the default configuration":
+            return default_socket(), "the built-in default (no conf/supervisor.toml here)"
+        raise BadConfig(f"{path} (from {origin}): file not found") from None
+    except OSError as exc:
+        raise BadConfig(f"{path} (from {origin}): cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadConfig(f"{path} (from {origin}): not valid TOML: {exc}") from None
+    table = raw.get("supervisor", {})
+    value = table.get("socket") if isinstance(table, dict) else None
+    if value is None:
+        return default_socket(), f"the built-in default ({path} names no socket)"
     if not isinstance(value, str):
-        return default_socket()
-    value = os.path.expanduser(interpolate(value, os.environ, "supervisor.socket", []))
+        raise BadConfig(f"{path}: supervisor.socket: a path is a string (got {value!r})")
+    problems: list[tuple[str, str]] = []
+    value = os.path.expanduser(interpolate(value, os.environ, "supervisor.socket", problems))
+    if problems:
+        raise BadConfig("; ".join(f"{path}: {key}: {what}" for key, what in problems))
     # os.path, not pathlib: `status` is a hot command and pathlib costs milliseconds to import.
-    return os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
+    resolved = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
+    return resolved, path
 
 
 class Client:
-    """One request per call to the daemon's control API."""
+    """Requests to the daemon's control API; ``keep`` reuses one connection (for ``--watch``)."""
 
-    def __init__(self, path: str, timeout: float = 30.0) -> None:
+    def __init__(self, path: str, timeout: float = 30.0, origin: str = "", keep: bool = False) -> None:
         self.path = path
+        self.origin = origin
         self.timeout = timeout
+        self.keep = keep
+        self._conn: _UnixConnection | None = None
 
-    def _open(self, method: str, target: str) -> tuple[_UnixConnection, http.client.HTTPResponse]:
-        conn = _UnixConnection(self.path, self.timeout)
+    def unreachable(self, exc: OSError | http.client.HTTPException) -> Unreachable:
+        """Build the message that names the path, where it came from, and how to point elsewhere."""
+        where = f" (from {self.origin})" if self.origin else ""
+        if isinstance(exc, FileNotFoundError | ConnectionRefusedError | PermissionError):
+            what = f"cannot reach the supervisor at {self.path}{where}: {exc.strerror}"
+        else:
+            what = f"the supervisor at {self.path}{where} did not answer: {exc or type(exc).__name__}"
+        return Unreachable(
+            f"{what}\n  is it running? Point at its socket with --socket PATH or SUPERVISOR_SOCKET=PATH."
+        )
+
+    def _open(self, method: str, target: str, body: bytes | None) -> tuple[_UnixConnection, http.client.HTTPResponse]:
+        conn = self._conn if self._conn is not None else _UnixConnection(self.path, self.timeout)
+        headers = {"Content-Type": "application/json"} if body else {}
+        if method == "POST" and not body:
+            headers["Content-Length"] = "0"
         try:
-            conn.request(method, target, headers={"Content-Length": "0"} if method == "POST" else {})
+            conn.request(method, target, body=body, headers=headers)
             return conn, conn.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-            conn.close()
-            raise Unreachable(f"cannot reach the supervisor at {self.path}: {exc.strerror}") from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise Unreachable(f"the supervisor at {self.path} did not answer: {exc}") from None
+            self._conn = None
+            raise self.unreachable(exc) from None
 
-    def request(self, method: str, target: str) -> tuple[int, Any]:
-        """Send one request; return the status and the decoded JSON body."""
-        conn, resp = self._open(method, target)
+    def request(self, method: str, target: str, body: Any = None) -> tuple[int, Any]:
+        """Send one request (``body`` as JSON); return the status and the decoded JSON body."""
+        data = json.dumps(body).encode() if body is not None else None
+        conn, resp = self._open(method, target, data)
         try:
-            body = resp.read()
-        finally:
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
             conn.close()
+            self._conn = None
+            raise self.unreachable(exc) from None
+        if self.keep and not resp.will_close:
+            self._conn = conn
+        else:
+            conn.close()
+            self._conn = None
         try:
-            return resp.status, json.loads(body or b"null")
+            return resp.status, json.loads(raw or b"null")
         except ValueError:
-            return resp.status, {"error": body.decode(errors="replace")}
+            return resp.status, {"error": raw.decode(errors="replace")}
+
+    def close(self) -> None:
+        """Close a kept connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def stream(self, target: str) -> Iterator[Any]:
         """Yield the JSON document, then every JSON line that follows it."""
-        conn = _UnixConnection(self.path, self.timeout)
-        conn.timeout = None  # following waits as long as the operator does
+        conn = _UnixConnection(self.path, None)  # following waits as long as the operator does
         try:
             conn.request("GET", target)
             resp = conn.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-            raise Unreachable(f"cannot reach the supervisor at {self.path}: {exc.strerror}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self.unreachable(exc) from None
         try:
             if resp.status != 200:
                 yield resp.status, json.loads(resp.read() or b"null")

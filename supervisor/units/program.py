@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Any
 
@@ -286,3 +287,17 @@ class ProgramRunner:
             "rss_bytes": (rss.get(m.pid) if rss is not None else tree_rss(m.pid)) if m.pid is not None else None,
             "error": m.error,
         }
+
+    # ---- operator signals (``supervisor signal``) ---------------------------------------
+
+    def send_signal(self, sig: int, group: bool) -> None:
+        """Send ``sig`` to the main process, or with ``group`` to its whole process group."""
+        pid = self.model.pid
+        if pid is None:
+            raise ProcessLookupError(f"{self.name} has no process (it is {self.model.state.value})")
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        self._log.info("program.signalled", pid=pid, signal=name, group=group)
+        if group:
+            signal_group(pid, sig)
+        else:
+            os.kill(pid, sig)
