@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         from supervisor import completion
 
         if command == "_names":
-            print("\n".join(completion.unit_names(args.config, args.programs)))
+            for name in completion.unit_names(args.config, args.programs):
+                print(name)
             return EXIT_OK
         print(completion.script(args.shell, _parser()))
         return EXIT_OK

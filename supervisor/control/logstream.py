@@ -59,21 +59,32 @@ async def follow(daemon: Daemon, names: list[str], send: Callable[[bytes], Await
     queue: asyncio.Queue[tuple[str, Line]] = asyncio.Queue(maxsize=10_000)
     joined: dict[str, tuple[LineBuffer, _Tagged]] = {}
 
-    def join() -> None:
+    def join() -> list[tuple[str, Line]]:
+        """Follow every unit not yet followed; return the lines that new ones printed before."""
+        early: list[tuple[str, Line]] = []
         for name, buffer in _buffers(daemon).items():
             if (names and name not in names) or (name in joined and joined[name][0] is buffer):
                 continue
+            if joined or name in joined:  # a unit born after we began: its first lines too
+                early.extend((name, item) for item in buffer.tail(len(buffer.lines)))
             tagged = _Tagged(name, queue)
             buffer.followers.add(cast("asyncio.Queue[Line]", tagged))
             joined[name] = (buffer, tagged)
+        return early
 
+    loop = asyncio.get_running_loop()
     join()
+    scan_at = loop.time() + RESCAN_S
     try:
         while True:
+            if loop.time() >= scan_at:  # even while lines keep coming
+                for item in join():
+                    if not queue.full():
+                        queue.put_nowait(item)
+                scan_at = loop.time() + RESCAN_S
             try:
-                name, (t, s, line) = await asyncio.wait_for(queue.get(), RESCAN_S)
+                name, (t, s, line) = await asyncio.wait_for(queue.get(), max(0.0, scan_at - loop.time()))
             except TimeoutError:
-                join()
                 continue
             await send((json.dumps({"unit": name, "time": t, "stream": s, "line": line}) + "\n").encode())
     except (ConnectionError, RuntimeError):
