@@ -198,7 +198,7 @@ def _signal(client: Any, args: argparse.Namespace) -> int:
     body = {"signal": args.signal, "group": args.group}
     code, doc = client.request("POST", f"/v1/programs/{args.name}/signal", body)
     if code != 200:
-        print(f"supervisor: {args.name}: {doc.get('error', code)}", file=sys.stderr)
+        print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
         return EXIT_GAVE_UP
     import signal as _signal
 

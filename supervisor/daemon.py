@@ -352,9 +352,10 @@ class Daemon:
 
     # ---- the status document --------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """Return the status document of SPEC.md."""
-        rss = process.trees_rss({p.model.pid for p in self.programs if p.model.pid is not None})
+    def status(self, rss_pass: bool = True) -> dict[str, Any]:
+        """Return the status document of SPEC.md (``rss_pass=False``: without RSS, no /proc pass)."""
+        pids = {p.model.pid for p in self.programs if p.model.pid is not None}
+        rss = process.trees_rss(pids) if rss_pass else {}
         doc: dict[str, Any] = {
             "supervisor": {
                 "pid": os.getpid(),

@@ -101,16 +101,22 @@ class Client:
         )
 
     def _open(self, method: str, target: str, body: bytes | None) -> tuple[_UnixConnection, http.client.HTTPResponse]:
-        conn = self._conn if self._conn is not None else _UnixConnection(self.path, self.timeout)
         headers = {"Content-Type": "application/json"} if body else {}
         if method == "POST" and not body:
             headers["Content-Length"] = "0"
+        reused, self._conn = self._conn, None
+        if reused is not None:
+            try:
+                reused.request(method, target, body=body, headers=headers)
+                return reused, reused.getresponse()
+            except (OSError, http.client.HTTPException):
+                reused.close()  # the daemon closed an idle kept connection: open a fresh one
+        conn = _UnixConnection(self.path, self.timeout)
         try:
             conn.request(method, target, body=body, headers=headers)
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            self._conn = None
             raise self.unreachable(exc) from None
 
     def request(self, method: str, target: str, body: Any = None) -> tuple[int, Any]:

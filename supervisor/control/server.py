@@ -191,7 +191,9 @@ class ControlServer:
             return _error(404, f"unknown path {url.path}")
         parts = parts[1:]
         if parts == ["status"]:
-            return Response(200, self.daemon.status()) if method == "GET" else _error(405, "use GET")
+            # ?rss=0 skips the process-table pass: `status --watch` shows no RSS, and asks often.
+            rss_pass = parse_qs(url.query).get("rss", ["1"])[0] not in ("0", "false")
+            return Response(200, self.daemon.status(rss_pass)) if method == "GET" else _error(405, "use GET")
         if parts == ["reload"]:
             if method != "POST":
                 return _error(405, "use POST")

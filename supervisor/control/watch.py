@@ -155,7 +155,7 @@ class _Screen:
 
 
 def _fetch(client: Client, names: list[str]) -> dict[str, Any]:
-    code, doc = client.request("GET", "/v1/status")
+    code, doc = client.request("GET", "/v1/status?rss=0")  # no RSS column: spare the daemon its /proc pass
     if code != 200:
         raise Unreachable(f"the supervisor answered {code}: {doc.get('error') if isinstance(doc, dict) else doc}")
     if names:

@@ -16,6 +16,7 @@ LAYERS = {
     "systemd": 0,
     "clock": 0,
     "interpolation": 0,
+    "plain": 0,
     "config": 1,
     "logs": 1,
     "process": 1,
