@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from supervisor.control.protocol import parse_signal
 from supervisor.states import Restart, Start, State, Stop
 from supervisor.units.base import LineBuffer
 from supervisor.units.job import JobRunner
@@ -90,23 +91,6 @@ async def reload(daemon: Daemon) -> tuple[int, dict[str, Any]]:
         touched = {*result.get("changed", []), *result.get("added", [])}
         result["unchanged"] = [p.name for p in daemon.programs if p.name not in touched]
     return (200 if result.get("ok") else 422), result
-
-
-def parse_signal(value: object) -> int | None:
-    """Return the signal number for ``HUP``, ``SIGHUP``, ``sighup`` or ``1``; None if there is none."""
-    import signal as _signal
-
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        number = int(value)
-        return number if number in _signal.valid_signals() else None
-    if not isinstance(value, str):
-        return None
-    name = value.strip().upper()
-    name = name if name.startswith("SIG") else f"SIG{name}"
-    member = getattr(_signal.Signals, name, None) if name.isidentifier() else None
-    return int(member) if isinstance(member, _signal.Signals) else None
 
 
 async def send_signal(daemon: Daemon, name: str, body: bytes) -> tuple[int, dict[str, Any]]:

@@ -113,3 +113,20 @@ def render_table(doc: dict[str, Any]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
     lines.append(supervisor_line(doc))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def parse_signal(value: object) -> int | None:
+    """Return the signal number for ``HUP``, ``SIGHUP``, ``sighup`` or ``1``; None if there is none."""
+    import signal as _signal
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        return number if number in _signal.valid_signals() else None
+    if not isinstance(value, str):
+        return None
+    name = value.strip().upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    member = getattr(_signal.Signals, name, None) if name.isidentifier() else None
+    return int(member) if isinstance(member, _signal.Signals) else None
