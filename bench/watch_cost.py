@@ -65,7 +65,7 @@ def measure(seconds: float = 30.0, interval: float = 1.0, programs: int = 10) ->
     watcher: subprocess.Popen[bytes] | None = None
     try:
         deadline = time.monotonic() + 30
-        while subprocess.run([OURS, "status", "-q", "--socket", sock]).returncode != 0:
+        while subprocess.run([OURS, "status", "-q", "--socket", sock], stderr=subprocess.DEVNULL).returncode != 0:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the daemon did not get ready; see {work / 'daemon.log'}")
             time.sleep(0.2)
