@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from supervisor.control.client import find_socket
 from supervisor.control.render import log_line, unit_colour
+from supervisor.interpolation import default_socket
 from tests.conftest import PY, program, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +232,7 @@ def test_reload_answers_in_words_and_json(run_daemon) -> None:
     assert cli("reload", "--socket", d.socket).stdout.strip() == "unchanged: a, renamed"
 
 
-def test_socket_discovery_says_where_it_looked(run_daemon, tmp_path: Path) -> None:
+def test_socket_discovery_says_where_it_looked(run_daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The client finds the socket from --socket, the environment or the configuration, and says which."""
     nowhere = str(tmp_path / "none.sock")
     for args, env, origin in (
@@ -245,8 +247,14 @@ def test_socket_discovery_says_where_it_looked(run_daemon, tmp_path: Path) -> No
     conf.write_text('[supervisor]\nsocket = "sub/${SOCK_NAME:-x}.sock"\n')
     out = cli("status", "--config", str(conf), env={"SOCK_NAME": "y"}, cwd=ROOT)
     assert out.returncode == 3 and f"{tmp_path}/sub/y.sock (from {conf})" in out.stderr
-    bare = cli("status", cwd=tmp_path, env={"XDG_RUNTIME_DIR": str(tmp_path / "xdg")})
-    assert bare.returncode == 3 and "(from the built-in default" in bare.stderr
+    monkeypatch.chdir(tmp_path)  # no conf/supervisor.toml here
+    for name in ("SUPERVISOR_SOCKET", "SUPERVISOR_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    path, origin = find_socket(None, None)
+    assert path == default_socket() and origin.startswith("the built-in default")
+    monkeypatch.setenv("SUPERVISOR_SOCKET", "/x.sock")
+    assert default_socket() == "/x.sock"  # a daemon without a configured socket honours it too
+    monkeypatch.delenv("SUPERVISOR_SOCKET")
     bad = tmp_path / "bad.toml"
     bad.write_text("[supervisor\n")
     for args, env in ((["--config", str(bad)], {}), ([], {"SUPERVISOR_CONFIG": str(bad)})):
