@@ -159,6 +159,9 @@ def _fetch(client: Client, names: list[str]) -> dict[str, Any]:
     if code != 200:
         raise Unreachable(f"the supervisor answered {code}: {doc.get('error') if isinstance(doc, dict) else doc}")
     if names:
+        unknown = sorted(set(names) - {u["name"] for u in doc["units"]})
+        if unknown:
+            raise LookupError(f"no unit named {', '.join(unknown)}")
         doc["units"] = [u for u in doc["units"] if u["name"] in names]
     return dict(doc)
 
@@ -166,7 +169,11 @@ def _fetch(client: Client, names: list[str]) -> dict[str, Any]:
 def watch(client: Client, interval_s: float, names: list[str], out: TextIO = sys.stdout) -> int:
     """Show the table every ``interval_s`` until Ctrl-C (exit 0) or until the daemon goes (exit 3)."""
     interval_s = max(0.1, interval_s)
-    doc = _fetch(client, names)  # unreachable at once: the usual message, exit 3
+    try:
+        doc = _fetch(client, names)  # unreachable at once: the usual message, exit 3
+    except LookupError as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return 1
     ansi = out.isatty()
     screen = _Screen(out) if ansi else None
     before: dict[str, dict[str, Any]] | None = None
@@ -190,6 +197,8 @@ def watch(client: Client, interval_s: float, names: list[str], out: TextIO = sys
             next_at = max(next_at + interval_s, time.monotonic() - interval_s)
             try:
                 doc = _fetch(client, names)
+            except LookupError:
+                continue  # a reload removed a unit that was asked for: keep the last table
             except Unreachable as exc:
                 went_away = str(exc).splitlines()[0]
                 break

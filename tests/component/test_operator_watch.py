@@ -101,6 +101,9 @@ def test_watch_through_a_pipe_prints_one_table_per_interval_and_stars_changes(ru
     """Without a terminal: plain tables, no escape codes, a changed pid starred; exit 3 when the daemon goes."""
     d = run_daemon(TWO)
     d.wait_ready()
+    ghost = [PY, "-m", "supervisor", "status", "--watch", "ghost", "--socket", d.socket]
+    unknown = subprocess.run(ghost, capture_output=True, text=True, timeout=30)
+    assert unknown.returncode == 1 and "no unit named ghost" in unknown.stderr
     proc = subprocess.Popen(
         [PY, "-m", "supervisor", "status", "--watch", "--interval", "0.3", "--socket", d.socket],
         stdout=subprocess.PIPE,
