@@ -38,6 +38,7 @@ def find_socket(explicit: str | None, config: str | None) -> tuple[str, str]:
     if os.environ.get("SUPERVISOR_SOCKET"):
         return os.environ["SUPERVISOR_SOCKET"], "$SUPERVISOR_SOCKET"
     import tomllib  # only when the socket comes from a file: `status --socket` does without
+
     if config:
         path, origin = config, "--config"
     elif os.environ.get("SUPERVISOR_CONFIG"):
