@@ -78,8 +78,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; return the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     command = args.command
+    if command == "status" and args.watch and (args.json or args.quiet):
+        parser.error("status --watch draws the table; --json and --quiet go without it")
     if command in ("run", "check", "migrate", "wait"):
         return _daemon_side(args)
     if command == "version":
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in completion.unit_names(args.config, args.programs):
                 print(name)
             return EXIT_OK
-        print(completion.script(args.shell, _parser()))
+        print(completion.script(args.shell, parser))
         return EXIT_OK
     from supervisor.control.client import BadConfig, Client, Unreachable, find_socket
 

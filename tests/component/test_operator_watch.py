@@ -104,6 +104,8 @@ def test_watch_through_a_pipe_prints_one_table_per_interval_and_stars_changes(ru
     ghost = [PY, "-m", "supervisor", "status", "--watch", "ghost", "--socket", d.socket]
     unknown = subprocess.run(ghost, capture_output=True, text=True, timeout=30)
     assert unknown.returncode == 1 and "no unit named ghost" in unknown.stderr
+    both = subprocess.run([*ghost[:5], "--json", "--socket", d.socket], capture_output=True, text=True, timeout=30)
+    assert both.returncode == 2 and "--json and --quiet go without it" in both.stderr
     proc = subprocess.Popen(
         [PY, "-m", "supervisor", "status", "--watch", "--interval", "0.3", "--socket", d.socket],
         stdout=subprocess.PIPE,
