@@ -64,7 +64,7 @@ def test_logs_without_names_merges_every_unit_in_time_order(run_daemon) -> None:
     """logs with no name shows programs and the job, each line under its padded name, each unit in order."""
     d = run_daemon(LOGS)
     d.wait_event("program.output", program="a", line="a 12")
-    d.wait_event("program.output", program="longername", line="longername 8")
+    d.wait_event("program.output", program="longername", line="longername 12")  # ten past its start line
     out = cli("logs", "-n", "10", "--socket", d.socket)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
