@@ -185,3 +185,17 @@ def test_status_imports_only_socket_json_and_os_besides_argparse(run_daemon) -> 
         [PY, "-S", "-c", probe], capture_output=True, text=True, timeout=30, cwd="/", env={"PYTHONPATH": root}
     )
     assert out.stdout.splitlines()[-1] == "LOADED 0 ", out
+
+
+def test_the_table_spares_the_daemon_its_rss_pass_and_json_does_not(fake: FakeServer) -> None:
+    """`status` asks for ?rss=0 (its table has no RSS column); `status --json` asks for the whole document."""
+    doc = json.dumps({"supervisor": {"ready": True}, "units": []}).encode()
+    fake.answers += [ok(doc), ok(doc)]
+    env = {k: v for k, v in os.environ.items() if k != "SUPERVISOR_SOCKET"}
+    for extra in ([], ["--json"]):
+        out = subprocess.run([PY, "-m", "supervisor", "status", *extra, "--socket", fake.path], env=env, timeout=30)
+        assert out.returncode == 0
+    assert [r.split(b"\r\n")[0] for r in fake.requests] == [
+        b"GET /v1/status?rss=0 HTTP/1.1",
+        b"GET /v1/status HTTP/1.1",
+    ]
