@@ -37,24 +37,37 @@ def main() -> None:
     env = os.environ
     env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/webstack_demo")
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    env.setdefault("SUPERVISOR_SOCKET", str(ROOT / "run" / "supervisor.sock"))
     env.setdefault("STATE_DIR", str(ROOT / "run"))
     (ROOT / "run").mkdir(exist_ok=True)
     ensure_database(env["DATABASE_URL"])
     port, http = env.get("PORT", "8000"), env.get("SUPERVISOR_HTTP", "127.0.0.1:9001")
+    sys.path.insert(0, str(ROOT))
+    from supervisor.interpolation import default_socket
+
+    sock = default_socket()  # conf/supervisor.toml names no socket: $SUPERVISOR_SOCKET, else this
+    bindir = Path(sys.executable).parent
+    reach = (
+        f"  supervisor status                      # finds {sock} from any directory"
+        if not env.get("SUPERVISOR_SOCKET")
+        else f"  export SUPERVISOR_SOCKET={sock}\n  supervisor status"
+    )
     print(
         f"""
 The example stack starts below: Postgres and Redis readiness, then `alembic upgrade head` under an
 advisory lock, then uvicorn (behind the supervisor's socket on :{port}), the Celery worker and beat.
-In another terminal (source .venv/bin/activate first, or use .venv/bin/supervisor):
+In another terminal (put {bindir} on your PATH first, or call {bindir}/supervisor):
 
-  supervisor status                      # every unit, with health and revisions
+{reach}
+  supervisor status --watch              # redrawn every second, changes marked
+  supervisor timeline                    # how the start-up went, and what held it up
+  supervisor logs -f                     # every program and job, merged
   curl -X POST localhost:{port}/events     # enqueue a task; the worker writes a row
   curl localhost:{port}/events             # rows by source (beat adds one every few seconds)
   supervisor status --json worker        # the worker's pid, then: kill -9 <pid>
   supervisor status worker               # restarted, with last exit SIGKILL
   supervisor restart web                 # a new uvicorn on the same socket: no refused connection
   supervisor logs beat -n 20 -f          # what beat printed, then follows
+  supervisor signal worker HUP           # Celery's warm restart of its pool
   curl {http}/readyz ; curl {http}/metrics
 
 Ctrl-C stops the programs in reverse order and exits 0.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from supervisor import __version__
@@ -50,38 +49,79 @@ def _parser() -> argparse.ArgumentParser:
     p = with_socket(sub.add_parser("status", help="show every unit"))
     p.add_argument("--json", action="store_true", help="print the status document")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing; only the exit code")
+    p.add_argument("--watch", "-w", action="store_true", help="redraw the table every interval (Ctrl-C ends)")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between tables (default 1)")
     p.add_argument("names", nargs="*", metavar="NAME")
     for verb in ("start", "stop", "restart"):
         p = with_socket(sub.add_parser(verb, help=f"{verb} programs ('all' for every one)"))
         p.add_argument("names", nargs="+", metavar="NAME")
-    p = with_socket(sub.add_parser("logs", help="print a program's last lines"))
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("-n", "--lines", type=int, default=100, metavar="N")
+    p = with_socket(sub.add_parser("logs", help="print the last lines of programs and jobs (all without NAME)"))
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("-n", "--lines", type=int, default=100, metavar="N", help="lines per unit (default 100)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    with_socket(sub.add_parser("reload", help="re-read the configuration (as SIGHUP)"))
+    p = with_socket(sub.add_parser("signal", help="send a signal to a program's main process"))
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("signal", metavar="SIGNAL", help="HUP, SIGUSR1, or a number")
+    p.add_argument("--group", action="store_true", help="to the whole process group")
+    p = with_socket(sub.add_parser("reload", help="re-read the configuration (as SIGHUP)"))
+    p.add_argument("--json", action="store_true", help="print the result document")
+    p = with_socket(sub.add_parser("timeline", help="when each unit became eligible, started and became ready"))
+    p.add_argument("--json", action="store_true", help="print the timeline document")
+    sub.add_parser("version", help="print the version (as --version)")
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=["bash", "zsh"])
+    p = sub.add_parser("_names")  # no help: hidden; completion scripts ask it for unit names
+    p.add_argument("--config", "-c", metavar="FILE")
+    p.add_argument("--programs", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; return the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     command = args.command
+    if command == "status" and args.watch and (args.json or args.quiet):
+        parser.error("status --watch draws the table; --json and --quiet go without it")
     if command in ("run", "check", "migrate", "wait"):
         return _daemon_side(args)
-    from supervisor.control.client import Client, Unreachable, find_socket
+    if command == "version":
+        print(f"supervisor {__version__}")
+        return EXIT_OK
+    if command in ("completion", "_names"):
+        from supervisor import completion
 
-    client = Client(find_socket(args.socket, args.config))
+        if command == "_names":
+            for name in completion.unit_names(args.config, args.programs):
+                print(name)
+            return EXIT_OK
+        print(completion.script(args.shell, parser))
+        return EXIT_OK
+    from supervisor.control.client import BadConfig, Client, Unreachable, find_socket
+
+    try:
+        path, origin = find_socket(args.socket, args.config)
+    except BadConfig as exc:
+        print(f"supervisor: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    client = Client(path, origin=origin, keep=command == "status" and args.watch)
     try:
         if command == "status":
+            if args.watch:
+                from supervisor.control.watch import watch
+
+                return watch(client, args.interval, args.names)
             return _status(client, args)
         if command in ("start", "stop", "restart"):
             return _act(client, command, args.names)
         if command == "logs":
             return _logs(client, args)
+        if command == "signal":
+            return _signal(client, args)
+        if command == "timeline":
+            return _timeline(client, args)
         if command == "reload":
-            code, doc = client.request("POST", "/v1/reload")
-            print(doc.get("error") if code != 200 else json.dumps(doc))
-            return EXIT_OK if code == 200 else EXIT_GAVE_UP
+            return _reload(client, args)
     except Unreachable as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -93,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 def _status(client: Any, args: argparse.Namespace) -> int:
     from supervisor.control.protocol import problems, render_table
 
-    code, doc = client.request("GET", "/v1/status")
+    # The table shows no RSS: without --json, spare the daemon its pass over the process table.
+    code, doc = client.request("GET", "/v1/status" if args.json else "/v1/status?rss=0")
     if code != 200:
         print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
         return EXIT_GAVE_UP
@@ -129,18 +170,76 @@ def _act(client: Any, verb: str, names: list[str]) -> int:
 
 
 def _logs(client: Any, args: argparse.Namespace) -> int:
-    target = f"/v1/programs/{args.name}/logs?lines={args.lines}" + ("&follow=1" if args.follow else "")
+    from urllib.parse import urlencode
+
+    from supervisor.control.render import log_line
+
+    query = [("lines", str(args.lines)), *(("name", n) for n in args.names)]
+    target = "/v1/logs?" + urlencode(query + ([("follow", "1")] if args.follow else []))
+    colour = sys.stdout.isatty()
+    width = 0
     first = True
     for code, doc in client.stream(target) if args.follow else [client.request("GET", target)]:
         if code != 200:
             print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
             return EXIT_GAVE_UP
-        rows = doc["lines"] if first else [doc]
-        first = False
+        if first:
+            width = max((len(n) for n in doc["units"]), default=0)
+            rows = doc["lines"]
+            first = False
+        else:
+            rows = [doc]
+            width = max(width, len(doc["unit"]))  # a unit added by a reload may have a longer name
         for row in rows:
-            stamp = time.strftime("%H:%M:%S", time.localtime(row["time"]))
-            print(f"{stamp} {row['stream']:<6} {row['line']}", flush=True)
+            print(log_line(row, width, colour), flush=True)
+    if args.follow:
+        print(f"supervisor: the supervisor at {client.path} closed the stream (it stopped?)", file=sys.stderr)
+        return EXIT_UNREACHABLE
     return EXIT_OK
+
+
+def _signal(client: Any, args: argparse.Namespace) -> int:
+    body = {"signal": args.signal, "group": args.group}
+    code, doc = client.request("POST", f"/v1/programs/{args.name}/signal", body)
+    if code != 200:
+        print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
+        return EXIT_GAVE_UP
+    import signal as _signal
+
+    name = _signal.Signals(doc["signal"]).name if doc["signal"] in _signal.Signals._value2member_map_ else doc["signal"]
+    whom = f"process group {doc['pid']}" if doc["group"] else f"pid {doc['pid']}"
+    print(f"{args.name}: sent {name} to {whom}")
+    return EXIT_OK
+
+
+def _timeline(client: Any, args: argparse.Namespace) -> int:
+    from supervisor.timeline import render
+
+    code, doc = client.request("GET", "/v1/timeline")
+    if code != 200:
+        print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
+        return EXIT_GAVE_UP
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    tty = sys.stdout.isatty()
+    import shutil
+
+    print(render(doc, width=shutil.get_terminal_size((100, 24)).columns if tty else 100, fancy=tty))
+    return EXIT_OK
+
+
+def _reload(client: Any, args: argparse.Namespace) -> int:
+    from supervisor.control.render import reload_words
+
+    code, doc = client.request("POST", "/v1/reload")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    elif code == 200:
+        print(reload_words(doc))
+    else:
+        print(doc.get("error", code))
+    return EXIT_OK if code == 200 else EXIT_GAVE_UP
 
 
 def _daemon_side(args: argparse.Namespace) -> int:

@@ -23,6 +23,8 @@ from supervisor.notify import NotifyListener
 from supervisor.readiness import Readiness, Snapshot
 from supervisor.states import State
 from supervisor.systemd import Notifier, watchdog_interval_s
+from supervisor.timeline import Timeline
+from supervisor.units import instants
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
@@ -53,6 +55,7 @@ class Daemon:
         self._recompute_scheduled = False
         self._out = logs.get("output")
         self.notify_listener = NotifyListener(self.loop, self._notified)
+        self.timeline = Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
         self.ctx = Context(
             loop=self.loop,
             clock=self.clock,
@@ -108,6 +111,12 @@ class Daemon:
                 unit.wait_for(blocked)
                 if (not blocked) != unit.model.deps_ok:
                     unit.dispatch(DepsChanged(not blocked))
+        instants.observe(
+            self.timeline,
+            self.units.values(),
+            lambda deps: not blocked_by(self.units, deps),
+            self.clock.now() - self.started_at,
+        )
         self._report_phase()
 
     def _report_phase(self) -> None:
@@ -385,12 +394,18 @@ class Daemon:
 
     # ---- the status document --------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """Return the status document of SPEC.md; ``ready`` is live, as ``/readyz`` answers."""
+    def status(self, rss_pass: bool = True) -> dict[str, Any]:
+        """Return the status document of SPEC.md; ``ready`` is live, as ``/readyz`` answers.
+
+        ``rss_pass=False`` leaves RSS out and saves the /proc pass.
+        """
         from supervisor.control.protocol import problems
 
-        rss = process.trees_rss({p.model.pid for p in self.programs if p.model.pid is not None})
+        pids = {p.model.pid for p in self.programs if p.model.pid is not None}
+        rss = process.trees_rss(pids) if rss_pass else {}
         units = [u.status(rss) if isinstance(u, ProgramRunner) else u.status() for u in self.units.values()]
+        for entry in units:
+            entry["timeline"] = self.timeline.of(entry["name"])
         return {
             "supervisor": {
                 "pid": os.getpid(),
@@ -404,6 +419,7 @@ class Daemon:
             },
             "units": units,
         }
+
 
 
 def write_termination_log(why: str) -> None:

@@ -40,8 +40,18 @@ def interpolate(value: str, environ: Mapping[str, str], key: str, problems: list
 
 
 def default_socket() -> str:
-    """Return the control socket path used when the configuration names none."""
+    """Return the control socket used when the configuration names none.
+
+    ``$SUPERVISOR_SOCKET`` when set; else, for root, ``/run/supervisor/supervisor.sock``; else
+    ``$XDG_RUNTIME_DIR/supervisor/supervisor.sock``, or ``/tmp/supervisor-UID/supervisor.sock``
+    without it. None of these depends on the working directory, so a client run from anywhere
+    finds a daemon that was started from anywhere.
+    """
+    if os.environ.get("SUPERVISOR_SOCKET"):
+        return os.environ["SUPERVISOR_SOCKET"]
     if os.geteuid() == 0:
         return "/run/supervisor/supervisor.sock"
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return f"{runtime}/supervisor-{os.geteuid()}.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return f"{runtime}/supervisor/supervisor.sock"
+    return f"/tmp/supervisor-{os.geteuid()}/supervisor.sock"

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import structlog
 
 from supervisor.logwriter import LogWriter
+from supervisor.plain import add_sentence
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -32,6 +33,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         shared.append(structlog.processors.format_exc_info)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=False)
+        shared.append(add_sentence)  # console only: the start-up story in plain words
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

@@ -7,7 +7,9 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from supervisor.control.protocol import parse_signal
 from supervisor.events import Restart, Start, Stop
+from supervisor.model import State
 from supervisor.units.base import LineBuffer
 from supervisor.units.job import JobRunner
 from supervisor.units.program import ProgramRunner
@@ -85,3 +87,35 @@ async def reload(daemon: Daemon) -> tuple[int, dict[str, Any]]:
 
     result: dict[str, Any] = await daemon.call(run)
     return (200 if result.get("ok") else 422), result
+
+
+async def send_signal(daemon: Daemon, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """Signal one program's main process (or its group): 404 unknown, 409 not running, 400 bad signal."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return 400, {"error": 'the body must be JSON: {"signal": "HUP", "group": false}'}
+    if not isinstance(request, dict):
+        return 400, {"error": "the body must be a JSON object"}
+    sig = parse_signal(request.get("signal"))
+    group = request.get("group", False)
+    if sig is None or not isinstance(group, bool):
+        what = "group must be true or false" if sig is not None else f"no such signal: {request.get('signal')!r}"
+        return 400, {"error": what}
+    unit = daemon.units.get(name)
+    if not isinstance(unit, ProgramRunner):
+        known = ", ".join(p.name for p in daemon.programs)
+        return 404, {"error": f"no program named {name!r} (programs: {known})"}
+
+    async def act() -> tuple[int, dict[str, Any]]:
+        pid = unit.model.pid
+        if pid is None or unit.model.state in (State.STOPPED, State.EXITED, State.FATAL):
+            return 409, {"error": f"{name} is not running (it is {unit.model.state.value})"}
+        try:
+            unit.send_signal(sig, group)
+        except ProcessLookupError:
+            return 409, {"error": f"{name} is not running (its process is gone)"}
+        return 200, {"program": name, "pid": pid, "signal": sig, "group": group}
+
+    result: tuple[int, dict[str, Any]] = await daemon.call(act)
+    return result

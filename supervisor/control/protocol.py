@@ -45,10 +45,12 @@ def _reason(unit: dict[str, Any]) -> str:
     return ""
 
 
-def render_table(doc: dict[str, Any]) -> str:
-    """Render the status document as an aligned table, one line per unit."""
-    header = ("NAME", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "LAST EXIT", "NOTE")
-    rows = [header]
+HEADER = ("NAME", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "LAST EXIT", "NOTE")
+
+
+def table_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Return the header and one row of cells per unit, as ``status`` shows them."""
+    rows: list[tuple[str, ...]] = [HEADER]
     for u in doc.get("units", []):
         if u.get("kind") == "program":
             rows.append(
@@ -93,11 +95,40 @@ def render_table(doc: dict[str, Any]) -> str:
                     _reason(u) or ("" if latency is None else f"{latency:.1f} ms"),
                 )
             )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
+    return rows
+
+
+def supervisor_line(doc: dict[str, Any]) -> str:
+    """Return the line about the supervisor itself: version, pid, state, uptime, readiness."""
     sup = doc.get("supervisor", {})
-    lines.append(
+    return (
         f"supervisor {sup.get('version', '?')} pid {sup.get('pid', '?')} {sup.get('state', '?')}, "
         f"up {format_duration(sup.get('uptime_s'))}, ready={'yes' if sup.get('ready') else 'no'}"
     )
+
+
+def render_table(doc: dict[str, Any]) -> str:
+    """Render the status document as an aligned table, one line per unit."""
+    rows = table_rows(doc)
+    header = HEADER
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
+    lines.append(supervisor_line(doc))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def parse_signal(value: object) -> int | None:
+    """Return the signal number for ``HUP``, ``SIGHUP``, ``sighup`` or ``1``; None if there is none."""
+    import signal as _signal
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        return number if number in _signal.valid_signals() else None
+    if not isinstance(value, str):
+        return None
+    name = value.strip().upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    member = getattr(_signal.Signals, name, None) if name.isidentifier() else None
+    return int(member) if isinstance(member, _signal.Signals) else None

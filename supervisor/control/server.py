@@ -20,8 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import h11
 
+from supervisor import timeline
 from supervisor.config.models import parse_address
-from supervisor.control import actions
+from supervisor.control import actions, logstream
 from supervisor.control.protocol import problems
 
 if TYPE_CHECKING:
@@ -95,7 +96,13 @@ class ControlServer:
     async def start(self) -> None:
         """Bind both sockets; refuse when another supervisor owns the control socket."""
         await claim_socket(self.path, self.daemon.log)
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        directory = os.path.dirname(self.path) or "."
+        created = not os.path.isdir(directory)
+        # A directory we create is private (or open to `group` only): the socket is not the
+        # only line of defence, and nobody else can squat its name in a shared /tmp.
+        os.makedirs(directory, mode=0o750 if self.group else 0o700, exist_ok=True)
+        if created and self.group:
+            os.chown(directory, -1, grp.getgrnam(self.group).gr_gid)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
             server = await asyncio.start_unix_server(self._unix_client, self.path, limit=MAX_HEADER_BYTES)
@@ -184,7 +191,9 @@ class ControlServer:
             return _error(404, f"unknown path {url.path}")
         parts = parts[1:]
         if parts == ["status"]:
-            return Response(200, self.daemon.status()) if method == "GET" else _error(405, "use GET")
+            # ?rss=0 skips the process-table pass: `status --watch` shows no RSS, and asks often.
+            rss_pass = parse_qs(url.query).get("rss", ["1"])[0] not in ("0", "false")
+            return Response(200, self.daemon.status(rss_pass)) if method == "GET" else _error(405, "use GET")
         if parts == ["reload"]:
             if method != "POST":
                 return _error(405, "use POST")
@@ -194,6 +203,31 @@ class ControlServer:
             if method != "POST":
                 return _error(405, "use POST")
             code, doc = await actions.program(self.daemon, parts[1], parts[2])
+            return Response(code, doc)
+        if parts == ["timeline"]:
+            return Response(200, self._timeline()) if method == "GET" else _error(405, "use GET")
+        if parts == ["logs"]:
+            if method != "GET":
+                return _error(405, "use GET")
+            query = parse_qs(url.query)
+            try:
+                lines = max(0, min(int(query.get("lines", ["100"])[0]), 100_000))
+            except ValueError:
+                return _error(400, "lines must be a whole number")
+            names = [n for value in query.get("name", []) for n in value.split(",") if n]
+            code, doc = logstream.tail(self.daemon, names, lines)
+            if code != 200 or query.get("follow", ["0"])[0] not in ("1", "true"):
+                return Response(code, doc)
+            return Response(
+                200,
+                doc,
+                stream=lambda send: logstream.follow(self.daemon, names, send),
+                content_type="application/x-ndjson",
+            )
+        if len(parts) == 3 and parts[0] == "programs" and parts[2] == "signal":
+            if method != "POST":
+                return _error(405, "use POST")
+            code, doc = await actions.send_signal(self.daemon, parts[1], body)
             return Response(code, doc)
         if len(parts) == 3 and parts[0] == "programs" and parts[2] == "logs":
             if method != "GET":
@@ -211,6 +245,11 @@ class ControlServer:
                 200, doc, stream=lambda send: actions.follow(buffer, send), content_type="application/x-ndjson"
             )
         return _error(404, f"unknown path {url.path}")
+
+    def _timeline(self) -> dict[str, Any]:
+        daemon = self.daemon
+        units = [(n, u.kind, list(getattr(u.cfg, "depends_on", []))) for n, u in daemon.units.items()]
+        return timeline.document(daemon.timeline, units, daemon.clock.now() - daemon.started_at)
 
     async def _tcp_route(self, method: str, target: str, body: bytes) -> Response:
         path = urlsplit(target).path

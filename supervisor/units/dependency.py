@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from supervisor import probes
+from supervisor import plain, probes
 from supervisor.backoff import Backoff
 from supervisor.config.models import DependencyConfig
 from supervisor.units.base import Context
@@ -40,7 +40,7 @@ class DependencyRunner:
         self._probe = make_probe(cfg)
         self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()
-        self._log = ctx.log.bind(dependency=name)
+        self._log = ctx.log.bind(dependency=name, address=plain.address(cfg.type, cfg.url))  # no credentials
         # While waiting, back off from the interval up to a few seconds between probes.
         self._waiting = Backoff(initial_s=cfg.interval, factor=1.5, max_s=max(cfg.interval, 5.0), jitter=0.1)
 

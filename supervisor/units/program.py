@@ -456,3 +456,17 @@ class ProgramRunner:
             "notify_status": self.notify_status,
             "waiting_for": self.waiting_for if m.state is State.PENDING else [],
         }
+
+    # ---- operator signals (``supervisor signal``) ---------------------------------------
+
+    def send_signal(self, sig: int, group: bool) -> None:
+        """Send ``sig`` to the main process, or with ``group`` to its whole process group."""
+        pid = self.model.pid
+        if pid is None:
+            raise ProcessLookupError(f"{self.name} has no process (it is {self.model.state.value})")
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        self._log.info("program.signalled", pid=pid, signal=name, group=group)
+        if group:
+            signal_group(pid, sig)
+        else:
+            os.kill(pid, sig)

@@ -24,6 +24,8 @@ LAYERS = {
     "systemd": 0,
     "clock": 0,
     "interpolation": 0,
+    "envfile": 1,
+    "plain": 0,
     "config": 1,
     "logwriter": 1,
     "logs": 1,
@@ -43,6 +45,11 @@ LAYERS = {
     "control.server": 3,
     "control.metrics": 3,
     "control.actions": 3,
+    "control.logstream": 3,
+    "control.watch": 4,
+    "control.render": 1,
+    "timeline": 0,
+    "completion": 4,
     "cli": 4,
     "control.client": 4,
     "__main__": 4,
@@ -57,12 +64,13 @@ def module_name(path: Path, root: Path) -> str:
 def layer_of(module: str) -> int | None:
     """Return a module's layer, or None when no entry covers it."""
     name = module.removeprefix("supervisor").removeprefix(".")
-    while True:
+    if not name:
+        return LAYERS[""]  # the package's own __init__
+    while name:
         if name in LAYERS:
             return LAYERS[name]
-        if not name:
-            return None
         name = name.rpartition(".")[0]
+    return None
 
 
 def imports(root: Path, package: str) -> dict[str, set[str]]:
