@@ -19,8 +19,10 @@ from tests.conftest import PY, program, wait_until
 TWO = f"""
 [programs.alpha]
 command = {program("sleeper")}
+min_uptime = 0
 [programs.beta]
 command = {program("sleeper")}
+min_uptime = 0
 """
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -18,6 +18,6 @@ if os.fork() == 0:
     role = "child"
 for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT):
     signal.signal(sig, record)
-print(f"{role} {os.getpid()} ready", flush=True)
+os.write(1, f"{role} {os.getpid()} ready\n".encode())  # one write: two processes share the pipe
 while True:
     time.sleep(1)
