@@ -40,7 +40,7 @@ class Daemon:
         self.cfg = loaded.config
         self.log = logs.get()
         self.loop = asyncio.get_running_loop()
-        self.clock = MonotonicClock()
+        self.clock = MonotonicClock(self.loop)
         self.started_at = self.clock.now()
         self.notifier = notifier or Notifier.from_environment()
         self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.status_line)

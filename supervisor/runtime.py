@@ -72,7 +72,7 @@ def _context(loop: asyncio.AbstractEventLoop, reaper: process.Reaper, give_up: A
     out = logs.get("output")
     return Context(
         loop=loop,
-        clock=MonotonicClock(),
+        clock=MonotonicClock(loop),
         reaper=reaper,
         log=logs.get(),
         base_env=dict(os.environ),

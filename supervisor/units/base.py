@@ -3,17 +3,66 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from supervisor.clock import Clock
+from supervisor import process
+from supervisor.clock import Scheduler
 from supervisor.events import ExitStatus
 from supervisor.output import OutputPump
-from supervisor.process import Reaper, SpawnSpec, kill_tree, signal_group, spawn
+from supervisor.process import Child, Reaper, SpawnSpec
+
+
+class Spawner(Protocol):
+    """Starts and signals processes: the operating system, or a test's fake."""
+
+    def spawn(self, spec: SpawnSpec) -> Child:
+        """Start ``spec``; raise ``SpawnError`` (or ``OSError``) when it cannot run."""
+        ...
+
+    def signal(self, pid: int, sig: int, group: bool = False) -> bool:
+        """Send ``sig`` to ``pid`` (or its process group); return False when it is gone."""
+        ...
+
+    def kill_tree(self, pid: int) -> None:
+        """SIGKILL the process group of ``pid`` and what is left of its session."""
+        ...
+
+    def sweep(self, sid: int) -> None:
+        """SIGKILL whatever is still in session ``sid``."""
+        ...
+
+
+class OsSpawner:
+    """The real processes of ``supervisor.process``."""
+
+    def spawn(self, spec: SpawnSpec) -> Child:
+        """Start ``spec``."""
+        return process.spawn(spec)
+
+    def signal(self, pid: int, sig: int, group: bool = False) -> bool:
+        """Send ``sig`` to ``pid`` or its group."""
+        if group:
+            return process.signal_group(pid, sig)
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            return False
+        return True
+
+    def kill_tree(self, pid: int) -> None:
+        """SIGKILL the group, then the session."""
+        process.kill_tree(pid)
+
+    def sweep(self, sid: int) -> None:
+        """SIGKILL what is left of the session."""
+        process.sweep_session(sid)
 
 
 @dataclass
@@ -21,7 +70,7 @@ class Context:
     """The daemon's services, injected into runners so that tests can see what they do."""
 
     loop: asyncio.AbstractEventLoop
-    clock: Clock
+    clock: Scheduler
     reaper: Reaper
     log: Any
     base_env: dict[str, str]
@@ -33,6 +82,7 @@ class Context:
     output: Callable[[str, str, str], None] = lambda unit, stream, line: None
     listening: Callable[[int], None] = lambda fd: None  # a listen socket's program is about to start
     notify_socket: str | None = None  # NOTIFY_SOCKET for programs with notify = true
+    spawner: Spawner = field(default_factory=OsSpawner)
 
 
 class LineBuffer:
@@ -67,10 +117,10 @@ async def run_command(
     A cancelled wait kills and reaps too, so no caller can leak a child.
     """
     done: asyncio.Future[ExitStatus] = ctx.loop.create_future()
-    child = spawn(spec)
+    child = ctx.spawner.spawn(spec)
 
     def exited(status: ExitStatus) -> None:
-        signal_group(child.pid, 9)  # whatever it left in its group goes with it
+        ctx.spawner.signal(child.pid, signal.SIGKILL, group=True)  # whatever it left in its group goes with it
         if not done.done():
             done.set_result(status)
 
@@ -82,7 +132,7 @@ async def run_command(
     try:
         return await asyncio.wait_for(asyncio.shield(done), timeout_s)
     except (TimeoutError, asyncio.CancelledError) as exc:
-        kill_tree(child.pid)
+        ctx.spawner.kill_tree(child.pid)
         await done
         if isinstance(exc, asyncio.CancelledError):
             raise

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from typing import Any
 
 from supervisor import events, probes, states
+from supervisor.clock import Handle
 from supervisor.config.models import ProgramConfig
 from supervisor.envfile import unit_environment
 from supervisor.events import Event, ExitStatus
 from supervisor.output import OutputPump
-from supervisor.process import (
-    SpawnSpec,
-    child_environment,
-    kill_tree,
-    signal_group,
-    spawn,
-    sweep_session,
-    tree_rss,
-)
+from supervisor.process import SpawnSpec, child_environment, tree_rss
 from supervisor.states import Model, State, transition
 from supervisor.units.base import Context, LineBuffer, line_handler, run_command
 
@@ -88,9 +80,9 @@ class ProgramRunner:
         self._log = ctx.log.bind(program=name)
         self._queue: list[Event] = []
         self._busy = False
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, Handle] = {}
         self._pumps: dict[int, list[OutputPump]] = {}
-        self._retire_timers: dict[int, asyncio.TimerHandle] = {}
+        self._retire_timers: dict[int, Handle] = {}
         self._probe_task: asyncio.Task[None] | None = None
         self._candidate_task: asyncio.Task[None] | None = None
         self._stopped_waiters: list[asyncio.Future[None]] = []
@@ -160,10 +152,10 @@ class ProgramRunner:
             self._retire(action.pid, 0)
         elif isinstance(action, events.KillTree):
             if self.model.pid is not None:
-                kill_tree(self.model.pid)
+                self.ctx.spawner.kill_tree(self.model.pid)
         elif isinstance(action, events.SetTimer):
             self._cancel(action.name)
-            self._timers[action.name] = self.ctx.loop.call_later(
+            self._timers[action.name] = self.ctx.clock.call_later(
                 action.delay_s, self.dispatch, events.Timer(action.name, action.generation)
             )
         elif isinstance(action, events.CancelTimers):
@@ -178,15 +170,9 @@ class ProgramRunner:
 
     def _send_stop(self, pid: int, sig: int, group: bool) -> None:
         """The stop signal goes to the main process (KillMode=mixed) unless ``stop_group``."""
-        if group:
-            signal_group(pid, sig)
-        else:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
+        self.ctx.spawner.signal(pid, sig, group)
         # A stopped (SIGSTOP) process cannot act on its stop signal until continued.
-        signal_group(pid, signal.SIGCONT)
+        self.ctx.spawner.signal(pid, signal.SIGCONT, group=True)
 
     def _retire(self, pid: int, rung: int) -> None:
         """Walk ``pid`` down the stop ladder; its exit arrives through the reaper."""
@@ -196,10 +182,10 @@ class ProgramRunner:
             sig, wait_s = ladder[rung]
             self._log.info("program.retiring", pid=pid, signal=events.signal_name(sig))
             self._send_stop(pid, sig, self.policy.stop_group)
-            self._retire_timers[pid] = self.ctx.loop.call_later(wait_s, self._retire, pid, rung + 1)
+            self._retire_timers[pid] = self.ctx.clock.call_later(wait_s, self._retire, pid, rung + 1)
         else:
             self._log.warning("program.kill", pid=pid, hint="did not exit on its stop signal")
-            kill_tree(pid)
+            self.ctx.spawner.kill_tree(pid)
 
     def _cancel(self, name: str) -> None:
         handle = self._timers.pop(name, None)
@@ -227,7 +213,7 @@ class ProgramRunner:
             self.ctx.listening(self.listen_fd)  # accept connections from the first start on
         wall = time.time()
         try:
-            child = spawn(self.spawn_spec())
+            child = self.ctx.spawner.spawn(self.spawn_spec())
         except Exception as exc:  # SpawnError, or an OSError such as EMFILE
             self.dispatch(events.SpawnFailed(str(exc), candidate=candidate))
             return
@@ -247,8 +233,8 @@ class ProgramRunner:
     def _exited(self, pid: int, status: ExitStatus) -> None:
         # Nothing of an incarnation may outlive its main process: its group goes now; the
         # scan for stragglers that left the group waits until after any restart.
-        signal_group(pid, signal.SIGKILL)
-        self.ctx.loop.call_later(0.05, sweep_session, pid)
+        self.ctx.spawner.signal(pid, signal.SIGKILL, group=True)
+        self.ctx.clock.call_later(0.05, self.ctx.spawner.sweep, pid)
         handle = self._retire_timers.pop(pid, None)
         if handle is not None:
             handle.cancel()
@@ -323,7 +309,7 @@ class ProgramRunner:
         if probe is not None:
             self._probe_task = self.ctx.loop.create_task(self._health_loop(self.model.generation, probe))
         if self.cfg.max_memory is not None and "memory" not in self._timers:
-            self._timers["memory"] = self.ctx.loop.call_later(self.cfg.memory_interval, self._check_memory)
+            self._timers["memory"] = self.ctx.clock.call_later(self.cfg.memory_interval, self._check_memory)
 
     def _stop_watching(self) -> None:
         if self._probe_task is not None:
@@ -365,7 +351,7 @@ class ProgramRunner:
         if rss > self.cfg.max_memory and self.model.next_pid is None:
             self.dispatch(events.MemoryExceeded(rss))
         if "memory" not in self._timers and self.model.pid is not None:
-            self._timers["memory"] = self.ctx.loop.call_later(self.cfg.memory_interval, self._check_memory)
+            self._timers["memory"] = self.ctx.clock.call_later(self.cfg.memory_interval, self._check_memory)
 
     # ---- for the daemon ---------------------------------------------------------------
 
@@ -466,7 +452,5 @@ class ProgramRunner:
             raise ProcessLookupError(f"{self.name} has no process (it is {self.model.state.value})")
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         self._log.info("program.signalled", pid=pid, signal=name, group=group)
-        if group:
-            signal_group(pid, sig)
-        else:
-            os.kill(pid, sig)
+        if not self.ctx.spawner.signal(pid, sig, group):
+            raise ProcessLookupError(f"{self.name}'s process {pid} is gone")

@@ -1,0 +1,174 @@
+"""The program runner driven by a fake clock and a fake spawner: no process, no real time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from supervisor.clock import FakeClock
+from supervisor.config.models import ProgramConfig
+from supervisor.events import ExitStatus, Ready
+from supervisor.model import State
+from supervisor.process import Child, Reaper, SpawnSpec
+from supervisor.units.base import Context
+from supervisor.units.program import ProgramRunner
+
+
+class FakeSpawner:
+    """Hands out pids and records every signal, as the operating system would receive them."""
+
+    def __init__(self) -> None:
+        self.next_pid = 100
+        self.spawned: list[int] = []
+        self.signals: list[tuple[int, str, bool]] = []
+        self.killed: list[int] = []
+
+    def spawn(self, spec: SpawnSpec) -> Child:
+        self.next_pid += 1
+        self.spawned.append(self.next_pid)
+        return Child(self.next_pid)
+
+    def signal(self, pid: int, sig: int, group: bool = False) -> bool:
+        if sig != signal.SIGCONT:
+            self.signals.append((pid, signal.Signals(sig).name, group))
+        return True
+
+    def kill_tree(self, pid: int) -> None:
+        self.killed.append(pid)
+
+    def sweep(self, sid: int) -> None:
+        pass
+
+
+class Harness:
+    """A runner with its fakes; ``exit(pid, ...)`` plays the reaper's part."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, **program: Any) -> None:
+        self.clock = FakeClock()
+        self.spawner = FakeSpawner()
+        self.reaper = Reaper()
+        self.fatal: list[str] = []
+        self.ctx = Context(
+            loop=loop,
+            clock=self.clock,
+            reaper=self.reaper,
+            log=structlog.get_logger("test"),
+            base_env={},
+            rng=random.Random(3),
+            fatal=lambda name, why: self.fatal.append(why),
+            spawner=self.spawner,
+        )
+        cfg = ProgramConfig.model_validate({"command": ["app"], **program})
+        self.runner = ProgramRunner("app", cfg, self.ctx)
+
+    def start(self) -> None:
+        from supervisor.events import DepsChanged, Start
+
+        self.runner.dispatch(Start())
+        self.runner.dispatch(DepsChanged(True))
+
+    def exit(self, pid: int, code: int | None = None, sig: int | None = None) -> None:
+        self.reaper.owners.pop(pid)(ExitStatus(code=code, signal=sig))
+
+    @property
+    def state(self) -> State:
+        return self.runner.model.state
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop that is never run: the runner only creates futures on it."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks))  # let cancelled probes unwind
+    loop.close()
+
+
+def test_crash_restarts_at_once_then_after_the_backoff_then_goes_fatal(loop) -> None:
+    """Crash -> respawn at once -> crash -> backoff timer -> respawn -> budget spent -> fatal."""
+    h = Harness(loop, min_uptime=0, restart={"backoff": {"initial": "2s", "jitter": 0}, "max_restarts": 2})
+    h.start()
+    assert h.spawner.spawned == [101] and h.state is State.RUNNING
+    h.exit(101, code=1)
+    assert h.spawner.spawned == [101, 102]  # at once, no time passed
+    h.exit(102, code=1)
+    assert h.state is State.BACKOFF and h.spawner.spawned == [101, 102]
+    h.clock.advance(1.9)
+    assert h.spawner.spawned == [101, 102]
+    h.clock.advance(0.1)
+    assert h.spawner.spawned == [101, 102, 103] and h.state is State.RUNNING
+    h.exit(103, code=1)
+    assert h.state is State.FATAL and h.fatal and "more than 2 restarts" in h.fatal[0]
+
+
+def test_min_uptime_decides_running(loop) -> None:
+    """Without notify or a health check, the program is starting until min_uptime has passed."""
+    h = Harness(loop, min_uptime="1s")
+    h.start()
+    assert h.state is State.STARTING
+    h.clock.advance(0.99)
+    assert h.state is State.STARTING
+    h.clock.advance(0.01)
+    assert h.state is State.RUNNING
+
+
+def test_stop_ladder_term_then_quit_then_sigkill_to_the_group(loop) -> None:
+    """A stop goes TERM to the main process, QUIT after its rung, then SIGKILL to the tree."""
+    h = Harness(loop, min_uptime=0, stop_signal=["SIGTERM", "SIGQUIT"], stop_timeout=["3s", "1s"])
+    h.start()
+    from supervisor.events import Stop
+
+    h.runner.dispatch(Stop())
+    assert h.spawner.signals == [(101, "SIGTERM", False)]
+    h.clock.advance(3)
+    assert h.spawner.signals[-1] == (101, "SIGQUIT", False) and h.spawner.killed == []
+    h.clock.advance(1)
+    assert h.spawner.killed == [101]
+    h.exit(101, sig=signal.SIGKILL)
+    assert h.state is State.STOPPED and h.runner.model.held
+
+
+def test_health_failures_stop_through_the_ladder_and_restart(loop) -> None:
+    """Three failed checks after start_period restart the program: TERM, then SIGKILL when it ignores it."""
+    from supervisor.events import HealthResult
+
+    h = Harness(loop, health={"file": "/nonexistent", "max_age": "10s", "failure_threshold": 3}, stop_timeout="5s")
+    h.start()
+    h.runner.dispatch(HealthResult(True))
+    assert h.state is State.RUNNING
+    for _ in range(3):
+        h.runner.dispatch(HealthResult(False, "stale"))
+    assert h.state is State.STOPPING and h.spawner.signals == [(101, "SIGTERM", False)]
+    h.clock.advance(5)
+    assert h.spawner.killed == [101]
+    h.exit(101, sig=signal.SIGKILL)
+    assert h.state is State.STARTING and h.spawner.spawned == [101, 102]  # the first restart is at once
+    assert h.runner.status()["last_exit"] == {"signal": "SIGKILL", "reason": "health"}
+    h.runner.close()
+
+
+def test_start_first_stops_the_old_one_only_once_the_new_one_is_ready(loop) -> None:
+    """A restart spawns a candidate; the old process gets TERM only after the candidate's READY=1."""
+    from supervisor.events import Restart
+
+    h = Harness(loop, notify=True, listen="127.0.0.1:1", restart={"order": "start-first"})
+    h.start()
+    h.runner.dispatch(Ready(101))
+    h.runner.dispatch(Restart())
+    assert h.spawner.spawned == [101, 102] and h.spawner.signals == []
+    assert h.runner.status()["handover"] == {"pid": 102, "reason": "operator"}
+    h.runner.dispatch(Ready(102))
+    assert h.spawner.signals == [(101, "SIGTERM", False)] and h.runner.model.pid == 102
+    assert h.runner.pids() == [102, 101]
+    h.exit(101, sig=signal.SIGTERM)
+    assert h.runner.pids() == [102] and h.state is State.RUNNING
