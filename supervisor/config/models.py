@@ -103,6 +103,8 @@ class DependencyConfig(Strict):
     on_timeout: Literal["continue", "exit"] = "continue"
     probe_timeout: Duration = 3.0
     primary: bool = False
+    # Between probes while start-up waits; unset: from `interval` up to max(interval, 5s), factor 1.5.
+    backoff: BackoffConfig | None = None
 
     @field_validator("url")
     @classmethod

@@ -1,16 +1,19 @@
-"""The runner of one dependency: probes it, at start-up with backoff, then at its interval."""
+"""The runner of one dependency: it probes and waits as the pure machine in ``depstates`` says."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from supervisor import plain, probes
+from supervisor import depstates, plain, probes
 from supervisor.backoff import Backoff
 from supervisor.config.models import DependencyConfig
+from supervisor.depstates import DepModel, DepPolicy, DepState, Probed
+from supervisor.events import Log
 from supervisor.units.base import Context
 
-WAITING, READY, UNAVAILABLE, TIMED_OUT = "waiting", "ready", "unavailable", "timed_out"
+WAITING, READY, UNAVAILABLE, TIMED_OUT = (DepState.WAITING, DepState.READY, DepState.UNAVAILABLE, DepState.TIMED_OUT)
+_LEVELS = {"dependency.unavailable": "warning", "dependency.timed_out": "error"}
 
 
 def make_probe(cfg: DependencyConfig) -> probes.Probe:
@@ -24,6 +27,15 @@ def make_probe(cfg: DependencyConfig) -> probes.Probe:
     return probes.http(cfg.url, cfg.probe_timeout)
 
 
+def dependency_policy(cfg: DependencyConfig) -> DepPolicy:
+    """Project a dependency's configuration onto what its machine needs."""
+    if cfg.backoff is not None:
+        backoff = cfg.backoff.policy()
+    else:  # while waiting: from the interval up to a few seconds between probes
+        backoff = Backoff(initial_s=cfg.interval, factor=1.5, max_s=max(cfg.interval, 5.0), jitter=0.1)
+    return DepPolicy(interval_s=cfg.interval, timeout_s=cfg.timeout, on_timeout=cfg.on_timeout, backoff=backoff)
+
+
 class DependencyRunner:
     """Keeps one dependency's state: ``waiting``, ``ready``, ``unavailable`` or ``timed_out``."""
 
@@ -33,21 +45,37 @@ class DependencyRunner:
         self.name = name
         self.cfg = cfg
         self.ctx = ctx
-        self.state = WAITING
-        self.latency_ms: float | None = None
-        self.error: str | None = None
-        self.checks = 0
+        self.policy = dependency_policy(cfg)
+        self.model = DepModel()
         self._probe = make_probe(cfg)
         self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()
         self._log = ctx.log.bind(dependency=name, address=plain.address(cfg.type, cfg.url))  # no credentials
-        # While waiting, back off from the interval up to a few seconds between probes.
-        self._waiting = Backoff(initial_s=cfg.interval, factor=1.5, max_s=max(cfg.interval, 5.0), jitter=0.1)
+
+    @property
+    def state(self) -> DepState:
+        """The current state."""
+        return self.model.state
+
+    @property
+    def error(self) -> str | None:
+        """Why the last probe failed."""
+        return self.model.error
+
+    @property
+    def latency_ms(self) -> float | None:
+        """How long the last probe took."""
+        return self.model.latency_ms
+
+    @property
+    def checks(self) -> int:
+        """Probes made."""
+        return self.model.checks
 
     @property
     def ok(self) -> bool:
         """Whether units that name this dependency may start."""
-        return self.state == READY or (self.state == TIMED_OUT and self.cfg.on_timeout == "continue")
+        return depstates.is_ok(self.model, self.policy)
 
     def start(self) -> None:
         """Begin probing."""
@@ -60,75 +88,40 @@ class DependencyRunner:
             self._task.cancel()
             self._task = None
 
-    async def _check(self, deadline_at: float | None) -> probes.ProbeResult:
+    async def _check(self, deadline_at: float | None) -> Probed:
         """Probe once; whatever happens is a result, and it comes back by ``deadline_at``."""
         started_at = self.ctx.clock.now()
         limit_s = None if deadline_at is None else max(0.05, deadline_at - started_at)
         try:
-            return await asyncio.wait_for(self._probe(), limit_s)
+            result = await asyncio.wait_for(self._probe(), limit_s)
         except TimeoutError:
-            return probes.ProbeResult(False, f"no answer within {limit_s:g}s", self.ctx.clock.now() - started_at)
+            return Probed(False, f"no answer within {limit_s:g}s", self.ctx.clock.now() - started_at)
         except Exception as exc:  # a probe must report, never take its runner down with it
-            return probes.ProbeResult(False, f"{type(exc).__name__}: {exc}", self.ctx.clock.now() - started_at)
+            return Probed(False, f"{type(exc).__name__}: {exc}", self.ctx.clock.now() - started_at)
+        return Probed(result.ok, result.detail, result.elapsed_s)
 
     async def _run(self) -> None:
-        started_at = self.ctx.clock.now()
-        down_since = started_at  # when the current wait (start-up, or an outage) began
-        attempt = 0
-        self._log.info("dependency.waiting", type=self.cfg.type, timeout_s=self.cfg.timeout)
-        while True:
-            # The start-up wait ends at its timeout, even while a probe hangs.
-            deadline_at = started_at + self.cfg.timeout if self.state == WAITING else None
-            result = await self._check(deadline_at)
-            self.checks += 1
-            self.latency_ms = round(result.elapsed_s * 1000, 2)
-            self.ctx.on_probe("dependency", self.name, result.elapsed_s, result.ok)
-            if result.ok:
-                attempt = 0
-                self.error = None
-                if self.state != READY:
-                    self._log.info(
-                        "dependency.ready",
-                        latency_ms=self.latency_ms,
-                        waited_s=round(self.ctx.clock.now() - down_since, 3),
-                    )
-                    self._set(READY)
-                await asyncio.sleep(self.cfg.interval)
-                continue
-            self.error = result.detail
-            attempt += 1
-            if self.state == READY:
-                down_since = self.ctx.clock.now() - result.elapsed_s
-                self._log.warning(
-                    "dependency.unavailable",
-                    error=result.detail,
-                    next="programs that name it are not restarted until it is back",
+        """Carry out the machine's actions: probe, wait, tell the daemon."""
+        self.model, actions = depstates.start(self.ctx.clock.now(), self.policy, self.cfg.type)
+        while actions:
+            action = actions.pop(0)
+            if isinstance(action, depstates.Probe):
+                result = await self._check(action.deadline_at)
+                self.ctx.on_probe("dependency", self.name, result.elapsed_s, result.ok)
+                self.model, actions = depstates.transition(
+                    self.model, result, self.ctx.clock.now(), self.policy, self.ctx.rng
                 )
-                self._set(UNAVAILABLE)
-            elif self.state == WAITING and self.ctx.clock.now() - started_at >= self.cfg.timeout:
-                self._log.error(
-                    "dependency.timed_out",
-                    error=result.detail,
-                    waited_s=self.cfg.timeout,
-                    next="starting the rest degraded" if self.cfg.on_timeout == "continue" else "giving up",
-                )
-                self._set(TIMED_OUT)
-                if self.cfg.on_timeout == "exit":
-                    self.ctx.give_up(
-                        69, f"dependency {self.name} not ready after {self.cfg.timeout:g}s: {result.detail}"
-                    )
-                    return
-            elif (self.state == WAITING and attempt in (1, 5)) or attempt % 30 == 0:
-                self._log.info("dependency.not_ready", error=result.detail, attempt=attempt)
-            delay = self._waiting.delay(attempt, self.ctx.rng) if self.state == WAITING else self.cfg.interval
-            if self.state == WAITING:
-                delay = max(0.05, min(delay, started_at + self.cfg.timeout - self.ctx.clock.now()))
-            await asyncio.sleep(delay)
-
-    def _set(self, state: str) -> None:
-        self.state = state
-        self._settled.set()
-        self.ctx.changed()
+            elif isinstance(action, depstates.Wait):
+                await asyncio.sleep(action.delay_s)
+            elif isinstance(action, depstates.Changed):
+                if self.state is not WAITING:
+                    self._settled.set()
+                self.ctx.changed()
+            elif isinstance(action, depstates.GiveUp):
+                self.ctx.give_up(action.code, f"dependency {self.name} {action.why}")
+                return
+            elif isinstance(action, Log):
+                getattr(self._log, _LEVELS.get(action.event, "info"))(action.event, **dict(action.fields))
 
     async def wait_settled(self) -> None:
         """Return once the start-up wait is over (ready or timed out)."""
@@ -140,7 +133,8 @@ class DependencyRunner:
             "name": self.name,
             "kind": "dependency",
             "type": self.cfg.type,
-            "state": self.state,
+            "state": self.state.value,
             "latency_ms": self.latency_ms,
             "error": self.error,
+            "attempt": self.model.attempt,
         }

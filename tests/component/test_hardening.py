@@ -226,7 +226,7 @@ restart = {{ policy = "never" }}
         wait_until(done, 60, "the whole flood to be taken in")
         assert _status(sock, "flood") == "running"
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -19,6 +19,7 @@ LAYERS = {
     "edges": 0,
     "handover": 0,
     "states": 0,
+    "depstates": 0,
     "backoff": 0,
     "durations": 0,
     "systemd": 0,
