@@ -6,7 +6,7 @@ import signal
 from dataclasses import replace
 
 from supervisor.events import Action, ExitStatus, Log, Reason, Retire, SendStop, SetTimer, signal_name
-from supervisor.model import After, LastExit, Model, RestartPolicy, State
+from supervisor.model import After, Health, LastExit, Model, RestartPolicy, State
 
 
 def log(event: str, **fields: object) -> Log:
@@ -28,7 +28,7 @@ def describe_exit(status: ExitStatus) -> dict[str, object]:
 
 def record_exit(m: Model, status: ExitStatus, reason: Reason) -> Model:
     """Keep an exit as the last one and forget the process."""
-    return replace(m, pid=None, last_exit=LastExit(status, reason), health=None if m.health is None else "unknown")
+    return replace(m, pid=None, last_exit=LastExit(status, reason), health=None if m.health is None else Health.UNKNOWN)
 
 
 def budget_spent(m: Model, now: float, p: RestartPolicy) -> tuple[float, ...] | None:

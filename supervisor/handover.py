@@ -27,7 +27,7 @@ from supervisor.events import (
     SpawnFailed,
     Timer,
 )
-from supervisor.model import After, Model, RestartPolicy, State
+from supervisor.model import After, Health, Model, RestartPolicy, State
 
 
 def applies(m: Model, p: RestartPolicy) -> bool:
@@ -132,7 +132,7 @@ def _promote(m: Model, now: float, p: RestartPolicy, actions: list[Action]) -> t
         pid=m.next_pid,
         started_at=m.next_started_at,
         generation=m.generation + 1,
-        health="healthy" if p.has_health else None,
+        health=Health.HEALTHY if p.has_health else None,
         health_failures=0,
         restarts=m.restarts + 1,
         next_pid=None,
@@ -158,7 +158,7 @@ def _old_died(m: Model, ev: Exited, now: float, p: RestartPolicy) -> tuple[Model
         pid=m.next_pid,
         started_at=started,
         generation=m.generation + 1,
-        health="unknown" if p.has_health else None,
+        health=Health.UNKNOWN if p.has_health else None,
         health_failures=0,
         restarts=m.restarts + 1,
         next_pid=None,

@@ -27,6 +27,14 @@ class State(enum.StrEnum):
     FATAL = "fatal"  # exhausted its restart budget, or cannot be spawned
 
 
+class Health(enum.StrEnum):
+    """A program's health, where it has a check (``None`` where it has none)."""
+
+    UNKNOWN = "unknown"  # no check has passed in this incarnation yet
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"  # failure_threshold failures in a row
+
+
 # Named groups of states, as supervisord keeps RUNNING_STATES beside its states.
 ALIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 DOWN_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL})
@@ -93,7 +101,7 @@ class Model:
     attempt: int = 0  # restarts since the last stable run; drives the backoff
     restarts: int = 0  # every restart ever, for the status document
     restart_times: tuple[float, ...] = ()  # inside the budget window
-    health: str | None = None  # unknown | healthy | unhealthy | None (no check)
+    health: Health | None = None  # None: the program has no check
     health_failures: int = 0
     stop_reason: Reason | None = None
     after: After | None = None

@@ -39,7 +39,7 @@ from supervisor.events import (
     Timer,
     signal_name,
 )
-from supervisor.model import DOWN_STATES, After, LastExit, Model, RestartPolicy, State
+from supervisor.model import DOWN_STATES, After, Health, LastExit, Model, RestartPolicy, State
 
 __all__ = [
     "After",
@@ -114,7 +114,7 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
                 return _ready(m, now, "notify") if p.notify else (m, [])
             if isinstance(ev, HealthResult) and ev.ok:
                 # starting -> running: its first passing check
-                m, actions = _ready(replace(m, health="healthy", health_failures=0), now, "health")
+                m, actions = _ready(replace(m, health=Health.HEALTHY, health_failures=0), now, "health")
                 return m, actions
             if isinstance(ev, Timer) and ev.name == "start_timeout":
                 # starting -> stopping: not ready in time, a failed start
@@ -233,7 +233,7 @@ def _spawned(m: Model, pid: int, now: float, p: RestartPolicy) -> tuple[Model, l
         m,
         pid=pid,
         started_at=now,
-        health="unknown" if p.has_health else None,
+        health=Health.UNKNOWN if p.has_health else None,
         health_failures=0,
         stop_reason=None,
         after=None,
@@ -258,8 +258,8 @@ def _ready(m: Model, now: float, by: str) -> tuple[Model, list[Action]]:
 
 def _on_health(m: Model, ev: HealthResult, now: float, p: RestartPolicy) -> tuple[Model, list[Action]]:
     if ev.ok:
-        if m.health != "healthy":
-            return replace(m, health="healthy", health_failures=0), [log("program.healthy", pid=m.pid)]
+        if m.health is not Health.HEALTHY:
+            return replace(m, health=Health.HEALTHY, health_failures=0), [log("program.healthy", pid=m.pid)]
         return replace(m, health_failures=0), []
     started_at = m.started_at if m.started_at is not None else now
     if now - started_at < p.health_start_period_s:
@@ -275,7 +275,7 @@ def _on_health(m: Model, ev: HealthResult, now: float, p: RestartPolicy) -> tupl
                 threshold=p.health_failure_threshold,
             ),
         ]
-    m = replace(m, health="unhealthy", health_failures=failures)
+    m = replace(m, health=Health.UNHEALTHY, health_failures=failures)
     pre = log("program.unhealthy", pid=m.pid, detail=ev.detail, failures=failures, hint="restarting it")
     if handover.applies(m, p):
         return handover.begin(m, p, Reason.HEALTH, now, pre)

@@ -7,6 +7,7 @@ import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
@@ -239,31 +240,21 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
 
 
 def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> list[list[str]]:
-    """Kahn's algorithm by levels; what is left over sits on a cycle."""
-    remaining = {n: set(d) for n, d in edges.items()}
+    """Group units by levels: each level needs only earlier ones; a cycle is a problem."""
+    sorter = TopologicalSorter(edges)
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        # graphlib lists each node before the ones that depend on it; read it as depends_on
+        cycle = list(reversed(exc.args[1]))
+        problems.append(("depends_on", "dependency cycle: " + " -> ".join(cycle)))
+        return []
     levels: list[list[str]] = []
-    while remaining:
-        ready = sorted(n for n, d in remaining.items() if not d)
-        if not ready:
-            cycle = _find_cycle({n: sorted(d) for n, d in remaining.items()})
-            problems.append(("depends_on", "dependency cycle: " + " -> ".join(cycle)))
-            return []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
         levels.append(ready)
-        for n in ready:
-            del remaining[n]
-        for deps in remaining.values():
-            deps.difference_update(ready)
+        sorter.done(*ready)
     return levels
-
-
-def _find_cycle(edges: dict[str, list[str]]) -> list[str]:
-    start = sorted(edges)[0]
-    path: list[str] = [start]
-    while True:
-        nxt = next(d for d in edges[path[-1]] if d in edges)
-        if nxt in path:
-            return [*path[path.index(nxt) :], nxt]
-        path.append(nxt)
 
 
 def _warnings(config: Config, plan: list[list[str]]) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 from supervisor import migrations
 from supervisor.config.models import DependencyConfig, JobConfig
 from supervisor.envfile import EnvFileError, unit_environment
+from supervisor.errors import EXIT_UNAVAILABLE
 from supervisor.process import SpawnSpec, child_environment
 from supervisor.units.base import Context, LineBuffer, run_command
 
@@ -127,7 +128,7 @@ class JobRunner:
             self._done.set()
             self.ctx.changed()
         if self.state == FAILED and self.cfg.on_failure == "exit":
-            self.ctx.give_up(69, f"job {self.name} failed: {self.error}")
+            self.ctx.give_up(EXIT_UNAVAILABLE, f"job {self.name} failed: {self.error}")
 
     async def _run_inner(self) -> None:
         if self.cfg.from_alembic_cmd and list(self.cfg.command) == ["true"]:

@@ -12,6 +12,7 @@ from supervisor.clock import Handle
 from supervisor.config.models import ProgramConfig
 from supervisor.envfile import unit_environment
 from supervisor.events import Event, ExitStatus
+from supervisor.model import Health
 from supervisor.output import OutputPump
 from supervisor.process import SpawnSpec, child_environment, tree_rss
 from supervisor.states import Model, State, transition
@@ -322,7 +323,7 @@ class ProgramRunner:
         interval = self.cfg.health.interval
         while self.model.generation == generation and self.model.state in (State.STARTING, State.RUNNING):
             # Until the first success, probe at least every second so dependants start soon.
-            delay = interval if self.model.health == "healthy" else min(interval, 1.0)
+            delay = interval if self.model.health is Health.HEALTHY else min(interval, 1.0)
             await asyncio.sleep(delay)
             result = await probe()
             self.ctx.on_probe("program", self.name, result.elapsed_s, result.ok)
@@ -364,7 +365,7 @@ class ProgramRunner:
 
     def ready_for_dependants(self) -> bool:
         """Running (ready), and healthy where there is a health check."""
-        return self.model.state is State.RUNNING and self.model.health in (None, "healthy")
+        return self.model.state is State.RUNNING and self.model.health in (None, Health.HEALTHY)
 
     def pids(self) -> list[int]:
         """Every process of this program that we track: main, candidate, retiring."""
