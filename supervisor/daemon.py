@@ -22,6 +22,7 @@ from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
 from supervisor.readiness import Readiness, Snapshot
 from supervisor.states import State
+from supervisor.status import StatusDocument, UnitEntry, unit_problems
 from supervisor.systemd import Notifier, watchdog_interval_s
 from supervisor.timeline import Timeline
 from supervisor.units import instants
@@ -43,7 +44,7 @@ class Daemon:
         self.clock = MonotonicClock()
         self.started_at = self.clock.now()
         self.notifier = notifier or Notifier.from_environment()
-        self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.status_line)
+        self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.problems)
         self.reaper = process.Reaper(on_orphan=self._orphan)
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.state = "starting"
@@ -142,12 +143,9 @@ class Daemon:
         """Whether start-up is over (READY=1 went out)."""
         return self.readiness.ready_sent
 
-    def status_line(self) -> str:
-        """One line for systemd's STATUS=: the phase and any problem."""
-        from supervisor.control.protocol import problems
-
-        issues = problems(self.status())
-        return "running" if not issues else "degraded: " + "; ".join(issues[:3])
+    def problems(self) -> list[str]:
+        """Return what keeps the units from being as ``status`` exit 0 requires (no pass over /proc)."""
+        return unit_problems(self._entries({}))
 
     def _job_running(self, running: bool) -> None:
         if running:
@@ -394,25 +392,29 @@ class Daemon:
 
     # ---- the status document --------------------------------------------------------
 
-    def status(self, rss_pass: bool = True) -> dict[str, Any]:
+    def _entries(self, rss: dict[int, int]) -> list[UnitEntry]:
+        """Return every unit's entry, in start-up order, with its instants."""
+        entries: list[UnitEntry] = []
+        for unit in self.units.values():
+            entry = unit.status(rss) if isinstance(unit, ProgramRunner) else unit.status()
+            entry["timeline"] = self.timeline.of(unit.name)
+            entries.append(entry)
+        return entries
+
+    def status(self, rss_pass: bool = True) -> StatusDocument:
         """Return the status document of SPEC.md; ``ready`` is live, as ``/readyz`` answers.
 
         ``rss_pass=False`` leaves RSS out and saves the /proc pass.
         """
-        from supervisor.control.protocol import problems
-
         pids = {p.model.pid for p in self.programs if p.model.pid is not None}
-        rss = process.trees_rss(pids) if rss_pass else {}
-        units = [u.status(rss) if isinstance(u, ProgramRunner) else u.status() for u in self.units.values()]
-        for entry in units:
-            entry["timeline"] = self.timeline.of(entry["name"])
+        units = self._entries(process.trees_rss(pids) if rss_pass else {})
         return {
             "supervisor": {
                 "pid": os.getpid(),
                 "version": __version__,
                 "state": self.state,
                 "uptime_s": round(self.clock.now() - self.started_at, 3),
-                "ready": self.state == "running" and not problems({"units": units}),
+                "ready": self.state == "running" and not unit_problems(units),
                 "started": self.ready_sent,
                 "config": str(self.loaded.path),
                 "time": time.time(),

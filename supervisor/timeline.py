@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from supervisor.status import TimelineEntry
+
 FIELDS = ("eligible_s", "started_s", "ready_s")
 
 
@@ -20,7 +22,7 @@ class Instants:
     started_s: float | None = None
     ready_s: float | None = None
 
-    def as_dict(self) -> dict[str, float | None]:
+    def as_dict(self) -> TimelineEntry:
         """Return the ``timeline`` entry of the status document."""
         return {"eligible_s": self.eligible_s, "started_s": self.started_s, "ready_s": self.ready_s}
 
@@ -37,7 +39,7 @@ class Timeline:
         if getattr(entry, field) is None:
             setattr(entry, field, round(at_s, 4))
 
-    def of(self, name: str) -> dict[str, float | None]:
+    def of(self, name: str) -> TimelineEntry:
         """Return the instants of one unit (all null if nothing happened yet)."""
         return self.units.get(name, Instants()).as_dict()
 

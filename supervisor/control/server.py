@@ -23,7 +23,7 @@ import h11
 from supervisor import timeline
 from supervisor.config.models import parse_address
 from supervisor.control import actions, logstream
-from supervisor.control.protocol import problems
+from supervisor.status import problems
 
 if TYPE_CHECKING:
     from supervisor.daemon import Daemon

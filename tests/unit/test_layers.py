@@ -49,6 +49,7 @@ LAYERS = {
     "control.watch": 4,
     "control.render": 1,
     "timeline": 0,
+    "status": 0,
     "completion": 4,
     "cli": 4,
     "control.client": 4,
