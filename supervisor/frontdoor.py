@@ -32,6 +32,7 @@ from supervisor.logwriter import LogWriter
 from supervisor.readiness import Readiness
 from supervisor.states import State
 from supervisor.status import ProgramEntry, StatusDocument, UnitEntry, unit_problems
+from supervisor.timeline import Document as TimelineDocument
 from supervisor.timeline import Timeline, document
 from supervisor.units.base import LineBuffer
 from supervisor.units.job import JobRunner
@@ -129,7 +130,7 @@ class FrontDoor:
         """Yield each new line of the named programs and jobs (all, and those a reload adds, without names)."""
         return logstream.follow(self._buffers, names)
 
-    def timeline(self) -> dict[str, Any]:
+    def timeline(self) -> TimelineDocument:
         """Return the start-up as it happened: each unit's instants and the critical chain."""
         units = [(n, u.kind, list(getattr(u.cfg, "depends_on", []))) for n, u in self.units.items()]
         return document(self.startup, units, self.clock.now() - self.started_at)

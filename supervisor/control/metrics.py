@@ -1,4 +1,4 @@
-"""``/metrics``: Prometheus families read from the units at scrape time (prometheus-client)."""
+"""``/metrics``: Prometheus families made at scrape time from the target's figures (prometheus-client)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, Literal, NotRequired, Protocol, TypedDict
+from typing import Literal, NotRequired, Protocol, TypedDict
 
 from supervisor.status import ProgramEntry, StatusDocument
+from supervisor.timeline import Document as TimelineDocument
 
 Verb = Literal["start", "stop", "restart"]
 
@@ -129,7 +130,7 @@ class ControlTarget(Protocol):
     async def reload(self) -> ReloadResult:
         """Apply the configuration file as it is now."""
 
-    def timeline(self) -> dict[str, Any]:
+    def timeline(self) -> TimelineDocument:
         """Return the start-up as it happened, with its critical chain."""
 
     def figures(self) -> Figures:

@@ -29,6 +29,7 @@ from supervisor.control.target import (
     Verb,
 )
 from supervisor.status import ProgramEntry, StatusDocument
+from supervisor.timeline import Document as TimelineDocument
 from tests.conftest import free_port, wait_until
 
 WEB: ProgramEntry = {
@@ -115,7 +116,7 @@ class FakeTarget:
         self.calls.append(("reload",))
         return {"ok": False, "error": "x.toml: programs.web.command: required key is missing"}
 
-    def timeline(self) -> dict[str, Any]:
+    def timeline(self) -> TimelineDocument:
         self.calls.append(("timeline",))
         return {"uptime_s": 3.0, "last_ready_s": None, "critical_chain": [], "units": []}
 
