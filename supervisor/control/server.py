@@ -1,4 +1,4 @@
-"""HTTP/1.1 (h11) on the control socket and on the optional TCP address.
+"""HTTP/1.1 (h11) for a ``ControlTarget``: the control API on a Unix socket, health and metrics on TCP.
 
 Every request is bounded in size and time; whatever a client sends, the
 worst it gets is a 4xx and a closed connection, and supervision never notices.
