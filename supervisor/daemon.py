@@ -376,6 +376,7 @@ class Daemon(FrontDoor):
             # SIGKILL cannot be ignored; the reaper hands each exit over as SIGCHLD arrives.
             await asyncio.wait(waits, timeout=5.0)
 
+
 def write_termination_log(why: str) -> None:
     """Leave the reason where Kubernetes looks for a container's last words, when that file exists."""
     path = os.environ.get("SUPERVISOR_TERMINATION_LOG", "/dev/termination-log")

@@ -28,9 +28,7 @@ HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
 MARK_ON, MARK_OFF = "\x1b[1;7m", "\x1b[0m"
 
 
-def changes(
-    before: Mapping[str, Mapping[str, Any]] | None, units: Sequence[Mapping[str, Any]]
-) -> dict[str, set[int]]:
+def changes(before: Mapping[str, Mapping[str, Any]] | None, units: Sequence[Mapping[str, Any]]) -> dict[str, set[int]]:
     """Return, per unit, the table columns whose value changed since the last frame.
 
     A unit that is new since the last frame has its state marked; restarts are marked only
