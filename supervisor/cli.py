@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _status(client: Any, args: argparse.Namespace) -> int:
-    from supervisor.control.protocol import problems, render_table
+    from supervisor.status import problems, render_table
 
     # The table shows no RSS: without --json, spare the daemon its pass over the process table.
     code, doc = client.request("GET", "/v1/status" if args.json else "/v1/status?rss=0")

@@ -7,23 +7,23 @@ import os
 import random
 import signal
 import socket
-import time
 from dataclasses import replace
 from typing import Any
 
-from supervisor import __version__, logs, process
+from supervisor import __version__, logs, process, timeline
 from supervisor.clock import MonotonicClock
 from supervisor.config import Loaded, load
 from supervisor.config.diff import diff
+from supervisor.control.target import ProbeLatencies, ReloadResult
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError
 from supervisor.events import DepsChanged, ExitStatus, Reason, Restart, Shutdown, Start
+from supervisor.frontdoor import FrontDoor
 from supervisor.graph import Unit, bind_listener, blocked_by, build_unit, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
 from supervisor.readiness import Readiness, Snapshot
 from supervisor.states import State
 from supervisor.systemd import Notifier, watchdog_interval_s
-from supervisor.timeline import Timeline
 from supervisor.units import instants
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
@@ -31,7 +31,7 @@ from supervisor.units.job import JobRunner
 from supervisor.units.program import ProgramRunner
 
 
-class Daemon:
+class Daemon(FrontDoor):
     """Starts units in dependency order, gates them, and stops them in reverse."""
 
     def __init__(self, loaded: Loaded, notifier: Notifier | None = None, log_writer: LogWriter | None = None) -> None:
@@ -43,7 +43,7 @@ class Daemon:
         self.clock = MonotonicClock(self.loop)
         self.started_at = self.clock.now()
         self.notifier = notifier or Notifier.from_environment()
-        self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.status_line)
+        self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.problems)
         self.reaper = process.Reaper(on_orphan=self._orphan)
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.state = "starting"
@@ -51,11 +51,11 @@ class Daemon:
         self.exit_why: str | None = None
         self.listeners: dict[str, socket.socket] = {}
         self.units: dict[str, Unit] = {}
-        self.metrics: Any = None
+        self.probe_latencies = ProbeLatencies()  # for /metrics, read at scrape time
         self._recompute_scheduled = False
         self._out = logs.get("output")
         self.notify_listener = NotifyListener(self.loop, self._notified)
-        self.timeline = Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
+        self.startup = timeline.Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
         self.ctx = Context(
             loop=self.loop,
             clock=self.clock,
@@ -86,11 +86,6 @@ class Daemon:
         """Build the runner for one unit of the current configuration."""
         return build_unit(name, self.cfg, self.ctx, self.listeners, self._job_running)
 
-    @property
-    def programs(self) -> list[ProgramRunner]:
-        """Every program runner, in start-up order."""
-        return [u for u in self.units.values() if isinstance(u, ProgramRunner)]
-
     # ---- gating ---------------------------------------------------------------------
 
     def _schedule_recompute(self) -> None:
@@ -112,7 +107,7 @@ class Daemon:
                 if (not blocked) != unit.model.deps_ok:
                     unit.dispatch(DepsChanged(not blocked))
         instants.observe(
-            self.timeline,
+            self.startup,
             self.units.values(),
             lambda deps: not blocked_by(self.units, deps),
             self.clock.now() - self.started_at,
@@ -137,18 +132,6 @@ class Daemon:
         if self.readiness.report(snap, len(self.programs)):
             self.state = "running"
 
-    @property
-    def ready_sent(self) -> bool:
-        """Whether start-up is over (READY=1 went out)."""
-        return self.readiness.ready_sent
-
-    def status_line(self) -> str:
-        """One line for systemd's STATUS=: the phase and any problem."""
-        from supervisor.control.protocol import problems
-
-        issues = problems(self.status())
-        return "running" if not issues else "degraded: " + "; ".join(issues[:3])
-
     def _job_running(self, running: bool) -> None:
         if running:
             self.readiness.job_running(
@@ -169,8 +152,7 @@ class Daemon:
         self._out.info("program.output", program=unit, stream=stream, line=line)
 
     def _on_probe(self, kind: str, name: str, seconds: float, ok: bool) -> None:
-        if self.metrics is not None:
-            self.metrics.observe_probe(kind, name, seconds, ok)
+        self.probe_latencies.observe(kind, name, seconds, ok)
 
     def _orphan(self, pid: int, status: ExitStatus) -> None:
         self.log.info("process.orphan_reaped", pid=pid, code=status.code, signal=status.signal)
@@ -237,7 +219,7 @@ class Daemon:
                 self.log.info("supervisor.signal", signal=signal.Signals(item).name, next="stopping")
                 self.loop.create_task(self._shutdown_then_stop())
             elif item == signal.SIGHUP:
-                self.reload()
+                self.reload_now()
             elif isinstance(item, tuple) and item[0] == "shutdown":
                 if self.state != "stopping":
                     self.loop.create_task(self._shutdown_then_stop())
@@ -264,7 +246,7 @@ class Daemon:
             self.log.info("supervisor.exit", exit_code=code)
         return code
 
-    def reload(self) -> dict[str, Any]:
+    def reload_now(self) -> ReloadResult:
         """Apply the configuration file as it is now: restart what changed, refuse what cannot be."""
         try:
             new = load(self.loaded.path)
@@ -322,7 +304,7 @@ class Daemon:
             if isinstance(unit, ProgramRunner) and unit.cfg.autostart:
                 unit.dispatch(Start())
         self._schedule_recompute()
-        result: dict[str, Any] = {
+        result: ReloadResult = {
             "ok": not failed,
             "changed": changed,
             "added": added,
@@ -337,17 +319,19 @@ class Daemon:
         (self.log.warning if failed else self.log.info)("config.reloaded", **result)
         return result
 
+    async def reload(self) -> ReloadResult:
+        """Re-read the configuration in the main loop's task, as SIGHUP does."""
+
+        async def run() -> ReloadResult:
+            return self.reload_now()
+
+        return await self.call(run)
+
     async def _retire(self, unit: ProgramRunner, listener: socket.socket | None) -> None:
         await unit.wait_down()
         unit.close()
         if listener is not None:
             listener.close()
-
-    async def call(self, fn: Any) -> Any:
-        """Run ``fn`` (an async function) in the main loop's task, in order with signals."""
-        fut: asyncio.Future[Any] = self.loop.create_future()
-        self.queue.put_nowait(("call", fn, fut))
-        return await fut
 
     async def _shutdown_then_stop(self) -> None:
         await self.shutdown()
@@ -391,35 +375,6 @@ class Daemon:
         if waits:
             # SIGKILL cannot be ignored; the reaper hands each exit over as SIGCHLD arrives.
             await asyncio.wait(waits, timeout=5.0)
-
-    # ---- the status document --------------------------------------------------------
-
-    def status(self, rss_pass: bool = True) -> dict[str, Any]:
-        """Return the status document of SPEC.md; ``ready`` is live, as ``/readyz`` answers.
-
-        ``rss_pass=False`` leaves RSS out and saves the /proc pass.
-        """
-        from supervisor.control.protocol import problems
-
-        pids = {p.model.pid for p in self.programs if p.model.pid is not None}
-        rss = process.trees_rss(pids) if rss_pass else {}
-        units = [u.status(rss) if isinstance(u, ProgramRunner) else u.status() for u in self.units.values()]
-        for entry in units:
-            entry["timeline"] = self.timeline.of(entry["name"])
-        return {
-            "supervisor": {
-                "pid": os.getpid(),
-                "version": __version__,
-                "state": self.state,
-                "uptime_s": round(self.clock.now() - self.started_at, 3),
-                "ready": self.state == "running" and not problems({"units": units}),
-                "started": self.ready_sent,
-                "config": str(self.loaded.path),
-                "time": time.time(),
-            },
-            "units": units,
-        }
-
 
 
 def write_termination_log(why: str) -> None:

@@ -23,18 +23,23 @@ class Snapshot:
     programs_settled: bool  # every program running, held, or given up
 
 
+def status_line(problems: list[str]) -> str:
+    """Return systemd's STATUS= once start-up is over: ``running``, or ``degraded:`` and the first problems."""
+    return "running" if not problems else "degraded: " + "; ".join(problems[:3])
+
+
 class Readiness:
     """Tracks start-up and speaks the notify protocol for the daemon."""
 
     def __init__(
-        self, notifier: Notifier, log: Any, now: Callable[[], float], status_line: Callable[[], str]
+        self, notifier: Notifier, log: Any, now: Callable[[], float], problems: Callable[[], list[str]]
     ) -> None:
         self.notifier = notifier
         self.log = log
         self.now = now
         self.started_at = now()
         self.ready_sent = False
-        self._status_line = status_line
+        self._problems = problems
 
     def report(self, snap: Snapshot, programs: int) -> bool:
         """Tell the service manager where start-up is; return True the moment it is over."""
@@ -42,10 +47,10 @@ class Readiness:
             if not self.ready_sent:
                 self.ready_sent = True
                 self.log.info("supervisor.ready", programs=programs, after_s=round(self.now() - self.started_at, 3))
-                self.notifier.send(ready=1, status=self._status_line() if self.notifier.enabled else "")
+                self.notifier.send(ready=1, status=status_line(self._problems()) if self.notifier.enabled else "")
                 return True
-            if self.notifier.enabled:  # the status line costs a /proc pass: only for a listener
-                self.notifier.send(status=self._status_line())
+            if self.notifier.enabled:  # the status line reads every unit: only for a listener
+                self.notifier.send(status=status_line(self._problems()))
             return False
         if snap.waiting:
             phase = f"waiting for {', '.join(snap.waiting)}"

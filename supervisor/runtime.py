@@ -12,6 +12,7 @@ from typing import Any
 from supervisor import logs, process
 from supervisor.clock import MonotonicClock
 from supervisor.config import Loaded
+from supervisor.config.models import parse_address
 from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
 from supervisor.logwriter import LogWriter
 from supervisor.units.base import Context
@@ -49,18 +50,15 @@ async def _run(loaded: Loaded, writer: LogWriter | None = None) -> int:
     except OSError as exc:
         log.error("supervisor.cannot_start", error=str(exc), hint="is a listen address already in use?")
         return EXIT_UNAVAILABLE
-    if loaded.config.supervisor.http:  # /metrics is served only there: import prometheus-client only then
-        from supervisor.control.metrics import Metrics
-
-        daemon.metrics = Metrics(daemon)
-    server = ControlServer(daemon)
+    sup = loaded.config.supervisor
+    server = ControlServer(daemon, sup.socket, log, sup.group, parse_address(sup.http) if sup.http else None)
     try:
         await server.start()
     except AlreadyRunning as exc:
         log.error("supervisor.already_running", error=str(exc), next="not starting")
         return EXIT_UNAVAILABLE
     except OSError as exc:
-        log.error("supervisor.cannot_listen", error=str(exc), socket=server.path, http=server.http)
+        log.error("supervisor.cannot_listen", error=str(exc), socket=server.path, http=sup.http)
         return EXIT_UNAVAILABLE
     try:
         return await daemon.run()

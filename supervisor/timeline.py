@@ -6,10 +6,31 @@ Instants are seconds since the daemon started; each is kept the first time it ha
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
+
+from supervisor.status import TimelineEntry
 
 FIELDS = ("eligible_s", "started_s", "ready_s")
+
+
+class Row(TimelineEntry):
+    """One unit of ``GET /v1/timeline``: its instants, what it waits on, and whether it is on the critical chain."""
+
+    name: str
+    kind: str
+    depends_on: list[str]
+    critical: bool
+
+
+class Document(TypedDict):
+    """``GET /v1/timeline``: each unit's row, and the chain that decided when the last one was ready."""
+
+    uptime_s: float
+    last_ready_s: float | None
+    critical_chain: list[str]
+    units: list[Row]
 
 
 @dataclass
@@ -20,7 +41,7 @@ class Instants:
     started_s: float | None = None
     ready_s: float | None = None
 
-    def as_dict(self) -> dict[str, float | None]:
+    def as_dict(self) -> TimelineEntry:
         """Return the ``timeline`` entry of the status document."""
         return {"eligible_s": self.eligible_s, "started_s": self.started_s, "ready_s": self.ready_s}
 
@@ -37,12 +58,12 @@ class Timeline:
         if getattr(entry, field) is None:
             setattr(entry, field, round(at_s, 4))
 
-    def of(self, name: str) -> dict[str, float | None]:
+    def of(self, name: str) -> TimelineEntry:
         """Return the instants of one unit (all null if nothing happened yet)."""
         return self.units.get(name, Instants()).as_dict()
 
 
-def critical_chain(units: list[dict[str, Any]]) -> list[str]:
+def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
     """Return the units that decided when the last unit became ready, first to last.
 
     From the unit that was ready last, step to whichever of its ``depends_on`` became ready
@@ -66,10 +87,11 @@ def critical_chain(units: list[dict[str, Any]]) -> list[str]:
     return list(reversed(chain))
 
 
-def document(timeline: Timeline, units: list[tuple[str, str, list[str]]], uptime_s: float) -> dict[str, Any]:
+def document(timeline: Timeline, units: list[tuple[str, str, list[str]]], uptime_s: float) -> Document:
     """Return ``GET /v1/timeline``: each unit's instants and ``depends_on``, and the critical chain."""
-    rows: list[dict[str, Any]] = [
-        {"name": name, "kind": kind, "depends_on": list(deps), **timeline.of(name)} for name, kind, deps in units
+    rows: list[Row] = [
+        {"name": name, "kind": kind, "depends_on": list(deps), **timeline.of(name), "critical": False}
+        for name, kind, deps in units
     ]
     chain = critical_chain(rows)
     for row in rows:

@@ -1,4 +1,4 @@
-"""HTTP/1.1 (h11) on the control socket and on the optional TCP address.
+"""HTTP/1.1 (h11) for a ``ControlTarget``: the control API on a Unix socket, health and metrics on TCP.
 
 Every request is bounded in size and time; whatever a client sends, the
 worst it gets is a 4xx and a closed connection, and supervision never notices.
@@ -14,19 +14,18 @@ import os
 import socket
 import stat
 import struct
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import h11
 
-from supervisor import timeline
-from supervisor.config.models import parse_address
-from supervisor.control import actions, logstream
-from supervisor.control.protocol import problems
+from supervisor.control.protocol import parse_signal
+from supervisor.control.target import ControlTarget, LogRow, NotFound, Refused, Verb
+from supervisor.status import problems
 
 if TYPE_CHECKING:
-    from supervisor.daemon import Daemon
+    from supervisor.control.metrics import Metrics
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
@@ -63,6 +62,14 @@ def _error(status: int, message: str) -> Response:
     return Response(status, {"error": message})
 
 
+def _refused(exc: Refused) -> Response:
+    """Answer a request the target refused: its status, its reason, and the programs it names."""
+    body: dict[str, Any] = {"error": str(exc)}
+    if exc.programs is not None:
+        body["programs"] = exc.programs
+    return Response(exc.http_status, body)
+
+
 async def claim_socket(path: str, log: Any) -> None:
     """Make ``path`` ours: refuse when another supervisor answers there; remove it when stale."""
     try:
@@ -82,20 +89,29 @@ async def claim_socket(path: str, log: Any) -> None:
 
 
 class ControlServer:
-    """Serves the control API on a Unix socket and health/metrics on TCP."""
+    """Serves a ``ControlTarget``: the control API on a Unix socket, health and metrics on TCP."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.path = daemon.cfg.supervisor.socket
-        self.group = daemon.cfg.supervisor.group
-        self.http = daemon.cfg.supervisor.http
+    def __init__(
+        self,
+        target: ControlTarget,
+        path: str,
+        log: Any,
+        group: str | None = None,
+        http: tuple[str, int] | None = None,
+    ) -> None:
+        self.target = target
+        self.path = path
+        self.log = log
+        self.group = group
+        self.http = http  # host and port of the read-only TCP side
+        self.metrics: Metrics | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._connections = 0
         self._gid: int | None = None
 
     async def start(self) -> None:
         """Bind both sockets; refuse when another supervisor owns the control socket."""
-        await claim_socket(self.path, self.daemon.log)
+        await claim_socket(self.path, self.log)
         directory = os.path.dirname(self.path) or "."
         created = not os.path.isdir(directory)
         # A directory we create is private (or open to `group` only): the socket is not the
@@ -114,7 +130,10 @@ class ControlServer:
             os.chown(self.path, -1, self._gid)
             os.chmod(self.path, 0o660)
         if self.http:
-            host, port = parse_address(self.http)
+            from supervisor.control.metrics import Metrics  # prometheus-client only where /metrics is served
+
+            self.metrics = Metrics(self.target)
+            host, port = self.http
             self._servers.append(await asyncio.start_server(self._tcp_client, host, port, limit=MAX_HEADER_BYTES))
 
     async def close(self) -> None:
@@ -185,87 +204,132 @@ class ControlServer:
     # ---- routes ---------------------------------------------------------------------
 
     async def _control_route(self, method: str, target: str, body: bytes) -> Response:
+        try:
+            return await self._control(method, target, body)
+        except Refused as exc:
+            return _refused(exc)
+
+    async def _control(self, method: str, target: str, body: bytes) -> Response:
         url = urlsplit(target)
         parts = [p for p in url.path.split("/") if p]
         if parts[:1] != ["v1"]:
             return _error(404, f"unknown path {url.path}")
         parts = parts[1:]
+        query = parse_qs(url.query)
         if parts == ["status"]:
             # ?rss=0 skips the process-table pass: `status --watch` shows no RSS, and asks often.
-            rss_pass = parse_qs(url.query).get("rss", ["1"])[0] not in ("0", "false")
-            return Response(200, self.daemon.status(rss_pass)) if method == "GET" else _error(405, "use GET")
+            rss_pass = query.get("rss", ["1"])[0] not in ("0", "false")
+            return Response(200, self.target.status(rss_pass)) if method == "GET" else _error(405, "use GET")
         if parts == ["reload"]:
             if method != "POST":
                 return _error(405, "use POST")
-            code, doc = await actions.reload(self.daemon)
-            return Response(code, doc)
+            result = await self.target.reload()
+            return Response(200 if result.get("ok") else 422, result)
         if len(parts) == 3 and parts[0] == "programs" and parts[2] in ("start", "stop", "restart"):
             if method != "POST":
                 return _error(405, "use POST")
-            code, doc = await actions.program(self.daemon, parts[1], parts[2])
-            return Response(code, doc)
+            return Response(200, {"programs": await self.target.act(parts[1], cast(Verb, parts[2]))})
         if parts == ["timeline"]:
-            return Response(200, self._timeline()) if method == "GET" else _error(405, "use GET")
+            return Response(200, self.target.timeline()) if method == "GET" else _error(405, "use GET")
         if parts == ["logs"]:
             if method != "GET":
                 return _error(405, "use GET")
-            query = parse_qs(url.query)
-            try:
-                lines = max(0, min(int(query.get("lines", ["100"])[0]), 100_000))
-            except ValueError:
+            lines = _lines(query)
+            if lines is None:
                 return _error(400, "lines must be a whole number")
             names = [n for value in query.get("name", []) for n in value.split(",") if n]
-            code, doc = logstream.tail(self.daemon, names, lines)
-            if code != 200 or query.get("follow", ["0"])[0] not in ("1", "true"):
-                return Response(code, doc)
-            return Response(
-                200,
-                doc,
-                stream=lambda send: logstream.follow(self.daemon, names, send),
-                content_type="application/x-ndjson",
-            )
+            doc = self.target.tail_logs(names, lines)
+            if not _follow(query):
+                return Response(200, doc)
+            rows = self.target.follow_logs(names)
+            return Response(200, doc, stream=lambda send: _stream(rows, send, True), content_type=NDJSON)
         if len(parts) == 3 and parts[0] == "programs" and parts[2] == "signal":
             if method != "POST":
                 return _error(405, "use POST")
-            code, doc = await actions.send_signal(self.daemon, parts[1], body)
-            return Response(code, doc)
+            request = _signal_request(body)
+            if isinstance(request, Response):
+                return request
+            return Response(200, await self.target.send_signal(parts[1], *request))
         if len(parts) == 3 and parts[0] == "programs" and parts[2] == "logs":
             if method != "GET":
                 return _error(405, "use GET")
-            query = parse_qs(url.query)
-            try:
-                lines = int(query.get("lines", ["100"])[0])
-            except ValueError:
+            lines = _lines(query)
+            if lines is None:
                 return _error(400, "lines must be a whole number")
-            follow = query.get("follow", ["0"])[0] in ("1", "true")
-            code, doc, buffer = actions.logs(self.daemon, parts[1], max(0, min(lines, 100_000)))
-            if code != 200 or not follow or buffer is None:
-                return Response(code, doc)
-            return Response(
-                200, doc, stream=lambda send: actions.follow(buffer, send), content_type="application/x-ndjson"
-            )
+            try:
+                tail = self.target.tail_logs([parts[1]], lines)
+            except NotFound:
+                return _error(404, f"no program or job named {parts[1]!r}")
+            own = {"name": parts[1], "lines": [_unnamed(row) for row in tail["lines"]]}
+            if not _follow(query):
+                return Response(200, own)
+            rows = self.target.follow_logs([parts[1]])
+            return Response(200, own, stream=lambda send: _stream(rows, send, False), content_type=NDJSON)
         return _error(404, f"unknown path {url.path}")
-
-    def _timeline(self) -> dict[str, Any]:
-        daemon = self.daemon
-        units = [(n, u.kind, list(getattr(u.cfg, "depends_on", []))) for n, u in daemon.units.items()]
-        return timeline.document(daemon.timeline, units, daemon.clock.now() - daemon.started_at)
 
     async def _tcp_route(self, method: str, target: str, body: bytes) -> Response:
         path = urlsplit(target).path
         if method not in ("GET", "HEAD"):
             return _error(405, "the TCP side is read-only")
         if path == "/healthz":
-            return Response(200, {"status": "ok", "state": self.daemon.state})
+            return Response(200, {"status": "ok", "state": self.target.state})
         if path == "/readyz":
-            issues = problems(self.daemon.status())
-            if self.daemon.state != "running":
-                issues.insert(0, f"supervisor is {self.daemon.state}")
+            doc = self.target.status(rss_pass=False)
+            issues = problems(doc)
+            state = doc["supervisor"]["state"]
+            if state != "running":
+                issues.insert(0, f"supervisor is {state}")
             return Response(503, {"ready": False, "reasons": issues}) if issues else Response(200, {"ready": True})
-        if path == "/metrics" and self.daemon.metrics is not None:
-            data, content_type = self.daemon.metrics.render()
+        if path == "/metrics" and self.metrics is not None:
+            data, content_type = self.metrics.render()
             return Response(200, data, content_type=content_type)
         return _error(404, f"unknown path {path}")
+
+
+NDJSON = "application/x-ndjson"
+
+
+def _lines(query: dict[str, list[str]]) -> int | None:
+    """Return ``?lines=`` (default 100) within 0..100000, or None when it is not a whole number."""
+    try:
+        return max(0, min(int(query.get("lines", ["100"])[0]), 100_000))
+    except ValueError:
+        return None
+
+
+def _follow(query: dict[str, list[str]]) -> bool:
+    return query.get("follow", ["0"])[0] in ("1", "true")
+
+
+def _unnamed(row: LogRow) -> dict[str, Any]:
+    """One program's line as its own endpoint shows it: without the unit's name."""
+    return {"time": row["time"], "stream": row["stream"], "line": row["line"]}
+
+
+async def _stream(rows: AsyncGenerator[LogRow, None], send: Callable[[bytes], Awaitable[None]], named: bool) -> None:
+    """Send each row as a JSON line until the client goes away; then stop following."""
+    async with contextlib.aclosing(rows):
+        try:
+            async for row in rows:
+                await send((json.dumps(row if named else _unnamed(row)) + "\n").encode())
+        except (ConnectionError, RuntimeError):
+            return
+
+
+def _signal_request(body: bytes) -> tuple[int, bool] | Response:
+    """Parse ``{"signal": "HUP", "group": false}``; a 400 response says what is wrong with it."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return _error(400, 'the body must be JSON: {"signal": "HUP", "group": false}')
+    if not isinstance(request, dict):
+        return _error(400, "the body must be a JSON object")
+    sig = parse_signal(request.get("signal"))
+    group = request.get("group", False)
+    if sig is None or not isinstance(group, bool):
+        what = "group must be true or false" if sig is not None else f"no such signal: {request.get('signal')!r}"
+        return _error(400, what)
+    return sig, group
 
 
 class BodyTooLarge(Exception):

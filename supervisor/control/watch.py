@@ -15,10 +15,11 @@ import signal
 import sys
 import time
 from collections import Counter
-from typing import Any, TextIO
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO, cast
 
 from supervisor.control.client import Client, Unreachable
-from supervisor.control.protocol import table_rows
+from supervisor.status import StatusDocument, table_rows
 
 # The columns a change is marked in, by index in the table: STATE, PID, RESTARTS, HEALTH.
 MARKED = {"state": 2, "pid": 3, "restarts": 5, "health": 6}
@@ -27,7 +28,7 @@ HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
 MARK_ON, MARK_OFF = "\x1b[1;7m", "\x1b[0m"
 
 
-def changes(before: dict[str, dict[str, Any]] | None, units: list[dict[str, Any]]) -> dict[str, set[int]]:
+def changes(before: Mapping[str, Mapping[str, Any]] | None, units: Sequence[Mapping[str, Any]]) -> dict[str, set[int]]:
     """Return, per unit, the table columns whose value changed since the last frame.
 
     A unit that is new since the last frame has its state marked; restarts are marked only
@@ -54,11 +55,11 @@ def changes(before: dict[str, dict[str, Any]] | None, units: list[dict[str, Any]
     return out
 
 
-def header(doc: dict[str, Any], interval_s: float) -> str:
+def header(doc: StatusDocument, interval_s: float) -> str:
     """Return the frame's first line: uptime, readiness and the units counted by state."""
     from supervisor.durations import format_duration
 
-    sup = doc.get("supervisor", {})
+    sup = doc.get("supervisor") or {}
     counts = Counter(str(u.get("state")) for u in doc.get("units", []))
     by_state = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     return (
@@ -68,7 +69,7 @@ def header(doc: dict[str, Any], interval_s: float) -> str:
     )
 
 
-def frame(doc: dict[str, Any], marks: dict[str, set[int]], interval_s: float, ansi: bool, cols: int) -> list[str]:
+def frame(doc: StatusDocument, marks: dict[str, set[int]], interval_s: float, ansi: bool, cols: int) -> list[str]:
     """Render one frame: the header, then the table with changed cells marked.
 
     On a terminal a changed cell is shown in reverse video; without one, it gets a ``*``.
@@ -154,7 +155,7 @@ class _Screen:
         os.close(self.write_fd)
 
 
-def _fetch(client: Client, names: list[str]) -> dict[str, Any]:
+def _fetch(client: Client, names: list[str]) -> StatusDocument:
     code, doc = client.request("GET", "/v1/status?rss=0")  # no RSS column: spare the daemon its /proc pass
     if code != 200:
         raise Unreachable(f"the supervisor answered {code}: {doc.get('error') if isinstance(doc, dict) else doc}")
@@ -163,7 +164,7 @@ def _fetch(client: Client, names: list[str]) -> dict[str, Any]:
         if unknown:
             raise LookupError(f"no unit named {', '.join(unknown)}")
         doc["units"] = [u for u in doc["units"] if u["name"] in names]
-    return dict(doc)
+    return cast(StatusDocument, dict(doc))
 
 
 def watch(client: Client, interval_s: float, names: list[str], out: TextIO = sys.stdout) -> int:
@@ -176,7 +177,7 @@ def watch(client: Client, interval_s: float, names: list[str], out: TextIO = sys
         return 1
     ansi = out.isatty()
     screen = _Screen(out) if ansi else None
-    before: dict[str, dict[str, Any]] | None = None
+    before: dict[str, Mapping[str, Any]] | None = None
     went_away: str | None = None
     next_at = time.monotonic()
     try:

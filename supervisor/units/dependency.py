@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from supervisor import depstates, plain, probes
 from supervisor.backoff import Backoff
 from supervisor.config.models import DependencyConfig
 from supervisor.depstates import DepModel, DepPolicy, DepState, Probed
 from supervisor.events import Log
+from supervisor.status import DependencyEntry
 from supervisor.units.base import Context
 
 WAITING, READY, UNAVAILABLE, TIMED_OUT = (DepState.WAITING, DepState.READY, DepState.UNAVAILABLE, DepState.TIMED_OUT)
@@ -127,7 +127,7 @@ class DependencyRunner:
         """Return once the start-up wait is over (ready or timed out)."""
         await self._settled.wait()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> DependencyEntry:
         """Return this unit's entry of the status document."""
         return {
             "name": self.name,

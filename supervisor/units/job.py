@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 from supervisor import migrations
 from supervisor.config.models import DependencyConfig, JobConfig
 from supervisor.envfile import EnvFileError, unit_environment
 from supervisor.errors import EXIT_UNAVAILABLE
 from supervisor.process import SpawnSpec, child_environment
+from supervisor.status import JobEntry
 from supervisor.units.base import Context, LineBuffer, run_command
 
 PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED = (
@@ -300,9 +300,9 @@ class JobRunner:
         self.error = error
         self.ctx.changed()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> JobEntry:
         """Return this unit's entry of the status document."""
-        doc: dict[str, Any] = {
+        doc: JobEntry = {
             "name": self.name,
             "kind": "job",
             "state": self.state,

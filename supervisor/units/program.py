@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from typing import Any
 
 from supervisor import events, probes, states
 from supervisor.clock import Handle
@@ -16,6 +15,7 @@ from supervisor.model import Health
 from supervisor.output import OutputPump
 from supervisor.process import SpawnSpec, child_environment, tree_rss
 from supervisor.states import Model, State, transition
+from supervisor.status import Handover, LastExit, ProgramEntry
 from supervisor.units.base import Context, LineBuffer, line_handler, run_command
 
 _WARN = {
@@ -412,17 +412,20 @@ class ProgramRunner:
                 pump.close()
         self._pumps = {}
 
-    def status(self, rss: dict[int, int] | None = None) -> dict[str, Any]:
+    def status(self, rss: dict[int, int] | None = None) -> ProgramEntry:
         """Return this unit's entry of the status document (``rss``: session sizes, if known)."""
         m = self.model
         now = self.ctx.clock.now()
-        last_exit: dict[str, Any] | None = None
+        last_exit: LastExit | None = None
         if m.last_exit is not None:
-            st = m.last_exit.status
-            last_exit = {"code": st.code} if st.signal is None else {"signal": events.signal_name(st.signal)}
-            last_exit["reason"] = m.last_exit.reason.value
+            st, reason = m.last_exit.status, m.last_exit.reason.value
+            last_exit = (
+                {"code": st.code, "reason": reason}
+                if st.signal is None
+                else {"signal": events.signal_name(st.signal), "reason": reason}
+            )
         running = m.pid is not None and m.started_at is not None
-        handover = None
+        handover: Handover | None = None
         if m.handover_reason is not None:
             handover = {"pid": m.next_pid, "reason": m.handover_reason.value}
         return {

@@ -39,17 +39,19 @@ LAYERS = {
     "heartbeat": 1,
     "control": 1,
     "control.protocol": 1,
+    "control.target": 1,
+    "control.server": 1,
+    "control.metrics": 1,
     "units": 2,
     "graph": 3,
+    "logstream": 3,
+    "frontdoor": 3,
     "daemon": 3,
     "runtime": 3,
-    "control.server": 3,
-    "control.metrics": 3,
-    "control.actions": 3,
-    "control.logstream": 3,
     "control.watch": 4,
     "control.render": 1,
     "timeline": 0,
+    "status": 0,
     "completion": 4,
     "cli": 4,
     "control.client": 4,
@@ -152,6 +154,16 @@ def test_the_cycle_check_finds_a_deliberate_cycle(tmp_path: Path) -> None:
     (pkg / "c.py").write_text("import demo.a\n")
     found = cycles(imports(pkg, "demo"))
     assert found and set(found[0]) >= {"a", "b", "c"}
+
+
+def test_the_control_server_sees_only_the_front_door() -> None:
+    """The server and /metrics import the ControlTarget protocol and the status document, nothing of the daemon."""
+    allowed = {"control.target", "control.protocol", "control.metrics", "status"}
+    found = imports(PKG, "supervisor")
+    assert {m: found[m] - allowed for m in ("control.server", "control.metrics")} == {
+        "control.server": set(),
+        "control.metrics": set(),
+    }
 
 
 def test_states_and_backoff_never_import_asyncio() -> None:
