@@ -257,6 +257,13 @@ class Chaos:
             thread.join(60)
 
 
+def trace(d: Daemon, ids: set[str], limit: int = 5) -> str:
+    """The log lines that name some of these event ids (the task id is the event id), for a failure message."""
+    some = sorted(ids)[:limit]
+    lines = [raw for raw in d.log_path.read_text(errors="replace").splitlines() if any(i in raw for i in some)]
+    return f"missing (first {len(some)}): {some}\n" + "\n".join(lines[-40:])
+
+
 def supervisor_errors(d: Daemon) -> list[str]:
     """Error-level events of the supervisor itself, and any line of its output that is not a JSON event."""
     bad = []
@@ -286,6 +293,8 @@ def test_soak_loses_no_accepted_task_and_the_daemon_stays_flat(
         queue,
         REDIS_URL=with_port(REDIS_URL, rd.port),
         BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT_S),
+        # Celery's unacked-task keys are shared by a Redis database; other tests' clean-up must not reach ours.
+        BROKER_KEY_PREFIX=f"{queue}.",
         TASK_RETRY_MAX="5",
     )
     argv = [str(Path(sys.executable).parent / "supervisor"), "run", "--config", str(soak_config(tmp_path))]
@@ -320,7 +329,7 @@ def test_soak_loses_no_accepted_task_and_the_daemon_stays_flat(
         all_written,
         VISIBILITY_TIMEOUT_S + 120,
         "every accepted task to have its row",
-        seen=lambda: f"{len(accepted - set(rows))} of {len(accepted)} missing\n{d.tail()}",
+        seen=lambda: f"{len(accepted - set(rows))} of {len(accepted)} missing\n{trace(d, accepted - set(rows))}",
         interval=1.0,
     )
     drain_s = time.monotonic() - drain_began

@@ -52,7 +52,8 @@ def enqueue(source: str = "web", event_id: uuid.UUID | None = None) -> dict[str,
     """
     event = str(event_id or uuid.uuid4())
     try:
-        result = write_event.apply_async((source,), {"event_id": event}, retry_policy=_PUBLISH_RETRY)
+        # The task id is the event id, so that the worker's log names the event it handles.
+        result = write_event.apply_async((source,), {"event_id": event}, task_id=event, retry_policy=_PUBLISH_RETRY)
     except _BROKER_DOWN as exc:
         why = f"the task queue is unavailable ({type(exc).__name__}); retry later"
         raise HTTPException(503, detail=why, headers={"Retry-After": "2"}) from None

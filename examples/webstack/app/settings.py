@@ -21,4 +21,6 @@ BEAT_INTERVAL_S = float(os.environ.get("BEAT_INTERVAL", "5"))
 # A task taken by a worker that then died (kill -9, OOM) goes back to the queue after this long.
 # It must exceed the longest retry countdown (TASK_RETRY_MAX), or a waiting retry runs twice.
 VISIBILITY_TIMEOUT_S = float(os.environ.get("BROKER_VISIBILITY_TIMEOUT", "300"))
+# A prefix for every key Celery keeps in Redis, for apps (or test runs) that share one Redis database.
+BROKER_KEY_PREFIX = os.environ.get("BROKER_KEY_PREFIX", "")
 TASK_RETRY_MAX_S = float(os.environ.get("TASK_RETRY_MAX", "30"))

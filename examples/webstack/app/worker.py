@@ -12,7 +12,14 @@ import psycopg
 from celery import Celery, Task
 
 from app import db
-from app.settings import BEAT_INTERVAL_S, QUEUE, REDIS_URL, TASK_RETRY_MAX_S, VISIBILITY_TIMEOUT_S
+from app.settings import (
+    BEAT_INTERVAL_S,
+    BROKER_KEY_PREFIX,
+    QUEUE,
+    REDIS_URL,
+    TASK_RETRY_MAX_S,
+    VISIBILITY_TIMEOUT_S,
+)
 from supervisor import heartbeat
 
 app = Celery("webstack", broker=REDIS_URL)
@@ -32,6 +39,7 @@ app.conf.update(
         "unacked_restore_throttle": 1,
         "socket_timeout": 10,  # a broker gone silent (not closed) must not hang a publish forever
         "socket_connect_timeout": 3,
+        **({"global_keyprefix": BROKER_KEY_PREFIX} if BROKER_KEY_PREFIX else {}),
     },
     # A retry is a new message: while Redis is away, keep trying to send it for about a minute.
     task_publish_retry_policy={"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 2},
