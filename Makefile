@@ -32,11 +32,13 @@ lint: venv
 	$(BIN)/mypy
 
 # The example stack under load and random faults for SOAK_SECONDS (`make test` runs a 40 s one);
-# the figures go to bench/results/soak.json. SOAK_RATE (posts/s) and SOAK_SEED can be set too.
+# the figures go to bench/results/soak.json, the run's logs stay in SOAK_TMP. SOAK_RATE (posts/s)
+# and SOAK_SEED can be set too.
 SOAK_SECONDS ?= 300
+SOAK_TMP ?= /tmp/stack-supervisor-soak
 soak: venv
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_REPORT=$(abspath bench/results/soak.json) \
-		$(BIN)/python -m pytest tests/integration/test_soak.py -s -p no:cacheprovider
+		$(BIN)/python -m pytest tests/integration/test_soak.py -s -p no:cacheprovider --basetemp=$(SOAK_TMP)
 
 demo: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/demo.py

@@ -6,7 +6,7 @@ import kombu.exceptions
 import redis
 from fastapi import FastAPI, HTTPException, Response
 
-from app import db
+from app import db, pending
 from app.settings import REDIS_URL
 from app.worker import write_event
 
@@ -52,6 +52,7 @@ def enqueue(source: str = "web", event_id: uuid.UUID | None = None) -> dict[str,
     """
     event = str(event_id or uuid.uuid4())
     try:
+        pending.add(event, source)  # first: an event the queue then loses is still sent again
         # The task id is the event id, so that the worker's log names the event it handles.
         result = write_event.apply_async((source,), {"event_id": event}, task_id=event, retry_policy=_PUBLISH_RETRY)
     except _BROKER_DOWN as exc:

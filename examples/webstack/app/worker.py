@@ -5,17 +5,21 @@ Nothing that /events accepted may be lost when a worker is killed or Postgres or
   dies under it (``task_reject_on_worker_lost``); the one a killed worker held comes back after
   the broker's visibility timeout;
 - a task that cannot reach Postgres is retried with exponential backoff;
+- a task that Redis handed out but no worker recorded (see ``app.pending``) is sent again by a
+  sweep from beat;
 - so a task may run more than once, and its write is idempotent (``db.insert_event``).
 """
 
 import psycopg
 from celery import Celery, Task
 
-from app import db
+from app import db, pending
 from app.settings import (
     BEAT_INTERVAL_S,
     BROKER_KEY_PREFIX,
     QUEUE,
+    REDELIVER_AFTER_S,
+    REDELIVER_INTERVAL_S,
     REDIS_URL,
     TASK_RETRY_MAX_S,
     VISIBILITY_TIMEOUT_S,
@@ -43,7 +47,10 @@ app.conf.update(
     },
     # A retry is a new message: while Redis is away, keep trying to send it for about a minute.
     task_publish_retry_policy={"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 2},
-    beat_schedule={"beat-row": {"task": "app.worker.write_event", "schedule": BEAT_INTERVAL_S, "args": ("beat",)}},
+    beat_schedule={
+        "beat-row": {"task": "app.worker.write_event", "schedule": BEAT_INTERVAL_S, "args": ("beat",)},
+        "redeliver": {"task": "app.worker.redeliver_overdue", "schedule": REDELIVER_INTERVAL_S},
+    },
 )
 # Keep $SUPERVISOR_HEARTBEAT_FILE fresh from the worker's loop and from beat's ticks.
 heartbeat.install(app, interval_s=min(5.0, BEAT_INTERVAL_S))
@@ -60,4 +67,16 @@ heartbeat.install(app, interval_s=min(5.0, BEAT_INTERVAL_S))
 )
 def write_event(self: Task, source: str, event_id: str | None = None) -> int:
     """Write the event's row to Postgres once; beat's events are named by their task id."""
-    return db.insert_event(source, event_id or self.request.id)
+    row = db.insert_event(source, event_id or self.request.id)
+    if event_id is not None:
+        pending.done(event_id, source)
+    return row
+
+
+@app.task(name="app.worker.redeliver_overdue")
+def redeliver_overdue() -> int:
+    """Send again every accepted event whose row is still not written after REDELIVER_AFTER."""
+    events = pending.overdue(REDELIVER_AFTER_S)
+    for event_id, source in events:
+        write_event.apply_async((source,), {"event_id": event_id}, task_id=event_id)
+    return len(events)
