@@ -11,7 +11,7 @@ OURS_VENV ?= .venv-bench
 # DATABASE_URL and REDIS_URL are read from the environment when set. Defaults: the demo uses
 # its own database (webstack_demo, created if missing); the tests create and drop their own.
 
-.PHONY: venv test test-fast lint demo bench clean
+.PHONY: venv test test-fast lint demo bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ lint: venv
 	$(BIN)/ruff check supervisor tests bench examples
 	$(BIN)/ruff format --check supervisor || true
 	$(BIN)/mypy
+
+# The example stack under load and random faults for SOAK_SECONDS (`make test` runs a 40 s one);
+# the figures go to bench/results/soak.json, the run's logs stay in SOAK_TMP. SOAK_RATE (posts/s)
+# and SOAK_SEED can be set too.
+SOAK_SECONDS ?= 300
+SOAK_TMP ?= /tmp/stack-supervisor-soak
+soak: venv
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_REPORT=$(abspath bench/results/soak.json) \
+		$(BIN)/python -m pytest tests/integration/test_soak.py -s -p no:cacheprovider --basetemp=$(SOAK_TMP)
 
 demo: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/demo.py

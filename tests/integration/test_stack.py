@@ -51,7 +51,7 @@ def test_stack_boots_flows_and_recovers_from_worker_faults(
         [PY, "-m", "supervisor", "status", "--json", "--socket", d.socket], capture_output=True, text=True, timeout=30
     )
     assert status.returncode == 0, status.stdout
-    assert json.loads(status.stdout)["units"][2]["revision"] == {"current": ["0002"], "heads": ["0002"]}
+    assert json.loads(status.stdout)["units"][2]["revision"] == {"current": ["0003"], "heads": ["0003"]}
 
     post(env["PORT"], "web")
     wait_until(

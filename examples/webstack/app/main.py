@@ -1,12 +1,14 @@
 """The FastAPI app: /health reports Postgres and Redis; /events enqueues a task."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import kombu.exceptions
 import redis
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, HTTPException, Response
 
-from app import db
+from app import db, pending
 from app.settings import REDIS_URL
 from app.worker import write_event
 from supervisor.notify import ready
@@ -22,6 +24,9 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="webstack", lifespan=lifespan)
 _redis = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+# A request should not wait long for a broker that is away: try for about a second, then answer 503.
+_PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+_BROKER_DOWN = (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError)
 
 
 @app.get("/livez")
@@ -51,10 +56,21 @@ def health(response: Response) -> dict[str, str]:
 
 
 @app.post("/events")
-def enqueue(source: str = "web") -> dict[str, str]:
-    """Enqueue a task that the worker writes to Postgres."""
-    result = write_event.delay(source)
-    return {"task_id": result.id}
+def enqueue(source: str = "web", event_id: uuid.UUID | None = None) -> dict[str, str]:
+    """Enqueue a task that the worker writes to Postgres, once per event id; 503 while the broker is away.
+
+    A client that retries after a 503 or a lost answer may send the same ``event_id`` again: the row
+    is still written once.
+    """
+    event = str(event_id or uuid.uuid4())
+    try:
+        pending.add(event, source)  # first: an event the queue then loses is still sent again
+        # The task id is the event id, so that the worker's log names the event it handles.
+        result = write_event.apply_async((source,), {"event_id": event}, task_id=event, retry_policy=_PUBLISH_RETRY)
+    except _BROKER_DOWN as exc:
+        why = f"the task queue is unavailable ({type(exc).__name__}); retry later"
+        raise HTTPException(503, detail=why, headers={"Retry-After": "2"}) from None
+    return {"task_id": result.id, "event_id": event}
 
 
 @app.get("/events")
