@@ -6,7 +6,7 @@ import asyncio
 import signal
 import time
 
-from supervisor import events, probes, states
+from supervisor import events, states
 from supervisor.clock import Handle
 from supervisor.config.models import ProgramConfig
 from supervisor.envfile import unit_environment
@@ -17,6 +17,7 @@ from supervisor.process import SpawnSpec, child_environment, tree_rss
 from supervisor.states import Model, State, transition
 from supervisor.status import Handover, LastExit, ProgramEntry
 from supervisor.units.base import Context, LineBuffer, line_handler, run_command
+from supervisor.units.watch import Watch
 
 _WARN = {
     "program.exited",
@@ -74,7 +75,6 @@ class ProgramRunner:
         self.model = Model() if cfg.autostart else Model(state=State.STOPPED, held=True)
         self.buffer = LineBuffer(log_lines)
         self.restarts_by_reason: dict[str, int] = {}
-        self.health_failures_total = 0
         self.notify_status: str | None = None
         self.waiting_for: list[str] = []  # the dependencies that hold it in pending
         self.spawned_wall: dict[int, float] = {}  # pid -> time.time() of its spawn (file checks)
@@ -84,10 +84,14 @@ class ProgramRunner:
         self._timers: dict[str, Handle] = {}
         self._pumps: dict[int, list[OutputPump]] = {}
         self._retire_timers: dict[int, Handle] = {}
-        self._probe_task: asyncio.Task[None] | None = None
-        self._candidate_task: asyncio.Task[None] | None = None
+        self.watch = Watch(self, self._run_exec)
         self._stopped_waiters: list[asyncio.Future[None]] = []
         self._settled_waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def health_failures_total(self) -> int:
+        """Failed health checks, ever."""
+        return self.watch.health_failures_total
 
     def redefine(self, cfg: ProgramConfig, listen_fd: int | None) -> None:
         """Take a new definition; it applies from the next incarnation on."""
@@ -113,7 +117,7 @@ class ProgramRunner:
                     self.restarts_by_reason[reason] = self.restarts_by_reason.get(reason, 0) + 1
                 for action in actions:
                     self._act(action)
-                self._watch(before)
+                self.watch.follow(before, self.model)
                 if before.state is not self.model.state:
                     self.ctx.changed()
                 elif before.health != self.model.health:
@@ -126,20 +130,6 @@ class ProgramRunner:
         if before.handover_reason is not None and self.model.handover_reason is None and before.pid != self.model.pid:
             return before.handover_reason.value
         return self.model.last_exit.reason.value if self.model.last_exit else "exit"
-
-    def _watch(self, before: Model) -> None:
-        """Keep probes and the memory watch on the incarnation that is serving (or starting)."""
-        m = self.model
-        if (before.pid, before.generation) != (m.pid, m.generation) or before.state is not m.state:
-            self._stop_watching()
-            if m.pid is not None and m.state in (State.STARTING, State.RUNNING):
-                self._start_watching()
-        if before.next_pid != m.next_pid:
-            if self._candidate_task is not None:
-                self._candidate_task.cancel()
-                self._candidate_task = None
-            if m.next_pid is not None and self._own_readiness_check():
-                self._candidate_task = self.ctx.loop.create_task(self._candidate_loop(m.next_pid))
 
     # ---- actions out ----------------------------------------------------------------
 
@@ -161,8 +151,7 @@ class ProgramRunner:
             )
         elif isinstance(action, events.CancelTimers):
             for name in list(self._timers):
-                if name != "memory":
-                    self._cancel(name)
+                self._cancel(name)
         elif isinstance(action, events.Log):
             fields = dict(action.fields)
             (self._log.warning if action.event in _WARN else self._log.info)(action.event, **fields)
@@ -282,77 +271,8 @@ class ProgramRunner:
         if fields.get("READY") == "1":
             self.dispatch(events.Ready(incarnation))
 
-    def _own_readiness_check(self) -> bool:
-        """A candidate's health can count only from a check that only it can pass: a fresh file."""
-        h = self.cfg.health
-        return not self.cfg.notify and h is not None and h.file is not None
-
-    def _make_probe(self, pid: int) -> probes.Probe | None:
-        h = self.cfg.health
-        if h is None:
-            return None
-        if h.http is not None:
-            return probes.http(h.http, h.timeout)
-        if h.tcp is not None:
-            return probes.tcp(h.tcp, h.timeout)
-        if h.file is not None and h.max_age is not None:
-            spawned = self.spawned_wall.get(pid, 0.0)
-            return probes.file(h.file, h.max_age, not_before=spawned)
-        assert h.exec is not None
-        return probes.exec_(list(h.exec), h.timeout, self._run_exec)
-
     async def _run_exec(self, argv: list[str], timeout_s: float) -> ExitStatus | None:
         return await run_command(self.ctx, self.spawn_spec(argv, capture=False), timeout_s)
-
-    def _start_watching(self) -> None:
-        assert self.model.pid is not None
-        probe = self._make_probe(self.model.pid)
-        if probe is not None:
-            self._probe_task = self.ctx.loop.create_task(self._health_loop(self.model.generation, probe))
-        if self.cfg.max_memory is not None and "memory" not in self._timers:
-            self._timers["memory"] = self.ctx.clock.call_later(self.cfg.memory_interval, self._check_memory)
-
-    def _stop_watching(self) -> None:
-        if self._probe_task is not None:
-            self._probe_task.cancel()
-            self._probe_task = None
-        self._cancel("memory")
-
-    async def _health_loop(self, generation: int, probe: probes.Probe) -> None:
-        assert self.cfg.health is not None
-        interval = self.cfg.health.interval
-        while self.model.generation == generation and self.model.state in (State.STARTING, State.RUNNING):
-            # Until the first success, probe at least every second so dependants start soon.
-            delay = interval if self.model.health is Health.HEALTHY else min(interval, 1.0)
-            await asyncio.sleep(delay)
-            result = await probe()
-            self.ctx.on_probe("program", self.name, result.elapsed_s, result.ok)
-            if self.model.generation != generation:
-                return  # a report about an incarnation that is gone
-            if not result.ok:
-                self.health_failures_total += 1
-            self.dispatch(events.HealthResult(result.ok, result.detail))
-
-    async def _candidate_loop(self, pid: int) -> None:
-        probe = self._make_probe(pid)
-        assert probe is not None and self.cfg.health is not None
-        while self.model.next_pid == pid:
-            await asyncio.sleep(min(self.cfg.health.interval, 0.5))
-            result = await probe()
-            if self.model.next_pid == pid:
-                self.dispatch(events.HealthResult(result.ok, result.detail, pid=pid))
-
-    def _check_memory(self) -> None:
-        self._timers.pop("memory", None)
-        if self.model.state not in (State.STARTING, State.RUNNING) or self.model.pid is None:
-            return
-        if self.cfg.max_memory is None:
-            return
-        rss = tree_rss(self.model.pid)
-        if rss > self.cfg.max_memory and self.model.next_pid is None:
-            self.dispatch(events.MemoryExceeded(rss))
-        if "memory" not in self._timers and self.model.pid is not None:
-            self._timers["memory"] = self.ctx.clock.call_later(self.cfg.memory_interval, self._check_memory)
 
     # ---- for the daemon ---------------------------------------------------------------
 
@@ -399,9 +319,7 @@ class ProgramRunner:
 
     def close(self) -> None:
         """Release timers and tasks (after the processes are gone)."""
-        self._stop_watching()
-        if self._candidate_task is not None:
-            self._candidate_task.cancel()
+        self.watch.close()
         for name in list(self._timers):
             self._cancel(name)
         for handle in self._retire_timers.values():
