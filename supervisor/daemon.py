@@ -8,7 +8,6 @@ import random
 import signal
 import socket
 from dataclasses import replace
-from typing import Any
 
 from supervisor import __version__, logs, process, timeline
 from supervisor.clock import MonotonicClock
@@ -21,7 +20,15 @@ from supervisor.frontdoor import FrontDoor
 from supervisor.graph import Unit, bind_listener, blocked_by, build_unit, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
-from supervisor.readiness import Readiness, Snapshot
+from supervisor.readiness import (
+    Call,
+    DaemonEvent,
+    GiveUpRequested,
+    Readiness,
+    SignalReceived,
+    Snapshot,
+    Stopped,
+)
 from supervisor.states import State
 from supervisor.systemd import Notifier, watchdog_interval_s
 from supervisor.units import instants
@@ -45,7 +52,7 @@ class Daemon(FrontDoor):
         self.notifier = notifier or Notifier.from_environment()
         self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.problems)
         self.reaper = process.Reaper(on_orphan=self._orphan)
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.queue: asyncio.Queue[DaemonEvent] = asyncio.Queue()
         self.state = "starting"
         self.exit_code: int | None = None
         self.exit_why: str | None = None
@@ -169,7 +176,7 @@ class Daemon(FrontDoor):
     def _give_up(self, code: int, why: str) -> None:
         if self.exit_code is None:
             self.exit_code, self.exit_why = code, why
-            self.queue.put_nowait(("shutdown", why))
+            self.queue.put_nowait(GiveUpRequested(why))
 
     # ---- the loop -------------------------------------------------------------------
 
@@ -177,7 +184,7 @@ class Daemon(FrontDoor):
         """Run until a signal or a give-up; return the process exit code."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
             # Signal handlers only enqueue; the work happens in this task.
-            self.loop.add_signal_handler(sig, self.queue.put_nowait, sig)
+            self.loop.add_signal_handler(sig, self.queue.put_nowait, SignalReceived(sig))
         # asyncio runs this callback in the loop, never in signal context; reaping there (not
         # behind the queue) lets a task that awaits a child's exit hold up the queue safely.
         self.loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
@@ -208,32 +215,32 @@ class Daemon(FrontDoor):
         interrupts = 0
         while True:
             item = await self.queue.get()
-            if item in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            if isinstance(item, SignalReceived) and item.signal == signal.SIGHUP:
+                self.reload_now()
+            elif isinstance(item, SignalReceived):
                 interrupts += 1
                 if self.state == "stopping":
-                    if item == signal.SIGINT and interrupts > 1:
+                    if item.signal == signal.SIGINT and interrupts > 1:
                         self.log.warning("supervisor.kill_now", why="second SIGINT")
                         await self._kill_all()
                         break
                     continue
-                self.log.info("supervisor.signal", signal=signal.Signals(item).name, next="stopping")
+                self.log.info("supervisor.signal", signal=signal.Signals(item.signal).name, next="stopping")
                 self.loop.create_task(self._shutdown_then_stop())
-            elif item == signal.SIGHUP:
-                self.reload_now()
-            elif isinstance(item, tuple) and item[0] == "shutdown":
+            elif isinstance(item, GiveUpRequested):
                 if self.state != "stopping":
                     self.loop.create_task(self._shutdown_then_stop())
-            elif isinstance(item, tuple) and item[0] == "call":
-                _, fn, fut = item
+            elif isinstance(item, Call):
+                fut = item.future
                 try:
-                    result = await fn()
+                    result = await item.fn()
                 except Exception as exc:  # a control request must never take the daemon down
                     if not fut.done():
                         fut.set_exception(exc)
                 else:
                     if not fut.done():
                         fut.set_result(result)
-            elif item == "stopped":
+            elif isinstance(item, Stopped):
                 break
         code = EXIT_OK if self.exit_code is None else self.exit_code
         self.notifier.close()
@@ -335,7 +342,7 @@ class Daemon(FrontDoor):
 
     async def _shutdown_then_stop(self) -> None:
         await self.shutdown()
-        self.queue.put_nowait("stopped")
+        self.queue.put_nowait(Stopped())
 
     async def shutdown(self) -> None:
         """Stop programs in reverse dependency order, bounded by ``shutdown_timeout``."""

@@ -29,7 +29,7 @@ from supervisor.control.target import (
 from supervisor.events import Restart, Start, Stop
 from supervisor.graph import Unit
 from supervisor.logwriter import LogWriter
-from supervisor.readiness import Readiness
+from supervisor.readiness import Call, DaemonEvent, Readiness
 from supervisor.states import State
 from supervisor.status import ProgramEntry, StatusDocument, UnitEntry, unit_problems
 from supervisor.timeline import Document as TimelineDocument
@@ -48,7 +48,7 @@ class FrontDoor:
     state: str
     log: Any
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[Any]
+    queue: asyncio.Queue[DaemonEvent]
     clock: Clock
     started_at: float
     startup: Timeline
@@ -65,7 +65,7 @@ class FrontDoor:
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run ``fn`` (an async function) in the main loop's task, in order with signals."""
         fut: asyncio.Future[T] = self.loop.create_future()
-        self.queue.put_nowait(("call", fn, fut))
+        self.queue.put_nowait(Call(fn, fut))
         return await fut
 
     def _program(self, name: str) -> ProgramRunner:

@@ -7,11 +7,41 @@ tell systemd (or nothing, without ``NOTIFY_SOCKET``) and when start-up is over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from supervisor.systemd import Notifier
+
+
+@dataclass(frozen=True)
+class SignalReceived:
+    """A signal for the daemon arrived (handlers only enqueue this)."""
+
+    signal: int
+
+
+@dataclass(frozen=True)
+class GiveUpRequested:
+    """A unit gave up for good; the daemon stops everything and exits."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run an operator's request in the main loop's task, in order with signals."""
+
+    fn: Callable[[], Awaitable[Any]]
+    future: asyncio.Future[Any]
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The shutdown is over."""
+
+
+DaemonEvent = SignalReceived | GiveUpRequested | Call | Stopped
 
 
 @dataclass(frozen=True)
