@@ -22,9 +22,9 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from watch_cost import cpu_ns  # bench/ is on the path when run as a script
 
@@ -156,7 +156,9 @@ def supervisord(bindir: Path, seconds: float, settle_s: float) -> dict[str, floa
     (work / "supervisord.conf").write_text("\n".join(conf))
     with database() as url:
         env = stack_env(work, url, port)
-        subprocess.run([f"{Path(PY).parent}/alembic", "upgrade", "head"], cwd=APP, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [f"{Path(PY).parent}/alembic", "upgrade", "head"], cwd=APP, env=env, check=True, capture_output=True
+        )
         proc = subprocess.Popen(
             [str(bindir / "supervisord"), "-c", str(work / "supervisord.conf")],
             env=env,
@@ -173,7 +175,9 @@ def supervisord(bindir: Path, seconds: float, settle_s: float) -> dict[str, floa
     return result
 
 
-def measure(bindir: Path, seconds: float = 30.0, runs: int = 2, settle_s: float = 5.0) -> dict[str, list[dict[str, float]]]:
+def measure(
+    bindir: Path, seconds: float = 30.0, runs: int = 2, settle_s: float = 5.0
+) -> dict[str, list[dict[str, float]]]:
     """Alternate the two daemons ``runs`` times each."""
     out: dict[str, list[dict[str, float]]] = {"ours": [], "supervisord": []}
     for _ in range(runs):
