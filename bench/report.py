@@ -47,7 +47,7 @@ class Table:
         verdict = ""
         if ours and first:
             theirs = med(first)
-            ratio = f"{med(ours) / theirs:.2f}×" if theirs else "—"
+            ratio = f"{med(ours) / theirs:.3g}×" if theirs else "—"
             if met is not None:
                 verdict = "yes" if met(med(ours), theirs) else "no"
         elif ours and met is not None:

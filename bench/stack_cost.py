@@ -124,7 +124,9 @@ def ours(seconds: float, settle_s: float) -> dict[str, float]:
             )
         try:
             status = [OURS, "status", "--quiet", "--socket", str(work / "s.sock")]
-            wait_for(lambda: subprocess.run(status, env=env).returncode == 0, 90, "every unit ready")
+            wait_for(
+                lambda: subprocess.run(status, env=env, stderr=subprocess.DEVNULL).returncode == 0, 90, "all ready"
+            )
             time.sleep(settle_s)
             result = {"idle_cpu_ms_per_s": window(proc.pid, seconds), **memory(proc.pid)}
         finally:
