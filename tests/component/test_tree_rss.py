@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from supervisor import process
+from supervisor import proctree
 from tests.conftest import wait_until
 
 GRANDPARENT = "import subprocess, sys; p = subprocess.Popen(['sleep', '60']); sys.stdin.read(); p.kill()"
@@ -16,11 +16,11 @@ def test_tree_rss_counts_children_and_grandchildren() -> None:
     """A child and its own child count toward the root, as the whole-table figure counts them."""
     child = subprocess.Popen([sys.executable, "-c", GRANDPARENT], stdin=subprocess.PIPE)
     try:
-        alone = process._rss(os.getpid())
-        wait_until(lambda: process._children(child.pid), 10, "the grandchild spawned")
-        by_tree = process.trees_rss({os.getpid()})[os.getpid()]
-        by_table = process._trees_rss_by_table({os.getpid()})[os.getpid()]
-        assert by_tree > alone + process._rss(child.pid)
+        alone = proctree._rss(os.getpid())
+        wait_until(lambda: proctree._children(child.pid), 10, "the grandchild spawned")
+        by_tree = proctree.trees_rss({os.getpid()})[os.getpid()]
+        by_table = proctree._trees_rss_by_table({os.getpid()})[os.getpid()]
+        assert by_tree > alone + proctree._rss(child.pid)
         assert abs(by_tree - by_table) < 0.2 * by_table  # the same processes, read a moment apart
     finally:
         assert child.stdin is not None
@@ -32,4 +32,4 @@ def test_a_gone_process_has_no_rss() -> None:
     """A pid that exited counts as zero, not an error."""
     done = subprocess.Popen(["true"])
     done.wait()
-    assert process.tree_rss(done.pid) == 0
+    assert proctree.tree_rss(done.pid) == 0
