@@ -294,17 +294,20 @@ def _warm_heads(loaded: Any) -> None:
             import subprocess
 
             # A child, as in the daemon: the revision files are user code, and alembic is heavy.
-            done = subprocess.run(
-                migrations.heads_command(job.alembic_config),
-                cwd=job.cwd,
-                env={**os.environ, **job.environment},
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
+            try:
+                done = subprocess.run(
+                    migrations.heads_command(job.alembic_config),
+                    cwd=job.cwd,
+                    env={**os.environ, **job.environment},
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                why = str(exc)
             cached = migrations.cached_heads(job.alembic_config, job.cwd)
             if cached is None:
-                why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
                 print(f"warning: {name}: the migration scripts' heads are not cached ({why})")
                 continue
         print(f"  {name}: script heads {', '.join(cached[1]) or '(none)'} cached, so `run` reads no scripts")
