@@ -270,6 +270,7 @@ def _daemon_side(args: argparse.Namespace) -> int:
                 print(f"  {name}: restarts start-first: the old process serves until the new one is ready by {ready}")
         for warning in loaded.warnings:
             print(f"warning: {warning}")
+        _warm_heads(loaded)
         return EXIT_OK
     from supervisor import runtime
 
@@ -278,6 +279,38 @@ def _daemon_side(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         return runtime.migrate(loaded)
     return runtime.wait(loaded, args.timeout)
+
+
+def _warm_heads(loaded: Any) -> None:
+    """Cache each migration job's script heads, so that `run` at head needs no alembic (e.g. at image build)."""
+    from supervisor import migrations
+
+    for name, job in loaded.config.jobs.items():
+        if not job.alembic_config or not migrations.is_upgrade(list(job.command)):
+            continue
+        cached = migrations.cached_heads(job.alembic_config, job.cwd)
+        if cached is None:
+            import os
+            import subprocess
+
+            # A child, as in the daemon: the revision files are user code, and alembic is heavy.
+            try:
+                done = subprocess.run(
+                    migrations.heads_command(job.alembic_config),
+                    cwd=job.cwd,
+                    env={**os.environ, **job.environment},
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                why = str(exc)
+            cached = migrations.cached_heads(job.alembic_config, job.cwd)
+            if cached is None:
+                print(f"warning: {name}: the migration scripts' heads are not cached ({why})")
+                continue
+        print(f"  {name}: script heads {', '.join(cached[1]) or '(none)'} cached, so `run` reads no scripts")
 
 
 if __name__ == "__main__":  # pragma: no cover

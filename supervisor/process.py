@@ -17,10 +17,11 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psutil
-
 from supervisor.errors import SpawnError
 from supervisor.events import ExitStatus
+from supervisor.proctree import session_members
+from supervisor.proctree import tree_rss as tree_rss  # re-exported: the runners and the daemon read RSS here
+from supervisor.proctree import trees_rss as trees_rss
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -280,18 +281,6 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
-def session_members(sid: int) -> list[int]:
-    """Return the pids of every process in session ``sid`` (what is left of one program)."""
-    found = []
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) == sid:
-                found.append(pid)
-        except OSError:
-            continue
-    return found
-
-
 def kill_tree(pid: int) -> int:
     """SIGKILL a program's process group, then whatever is left of its session; return kills."""
     killed = 1 if signal_group(pid, signal.SIGKILL) else 0
@@ -308,32 +297,6 @@ def sweep_session(sid: int) -> int:
         except OSError:
             pass
     return killed
-
-
-def trees_rss(roots: set[int]) -> dict[int, int]:
-    """Return the resident memory of each root's whole process tree, from one psutil pass."""
-    if not roots:
-        return {}
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for proc in psutil.process_iter(["ppid", "memory_info"]):
-        info = proc.info
-        children.setdefault(info["ppid"] or 0, []).append(proc.pid)
-        rss[proc.pid] = info["memory_info"].rss if info["memory_info"] is not None else 0
-    totals = {}
-    for root in roots:
-        total, stack = 0, [root]
-        while stack:
-            pid = stack.pop()
-            total += rss.get(pid, 0)
-            stack.extend(children.get(pid, ()))
-        totals[root] = total
-    return totals
-
-
-def tree_rss(pid: int) -> int:
-    """Return the resident memory of ``pid`` and all its descendants, in bytes."""
-    return trees_rss({pid})[pid]
 
 
 def decode_status(wait_status: int) -> ExitStatus:

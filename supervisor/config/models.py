@@ -14,7 +14,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from supervisor.backoff import Backoff
 from supervisor.config.fields import (
@@ -291,31 +290,16 @@ class ProgramConfig(Strict):
         return self.stop_timeout
 
 
-class Config(BaseSettings):
-    """The whole file. Environment variables ``SUPERVISOR_<TABLE>__<KEY>`` override it (see ``load()``)."""
+class Config(BaseModel):
+    """The whole file. Environment variables ``SUPERVISOR_<TABLE>__<KEY>`` override it (see ``load()``).
 
-    model_config = SettingsConfigDict(
-        env_prefix="SUPERVISOR_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        env_ignore_empty=False,
-    )
+    A plain model, not a pydantic-settings one: that library costs ~100 ms to import, so
+    ``load()`` imports it only when such an override is actually set.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
 
     supervisor: SupervisorConfig = SupervisorConfig()
     dependencies: dict[str, DependencyConfig] = {}
     jobs: dict[str, JobConfig] = {}
     programs: dict[str, ProgramConfig] = {}
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only init values: ``load()`` merges the environment's overrides in, read from its own mapping."""
-        return (init_settings,)

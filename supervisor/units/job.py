@@ -83,6 +83,9 @@ class JobRunner:
         return child_environment(self.ctx.base_env, unit_environment(self.cfg.env_file, self.cfg.environment))
 
     async def _read_heads(self, alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
+        cached = migrations.cached_heads(alembic_ini, self.cfg.cwd)
+        if cached is not None:  # the scripts are as they were when the helper (or `check`) read them
+            return cached
         out: list[str] = []
         try:
             env = self._environment()

@@ -174,10 +174,10 @@ command = {program("ignores_sigterm")}
 
 
 def test_flooding_child_neither_blocks_nor_bloats_the_supervisor(run_daemon) -> None:
-    """50 MB of output as fast as possible: the loop keeps answering and RSS stays bounded."""
+    """100 MB of output as fast as possible: the loop keeps answering and RSS stays bounded."""
     d = run_daemon(f"""
 [programs.flood]
-command = {program("flood", 50)}
+command = {program("flood", 100)}
 [programs.steady]
 command = {program("sleeper")}
 """)

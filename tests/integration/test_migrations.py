@@ -261,3 +261,24 @@ def test_alembic_cmd_is_run_as_given_even_at_head(database: str, tmp_path: Path)
     assert "job.skipped" not in down.stdout and "job.succeeded" in down.stdout
     with psycopg.connect(database, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (0,)
+
+
+def test_a_start_at_head_reads_the_cached_heads_instead_of_the_scripts(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper caches the heads; the next start decides from the cache (a planted head proves it)."""
+    from supervisor import migrations
+
+    conf = tmp_path / "m.toml"
+    conf.write_text(f'[supervisor]\nlog_format = "json"\nsocket = "{tmp_path}/s.sock"\n' + config(database))
+    env = {**os.environ, "SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")}
+    first = migrate_cli(conf, env=env)
+    assert first.returncode == 0, first.stdout[-2000:]
+    assert list((tmp_path / "cache").glob("alembic-heads-*.json")), "the helper cached nothing"
+    ini = str(WEBSTACK / "alembic.ini")
+    monkeypatch.setenv("SUPERVISOR_CACHE_DIR", env["SUPERVISOR_CACHE_DIR"])
+    assert migrations.cached_heads(ini, str(WEBSTACK)) == ({"0001", "0002"}, ("0002",))
+    migrations.store_heads(ini, {"0001", "0002", "9999"}, ("9999",), str(WEBSTACK))
+    second = migrate_cli(conf, env=env)
+    assert second.returncode == 0, second.stdout[-2000:]
+    assert "job.skipped" not in second.stdout and "job.succeeded" in second.stdout

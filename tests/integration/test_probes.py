@@ -15,7 +15,7 @@ import pytest
 
 from supervisor import probes
 from tests.conftest import PY, free_port
-from tests.integration.conftest import ADMIN_URL, REDIS_URL, with_port
+from tests.integration.conftest import ADMIN_URL, REDIS_URL, Proxy, server_port, with_port
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +185,46 @@ def test_wait_refuses_a_url_without_its_scheme(tmp_path: Path) -> None:
     out, _ = wait_cli(tmp_path, '[dependencies.cache]\ntype = "redis"\nurl = "127.0.0.1:6379"\n')
     assert out.returncode == 78
     assert "dependencies.cache.url" in out.stderr and "redis://" in out.stderr
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_a_probe_keeps_one_connection_and_reconnects_after_a_cut(proxy: type[Proxy], kind: str) -> None:
+    """Checks reuse one connection; once the server side drops it, the next check connects afresh and passes."""
+    real = ADMIN_URL if kind == "postgres" else REDIS_URL
+    p = proxy(server_port(real, 5432 if kind == "postgres" else 6379))
+    p.open()
+    probe = (probes.postgres if kind == "postgres" else probes.redis)(with_port(real, p.port), 2.0)
+
+    async def scenario() -> list[probes.ProbeResult]:
+        results = [await probe() for _ in range(3)]
+        p.close()  # the server went away: every live connection is cut
+        results.append(await probe())
+        p.open()
+        results.append(await probe())
+        return results
+
+    results = asyncio.run(scenario())
+    assert [r.ok for r in results] == [True, True, True, False, True], results
+    assert p.accepted == 2  # one for the first three checks, one after the cut
+
+
+def test_redis_probe_sends_auth_and_select_from_the_url() -> None:
+    """A password and a database number in the URL become AUTH and SELECT before the PING."""
+    seen: list[bytes] = []
+
+    async def scenario() -> probes.ProbeResult:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(1024):
+                seen.append(data)
+                writer.write(b"+PONG\r\n" if b"PING" in data else b"+OK\r\n")
+                await writer.drain()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await probes.redis(f"redis://app:s%40cret@127.0.0.1:{port}/3", 2)()
+
+    result = asyncio.run(scenario())
+    assert result.ok and result.detail == "PONG"
+    sent = b"".join(seen)
+    assert b"$4\r\nAUTH\r\n$3\r\napp\r\n$6\r\ns@cret\r\n" in sent and b"$6\r\nSELECT\r\n$1\r\n3\r\n" in sent

@@ -1,0 +1,109 @@
+"""Read process trees from /proc: the pids of a session, the resident memory of a tree.
+
+Only the processes concerned are read (``/proc/PID/task/*/children``, ``/proc/PID/statm``),
+never psutil's pass over the whole table; psutil is imported only on kernels without
+children lists.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def session_members(sid: int) -> list[int]:
+    """Return the pids of every process in session ``sid`` (what is left of one program)."""
+    found = []
+    for pid in _all_pids():
+        try:
+            if os.getsid(pid) == sid:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _all_pids() -> list[int]:
+    """Every pid on the host, from /proc (what psutil.pids() reads, without importing psutil)."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid``, from the kernel's per-thread ``children`` lists."""
+    found: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found.extend(int(word) for word in f.read().split())
+        except OSError:
+            continue  # the thread or the process ended meanwhile
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def trees_rss(roots: set[int]) -> dict[int, int]:
+    """Return the resident memory of each root's whole process tree.
+
+    Only the trees are read (``/proc/PID/task/*/children``, ``/proc/PID/statm``), never the
+    whole process table: on a busy host that pass cost milliseconds per check.
+    """
+    if not _children_listed():
+        return _trees_rss_by_table(roots)
+    totals = {}
+    for root in roots:
+        total, stack, seen = 0, [root], set()
+        while stack:
+            pid = stack.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            total += _rss(pid)
+            stack.extend(_children(pid))
+        totals[root] = total
+    return totals
+
+
+def _children_listed() -> bool:
+    """Whether this kernel lists children per thread (CONFIG_PROC_CHILDREN)."""
+    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _trees_rss_by_table(roots: set[int]) -> dict[int, int]:
+    """The same figure from one psutil pass over every process (kernels without ``children``)."""
+    import psutil  # ~20 ms and ~3 MB: only on kernels without children lists
+
+    if not roots:
+        return {}
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for proc in psutil.process_iter(["ppid", "memory_info"]):
+        info = proc.info
+        children.setdefault(info["ppid"] or 0, []).append(proc.pid)
+        rss[proc.pid] = info["memory_info"].rss if info["memory_info"] is not None else 0
+    totals = {}
+    for root in roots:
+        total, stack = 0, [root]
+        while stack:
+            pid = stack.pop()
+            total += rss.get(pid, 0)
+            stack.extend(children.get(pid, ()))
+        totals[root] = total
+    return totals
+
+
+def tree_rss(pid: int) -> int:
+    """Return the resident memory of ``pid`` and all its descendants, in bytes."""
+    return trees_rss({pid})[pid]
