@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from supervisor.config.models import parse_address
 from supervisor.events import ExitStatus
@@ -127,108 +127,39 @@ def describe_pg_error(exc: Exception) -> str:
 
 
 def redis(url: str, timeout_s: float) -> Probe:
-    """``PING`` over the Redis protocol (RESP), with ``AUTH`` and ``SELECT`` from the URL.
+    """``PING`` through redis-py, on one client kept between checks; a server still loading is not ready.
 
-    A few lines of RESP instead of redis-py, whose import cost the daemon ~50 ms and ~6 MB;
-    the connection is kept between checks, as for Postgres. A server still loading its
-    dataset answers ``-LOADING``: not ready.
+    redis-py is imported on the first check, so a configuration without Redis never loads it. The
+    client's pool keeps its connection between checks and drops a broken one, so a check after a
+    cut connects afresh.
     """
     kept: list[Any] = []
 
     async def check() -> str:
-        if kept:
-            try:
-                return await _on_kept(kept, _redis_ping, _RedisConn.close)
-            except (OSError, EOFError, NotRedis):
-                pass  # the server went away or restarted: try as a new client would
-        conn = await _redis_connect(url or "redis://localhost:6379/0")
-        kept.append(conn)
+        import redis.asyncio as aioredis
+        from redis.exceptions import BusyLoadingError, RedisError
+
+        if not kept:
+            kept.append(
+                aioredis.from_url(
+                    url or "redis://localhost:6379/0",
+                    socket_timeout=timeout_s,
+                    socket_connect_timeout=timeout_s,
+                    retry_on_timeout=False,
+                    protocol=2,  # a plain PING needs no HELLO handshake
+                )
+            )
         try:
-            return await _on_kept(kept, _redis_ping, _RedisConn.close)
-        except EOFError:
-            raise ProbeFailed("the server closed the connection") from None
-        except NotRedis as exc:
-            raise ProbeFailed(str(exc)) from None
+            answer = await kept[0].ping()
+        except BusyLoadingError:
+            raise ProbeFailed("LOADING: Redis is loading the dataset in memory") from None
+        except RedisError as exc:
+            raise ProbeFailed(f"{type(exc).__name__}: {exc}") from None
+        if answer is not True:
+            raise ProbeFailed(f"PING answered {answer!r}")
+        return "PONG"
 
     return lambda: _timed(check, timeout_s)
-
-
-class NotRedis(ValueError):
-    """The peer's answer is not RESP."""
-
-
-@dataclass
-class _RedisConn:
-    """One open connection to a Redis server."""
-
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-
-    async def command(self, *args: str) -> str:
-        """Send one command; return a simple-string answer, raise ``ProbeFailed`` on an error answer."""
-        out = b"*%d\r\n" % len(args)
-        for arg in args:
-            data = arg.encode()
-            out += b"$%d\r\n%s\r\n" % (len(data), data)
-        self.writer.write(out)
-        await self.writer.drain()
-        try:
-            line = await self.reader.readuntil(b"\r\n")
-        except asyncio.LimitOverrunError:
-            raise NotRedis("not a Redis answer: no line end in 64 KiB") from None
-        kind, text = line[:1], line[1:-2].decode(errors="replace")
-        if kind == b"+":
-            return text
-        if kind == b"-":
-            if text.startswith("LOADING"):
-                raise ProbeFailed("LOADING: Redis is loading the dataset in memory")
-            raise ProbeFailed(f"Redis error: {text}")
-        raise NotRedis(f"not a Redis answer: {line[:40]!r}")
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.writer.close()
-
-
-async def _redis_connect(url: str) -> _RedisConn:
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    try:
-        if parts.scheme == "unix":
-            reader, writer = await asyncio.open_unix_connection(parts.path)
-            db = query.get("db", ["0"])[0]
-        elif parts.scheme in ("redis", "rediss"):
-            context = ssl.create_default_context() if parts.scheme == "rediss" else None
-            reader, writer = await asyncio.open_connection(
-                parts.hostname or "localhost", parts.port or 6379, ssl=context
-            )
-            db = parts.path.strip("/") or query.get("db", ["0"])[0]
-        else:
-            raise ProbeFailed(f"{parts.scheme!r} is not a Redis URL scheme (redis, rediss, unix)")
-    except ValueError as exc:  # a port that is not a number
-        raise ProbeFailed(f"bad Redis URL: {exc}") from None
-    conn = _RedisConn(reader, writer)
-    try:
-        password = unquote(parts.password) if parts.password else query.get("password", [None])[0]
-        if password:
-            user = unquote(parts.username) if parts.username else None
-            await conn.command("AUTH", *([user] if user else []), password)
-        if db != "0":
-            await conn.command("SELECT", db)
-    except NotRedis as exc:
-        conn.close()
-        raise ProbeFailed(str(exc)) from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-async def _redis_ping(conn: Any) -> str:
-    answer = await conn.command("PING")
-    if answer != "PONG":
-        raise ProbeFailed(f"PING answered {answer!r}")
-    return "PONG"
 
 
 def tcp(address: str, timeout_s: float) -> Probe:

@@ -77,6 +77,7 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._live: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._acceptor: threading.Thread | None = None
 
     def open(self) -> None:
         """Listen and forward."""
@@ -88,13 +89,19 @@ class Proxy:
         listener.listen(128)
         listener.settimeout(0.1)
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
 
     def close(self) -> None:
         """Refuse new connections and cut every live one."""
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
+        if self._acceptor is not None:
+            # An accept() in progress keeps the port bound until it returns (within 0.1 s):
+            # wait for it, so that open() can bind the port again at once.
+            self._acceptor.join(2)
+            self._acceptor = None
         with self._lock:
             for sock in list(self._live):
                 try:
