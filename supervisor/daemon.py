@@ -15,9 +15,9 @@ from supervisor.config import Loaded, load
 from supervisor.config.diff import diff
 from supervisor.control.target import ProbeLatencies, ReloadResult
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError
-from supervisor.events import DepsChanged, ExitStatus, Reason, Restart, Shutdown, Start
+from supervisor.events import ExitStatus, Reason, Restart, Shutdown
 from supervisor.frontdoor import FrontDoor
-from supervisor.graph import Unit, bind_listener, blocked_by, build_unit, start_listening
+from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
 from supervisor.readiness import (
@@ -29,11 +29,9 @@ from supervisor.readiness import (
     Snapshot,
     Stopped,
 )
-from supervisor.states import State
 from supervisor.systemd import Notifier, watchdog_interval_s
 from supervisor.units import instants
-from supervisor.units.base import Context
-from supervisor.units.dependency import DependencyRunner
+from supervisor.units.base import Context, Unit
 from supervisor.units.job import JobRunner
 from supervisor.units.program import ProgramRunner
 
@@ -105,14 +103,7 @@ class Daemon(FrontDoor):
         if self.state == "stopping":
             return
         for unit in self.units.values():
-            if isinstance(unit, JobRunner):
-                if unit.state == "pending" and not blocked_by(self.units, unit.cfg.depends_on):
-                    unit.start()
-            elif isinstance(unit, ProgramRunner):
-                blocked = blocked_by(self.units, unit.cfg.depends_on)
-                unit.wait_for(blocked)
-                if (not blocked) != unit.model.deps_ok:
-                    unit.dispatch(DepsChanged(not blocked))
+            unit.gate(blocked_by(self.units, unit.depends_on))
         instants.observe(
             self.startup,
             self.units.values(),
@@ -125,17 +116,7 @@ class Daemon(FrontDoor):
         if self.state != "starting" and self.state != "running":
             return
         # A job not yet started counts too: READY=1 means start-up, migrations included, is over.
-        snap = Snapshot(
-            waiting=tuple(n for n, u in self.units.items() if isinstance(u, DependencyRunner) and u.state == "waiting"),
-            jobs=tuple(u.name for u in self.units.values() if isinstance(u, JobRunner) and not u.finished),
-            programs_settled=all(
-                p.ready_for_dependants()
-                or p.model.held
-                or not p.cfg.autostart
-                or p.model.state in (State.EXITED, State.FATAL)
-                for p in self.programs
-            ),
-        )
+        snap = Snapshot.of([(u.kind, u.name) for u in self.units.values() if u.startup_pending()])
         if self.readiness.report(snap, len(self.programs)):
             self.state = "running"
 
@@ -204,13 +185,7 @@ class Daemon(FrontDoor):
         if watchdog:
             self.readiness.watchdog(self.loop, watchdog)
         for unit in self.units.values():
-            if isinstance(unit, DependencyRunner):
-                unit.start()
-            elif isinstance(unit, JobRunner):
-                unit.prepare()  # read migration heads while the dependencies are awaited
-        for prog in self.programs:
-            if prog.cfg.autostart:
-                prog.dispatch(Start())
+            unit.begin()  # probe; read migration heads while dependencies are awaited; start programs
         self._schedule_recompute()
         interrupts = 0
         while True:
@@ -307,9 +282,7 @@ class Daemon(FrontDoor):
         # Keep the status document in the new start-up order.
         self.units = {n: self.units[n] for level in new.plan for n in level if n in self.units}
         for name in added:
-            unit = self.units[name]
-            if isinstance(unit, ProgramRunner) and unit.cfg.autostart:
-                unit.dispatch(Start())
+            self.units[name].begin()
         self._schedule_recompute()
         result: ReloadResult = {
             "ok": not failed,
@@ -350,8 +323,7 @@ class Daemon(FrontDoor):
         self.readiness.stopping()
         deadline = self.clock.now() + self.cfg.supervisor.shutdown_timeout
         for unit in self.units.values():
-            if isinstance(unit, DependencyRunner | JobRunner):
-                unit.stop()
+            unit.halt()
         for level in reversed(self.loaded.plan):
             progs = [u for n in level if isinstance(u := self.units.get(n), ProgramRunner)]
             for prog in progs:

@@ -27,15 +27,13 @@ from supervisor.control.target import (
     Verb,
 )
 from supervisor.events import Restart, Start, Stop
-from supervisor.graph import Unit
 from supervisor.logwriter import LogWriter
 from supervisor.readiness import Call, DaemonEvent, Readiness
 from supervisor.states import State
 from supervisor.status import ProgramEntry, StatusDocument, UnitEntry, unit_problems
 from supervisor.timeline import Document as TimelineDocument
 from supervisor.timeline import Timeline, document
-from supervisor.units.base import LineBuffer
-from supervisor.units.job import JobRunner
+from supervisor.units.base import LineBuffer, Unit
 from supervisor.units.program import ProgramRunner
 
 T = TypeVar("T")
@@ -120,7 +118,7 @@ class FrontDoor:
         return await self.call(send)
 
     def _buffers(self) -> dict[str, LineBuffer]:
-        return {n: u.buffer for n, u in self.units.items() if isinstance(u, ProgramRunner | JobRunner)}
+        return {n: u.buffer for n, u in self.units.items() if u.buffer is not None}
 
     def tail_logs(self, names: Sequence[str], lines: int) -> LogTail:
         """Return the last ``lines`` lines of the named programs and jobs (all without names), merged."""
@@ -132,7 +130,7 @@ class FrontDoor:
 
     def timeline(self) -> TimelineDocument:
         """Return the start-up as it happened: each unit's instants and the critical chain."""
-        units = [(n, u.kind, list(getattr(u.cfg, "depends_on", []))) for n, u in self.units.items()]
+        units = [(n, u.kind, u.depends_on) for n, u in self.units.items()]
         return document(self.startup, units, self.clock.now() - self.started_at)
 
     # ---- what it shows --------------------------------------------------------------
@@ -141,7 +139,7 @@ class FrontDoor:
         """Return every unit's entry, in start-up order, with its instants."""
         entries: list[UnitEntry] = []
         for unit in self.units.values():
-            entry = unit.status(rss) if isinstance(unit, ProgramRunner) else unit.status()
+            entry = unit.status(rss)
             entry["timeline"] = self.startup.of(unit.name)
             entries.append(entry)
         return entries

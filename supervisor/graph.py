@@ -7,12 +7,10 @@ import socket
 from collections.abc import Callable, Mapping
 
 from supervisor.config.models import Config, parse_address
-from supervisor.units.base import Context
+from supervisor.units.base import Context, Unit
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
 from supervisor.units.program import ProgramRunner
-
-Unit = DependencyRunner | JobRunner | ProgramRunner
 
 
 def bind_listener(address: str) -> socket.socket:
@@ -67,7 +65,6 @@ def blocked_by(units: Mapping[str, Unit], depends_on: list[str]) -> list[str]:
         unit = units.get(dep)
         if unit is None:
             continue
-        ok = unit.ready_for_dependants() if isinstance(unit, ProgramRunner) else unit.ok
-        if not ok:
+        if not unit.lets_dependants_start():
             blocked.append(dep)
     return blocked

@@ -52,6 +52,15 @@ class Snapshot:
     jobs: tuple[str, ...]  # jobs not finished (or not started)
     programs_settled: bool  # every program running, held, or given up
 
+    @classmethod
+    def of(cls, pending: list[tuple[str, str]]) -> Snapshot:
+        """Build from the ``(kind, name)`` of every unit that start-up still waits for."""
+        return cls(
+            waiting=tuple(n for k, n in pending if k == "dependency"),
+            jobs=tuple(n for k, n in pending if k == "job"),
+            programs_settled=not any(k == "program" for k, _ in pending),
+        )
+
 
 def status_line(problems: list[str]) -> str:
     """Return systemd's STATUS= once start-up is over: ``running``, or ``degraded:`` and the first problems."""

@@ -65,6 +65,47 @@ class OsSpawner:
         process.sweep_session(sid)
 
 
+class Unit(Protocol):
+    """What the daemon asks of every unit, whatever its kind: one shape instead of type ladders."""
+
+    name: str
+    kind: str  # dependency | job | program, as the status document spells it
+
+    @property
+    def buffer(self) -> LineBuffer | None:
+        """The lines it printed; a dependency prints none."""
+        ...
+
+    @property
+    def depends_on(self) -> list[str]:
+        """The units it waits for."""
+        ...
+
+    def begin(self) -> None:
+        """Start-up begins: probe, read what can be read early, or start when autostart."""
+        ...
+
+    def gate(self, blocked: list[str]) -> None:
+        """Learn which of ``depends_on`` still hold it back (none: it may go)."""
+        ...
+
+    def lets_dependants_start(self) -> bool:
+        """Whether units that name it may start."""
+        ...
+
+    def startup_pending(self) -> bool:
+        """Whether start-up (``READY=1``) still waits for it."""
+        ...
+
+    def halt(self) -> None:
+        """The daemon goes down: stop probing and jobs (programs go down their ladders)."""
+        ...
+
+    def status(self, rss: dict[int, int] | None = None) -> Any:
+        """Its entry of the status document (``rss``: tree sizes by pid, when known)."""
+        ...
+
+
 @dataclass
 class Context:
     """The daemon's services, injected into runners so that tests can see what they do."""

@@ -40,6 +40,7 @@ class DependencyRunner:
     """Keeps one dependency's state: ``waiting``, ``ready``, ``unavailable`` or ``timed_out``."""
 
     kind = "dependency"
+    buffer = None  # a dependency prints nothing
 
     def __init__(self, name: str, cfg: DependencyConfig, ctx: Context) -> None:
         self.name = name
@@ -76,6 +77,30 @@ class DependencyRunner:
     def ok(self) -> bool:
         """Whether units that name this dependency may start."""
         return depstates.is_ok(self.model, self.policy)
+
+    @property
+    def depends_on(self) -> list[str]:
+        """A dependency waits for nothing."""
+        return []
+
+    def begin(self) -> None:
+        """Start-up begins: probe."""
+        self.start()
+
+    def gate(self, blocked: list[str]) -> None:
+        """Nothing holds a dependency back."""
+
+    def lets_dependants_start(self) -> bool:
+        """Ready, or timed out with ``on_timeout = "continue"``."""
+        return self.ok
+
+    def startup_pending(self) -> bool:
+        """Start-up waits while it is still waited for."""
+        return self.state is WAITING
+
+    def halt(self) -> None:
+        """Stop probing."""
+        self.stop()
 
     def start(self) -> None:
         """Begin probing."""
@@ -127,7 +152,7 @@ class DependencyRunner:
         """Return once the start-up wait is over (ready or timed out)."""
         await self._settled.wait()
 
-    def status(self) -> DependencyEntry:
+    def status(self, rss: dict[int, int] | None = None) -> DependencyEntry:
         """Return this unit's entry of the status document."""
         return {
             "name": self.name,

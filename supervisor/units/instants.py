@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from supervisor.timeline import Timeline
+from supervisor.units.base import Unit
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import RUNNING, JobRunner
 from supervisor.units.program import ProgramRunner
@@ -12,7 +13,7 @@ from supervisor.units.program import ProgramRunner
 
 def observe(
     timeline: Timeline,
-    units: Iterable[DependencyRunner | JobRunner | ProgramRunner],
+    units: Iterable[Unit],
     gate_open: Callable[[list[str]], bool],
     at_s: float,
 ) -> None:
@@ -37,7 +38,7 @@ def observe(
                 timeline.mark(name, "started_s", at_s)
             if unit.finished:
                 timeline.mark(name, "ready_s", at_s)
-        else:
+        elif isinstance(unit, ProgramRunner):
             if unit.model.deps_ok or gate_open(unit.cfg.depends_on):
                 timeline.mark(name, "eligible_s", at_s)
             if unit.model.pid is not None:

@@ -73,6 +73,32 @@ class JobRunner:
         """Whether the revisions decide this job: an ``upgrade`` with ``alembic_config`` (others run as given)."""
         return bool(self.cfg.alembic_config) and migrations.is_upgrade(list(self.cfg.command))
 
+    @property
+    def depends_on(self) -> list[str]:
+        """The units it waits for."""
+        return list(self.cfg.depends_on)
+
+    def begin(self) -> None:
+        """Start-up begins: read the script heads while the dependencies are awaited."""
+        self.prepare()
+
+    def gate(self, blocked: list[str]) -> None:
+        """Run once nothing holds it back."""
+        if self.state == "pending" and not blocked:
+            self.start()
+
+    def lets_dependants_start(self) -> bool:
+        """Succeeded or skipped, or failed with ``on_failure = "continue"``."""
+        return self.ok
+
+    def startup_pending(self) -> bool:
+        """READY=1 waits for every job, migrations included."""
+        return not self.finished
+
+    def halt(self) -> None:
+        """Stop the job's command, if it runs."""
+        self.stop()
+
     def prepare(self) -> None:
         """Start reading the script heads now, while the dependencies are still awaited."""
         if self.cfg.alembic_config and self._heads is None and self.reads_revisions:
@@ -303,7 +329,7 @@ class JobRunner:
         self.error = error
         self.ctx.changed()
 
-    def status(self) -> JobEntry:
+    def status(self, rss: dict[int, int] | None = None) -> JobEntry:
         """Return this unit's entry of the status document."""
         doc: JobEntry = {
             "name": self.name,

@@ -276,6 +276,35 @@ class ProgramRunner:
 
     # ---- for the daemon ---------------------------------------------------------------
 
+    @property
+    def depends_on(self) -> list[str]:
+        """The units it waits for."""
+        return list(self.cfg.depends_on)
+
+    def begin(self) -> None:
+        """Start-up begins: ask to run, unless ``autostart = false``."""
+        if self.cfg.autostart:
+            self.dispatch(events.Start())
+
+    def gate(self, blocked: list[str]) -> None:
+        """Say which dependencies block it, and let the machine know when that changes."""
+        self.wait_for(blocked)
+        if (not blocked) != self.model.deps_ok:
+            self.dispatch(events.DepsChanged(not blocked))
+
+    def lets_dependants_start(self) -> bool:
+        """Running (ready), and healthy where there is a check."""
+        return self.ready_for_dependants()
+
+    def startup_pending(self) -> bool:
+        """Start-up waits until it is ready, held, left stopped by autostart, or given up."""
+        m = self.model
+        settled = self.ready_for_dependants() or m.held or not self.cfg.autostart
+        return not (settled or m.state in (State.EXITED, State.FATAL))
+
+    def halt(self) -> None:
+        """Programs go down through their own ladders, in reverse order."""
+
     def wait_for(self, blocked: list[str]) -> None:
         """Learn which dependencies block it; a program waiting in pending says so once."""
         if blocked != self.waiting_for:

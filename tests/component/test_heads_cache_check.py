@@ -27,5 +27,5 @@ def test_check_warms_the_cache(scripts: Path, capsys: pytest.CaptureFixture[str]
         f'alembic_config = "alembic.ini"\ncwd = "."\n'
     )
     assert main(["check", "--config", str(config)]) == 0
-    assert "migrate: script heads 0002 cached" in capsys.readouterr().out
-    assert migrations.cached_heads(str(scripts), str(scripts.parent)) == ({"0001", "0002"}, ("0002",))
+    assert "migrate: script heads 0003 cached" in capsys.readouterr().out
+    assert migrations.cached_heads(str(scripts), str(scripts.parent)) == ({"0001", "0002", "0003"}, ("0003",))

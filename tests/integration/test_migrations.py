@@ -277,8 +277,8 @@ def test_a_start_at_head_reads_the_cached_heads_instead_of_the_scripts(
     assert list((tmp_path / "cache").glob("alembic-heads-*.json")), "the helper cached nothing"
     ini = str(WEBSTACK / "alembic.ini")
     monkeypatch.setenv("SUPERVISOR_CACHE_DIR", env["SUPERVISOR_CACHE_DIR"])
-    assert migrations.cached_heads(ini, str(WEBSTACK)) == ({"0001", "0002"}, ("0002",))
-    migrations.store_heads(ini, {"0001", "0002", "9999"}, ("9999",), str(WEBSTACK))
+    assert migrations.cached_heads(ini, str(WEBSTACK)) == ({"0001", "0002", "0003"}, ("0003",))
+    migrations.store_heads(ini, {"0001", "0002", "0003", "9999"}, ("9999",), str(WEBSTACK))
     second = migrate_cli(conf, env=env)
     assert second.returncode == 0, second.stdout[-2000:]
     assert "job.skipped" not in second.stdout and "job.succeeded" in second.stdout
