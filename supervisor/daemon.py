@@ -24,6 +24,7 @@ from supervisor.readiness import (
     Call,
     DaemonEvent,
     GiveUpRequested,
+    Phase,
     Readiness,
     SignalReceived,
     Snapshot,
@@ -51,7 +52,7 @@ class Daemon(FrontDoor):
         self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.problems)
         self.reaper = process.Reaper(on_orphan=self._orphan)
         self.queue: asyncio.Queue[DaemonEvent] = asyncio.Queue()
-        self.state = "starting"
+        self.state = Phase.STARTING
         self.exit_code: int | None = None
         self.exit_why: str | None = None
         self.listeners: dict[str, socket.socket] = {}
@@ -100,7 +101,7 @@ class Daemon(FrontDoor):
 
     def _recompute(self) -> None:
         self._recompute_scheduled = False
-        if self.state == "stopping":
+        if self.state is Phase.STOPPING:
             return
         for unit in self.units.values():
             unit.gate(blocked_by(self.units, unit.depends_on))
@@ -113,12 +114,12 @@ class Daemon(FrontDoor):
         self._report_phase()
 
     def _report_phase(self) -> None:
-        if self.state != "starting" and self.state != "running":
+        if self.state is Phase.STOPPING:
             return
         # A job not yet started counts too: READY=1 means start-up, migrations included, is over.
         snap = Snapshot.of([(u.kind, u.name) for u in self.units.values() if u.startup_pending()])
         if self.readiness.report(snap, len(self.programs)):
-            self.state = "running"
+            self.state = Phase.RUNNING
 
     def _job_running(self, running: bool) -> None:
         if running:
@@ -194,7 +195,7 @@ class Daemon(FrontDoor):
                 self.reload_now()
             elif isinstance(item, SignalReceived):
                 interrupts += 1
-                if self.state == "stopping":
+                if self.state is Phase.STOPPING:
                     if item.signal == signal.SIGINT and interrupts > 1:
                         self.log.warning("supervisor.kill_now", why="second SIGINT")
                         await self._kill_all()
@@ -203,7 +204,7 @@ class Daemon(FrontDoor):
                 self.log.info("supervisor.signal", signal=signal.Signals(item.signal).name, next="stopping")
                 self.loop.create_task(self._shutdown_then_stop())
             elif isinstance(item, GiveUpRequested):
-                if self.state != "stopping":
+                if self.state is not Phase.STOPPING:
                     self.loop.create_task(self._shutdown_then_stop())
             elif isinstance(item, Call):
                 fut = item.future
@@ -319,7 +320,7 @@ class Daemon(FrontDoor):
 
     async def shutdown(self) -> None:
         """Stop programs in reverse dependency order, bounded by ``shutdown_timeout``."""
-        self.state = "stopping"
+        self.state = Phase.STOPPING
         self.readiness.stopping()
         deadline = self.clock.now() + self.cfg.supervisor.shutdown_timeout
         for unit in self.units.values():

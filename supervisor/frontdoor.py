@@ -28,7 +28,7 @@ from supervisor.control.target import (
 )
 from supervisor.events import Restart, Start, Stop
 from supervisor.logwriter import LogWriter
-from supervisor.readiness import Call, DaemonEvent, Readiness
+from supervisor.readiness import Call, DaemonEvent, Phase, Readiness
 from supervisor.states import State
 from supervisor.status import ProgramEntry, StatusDocument, UnitEntry, unit_problems
 from supervisor.timeline import Document as TimelineDocument
@@ -43,7 +43,7 @@ class FrontDoor:
     """What an operator may ask of the daemon: act on programs, signal, logs, status, timeline, figures."""
 
     units: dict[str, Unit]
-    state: str
+    state: Phase
     log: Any
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[DaemonEvent]
@@ -78,7 +78,7 @@ class FrontDoor:
 
     async def act(self, name: str, verb: Verb) -> list[ProgramEntry]:
         """Start, stop or restart one program (or ``all``); wait (bounded) until it settles."""
-        if self.state == "stopping":
+        if self.state is Phase.STOPPING:
             raise Conflict("the supervisor is shutting down")
         targets = self.programs if name == "all" else [self._program(name)]
         event: Start | Stop | Restart = Start() if verb == "start" else Stop() if verb == "stop" else Restart()
@@ -161,7 +161,7 @@ class FrontDoor:
                 "version": __version__,
                 "state": self.state,
                 "uptime_s": round(self.clock.now() - self.started_at, 3),
-                "ready": self.state == "running" and not unit_problems(units),
+                "ready": self.state is Phase.RUNNING and not unit_problems(units),
                 "started": self.readiness.ready_sent,
                 "config": str(self.loaded.path),
                 "time": time.time(),

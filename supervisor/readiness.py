@@ -7,11 +7,20 @@ tell systemd (or nothing, without ``NOTIFY_SOCKET``) and when start-up is over.
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from supervisor.systemd import Notifier
+
+
+class Phase(enum.StrEnum):
+    """The daemon's own state, as the status document and /healthz spell it."""
+
+    STARTING = "starting"  # start-up is not over (no READY=1 yet)
+    RUNNING = "running"
+    STOPPING = "stopping"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import enum
 from collections.abc import Callable
 
 from supervisor import migrations
@@ -14,14 +14,22 @@ from supervisor.process import SpawnSpec, child_environment
 from supervisor.status import JobEntry
 from supervisor.units.base import Context, LineBuffer, run_command
 
-PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED = (
-    "pending",
-    "running",
-    "retrying",
-    "succeeded",
-    "failed",
-    "skipped",
-)
+
+class JobState(enum.StrEnum):
+    """A job's states, as the status document spells them."""
+
+    PENDING = "pending"  # waiting on its dependencies
+    RUNNING = "running"
+    RETRYING = "retrying"  # waiting before its next attempt
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # at head, or ALEMBIC_CMD=true
+
+
+PENDING, RUNNING, RETRYING = JobState.PENDING, JobState.RUNNING, JobState.RETRYING
+SUCCEEDED, FAILED, SKIPPED = JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED
+# Named groups beside the states: over for this start-up; lets its dependants start (with continue).
+FINISHED_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED})
 
 
 class JobRunner:
@@ -61,7 +69,7 @@ class JobRunner:
     @property
     def finished(self) -> bool:
         """Whether the job is over for this start-up."""
-        return self.state in (SUCCEEDED, FAILED, SKIPPED)
+        return self.state in FINISHED_STATES
 
     @property
     def ok(self) -> bool:
@@ -84,7 +92,7 @@ class JobRunner:
 
     def gate(self, blocked: list[str]) -> None:
         """Run once nothing holds it back."""
-        if self.state == "pending" and not blocked:
+        if self.state is PENDING and not blocked:
             self.start()
 
     def lets_dependants_start(self) -> bool:
@@ -142,7 +150,7 @@ class JobRunner:
         await self._done.wait()
 
     async def _run(self) -> None:
-        started = time.monotonic()
+        started = self.ctx.clock.now()
         try:
             await self._run_inner()
         except asyncio.CancelledError:
@@ -152,7 +160,7 @@ class JobRunner:
             self._log.exception("job.crashed")
             self._set(FAILED, f"{type(exc).__name__}: {exc}")
         finally:
-            self.duration_s = round(time.monotonic() - started, 3)
+            self.duration_s = round(self.ctx.clock.now() - started, 3)
             self._on_running(False)
             self._done.set()
             self.ctx.changed()
@@ -324,7 +332,7 @@ class JobRunner:
 
         return line
 
-    def _set(self, state: str, error: str | None = None) -> None:
+    def _set(self, state: JobState, error: str | None = None) -> None:
         self.state = state
         self.error = error
         self.ctx.changed()
