@@ -20,8 +20,6 @@ from supervisor.events import (
     Retire,
     SendStop,
     Shutdown,
-    Spawn,
-    Spawned,
     SpawnFailed,
     Start,
     Stop,
@@ -38,28 +36,12 @@ def machine(**policy: object) -> Machine:
     return Machine(RestartPolicy(backoff=NO_JITTER, **policy))  # type: ignore[arg-type]
 
 
-class Handover(Machine):
-    """Answers candidate spawns with their own pids, like the runner does."""
-
-    def send(self, *events: object) -> list[object]:
-        out: list[object] = []
-        for ev in events:
-            self.model, actions = transition(self.model, ev, self.clock.now(), self.policy, self.rng)  # type: ignore[arg-type]
-            out.extend(actions)
-            for action in actions:
-                if isinstance(action, Spawn):
-                    self.next_pid += 1
-                    out.extend(self.send(Spawned(self.next_pid, candidate=action.candidate)))
-        self.actions.extend(out)
-        return out
-
-
 START_FIRST = RestartPolicy(backoff=NO_JITTER, notify=True, start_first=True, start_timeout_s=10, stop_timeout_s=5)
 
 
-def serving() -> Handover:
+def serving() -> Machine:
     """A start-first program whose first incarnation (pid 101) said READY=1."""
-    m = Handover(START_FIRST)
+    m = Machine(START_FIRST)
     m.send(DepsChanged(True), Start(), Ready(101))
     assert m.model.state is State.RUNNING and m.model.pid == 101
     return m
@@ -225,7 +207,7 @@ def test_a_second_restart_mid_handover_replaces_the_candidate() -> None:
 
 def test_health_and_memory_restarts_hand_over_too() -> None:
     """With start-first, an unhealthy or oversized program is replaced by a handover as well."""
-    m = Handover(RestartPolicy(notify=True, start_first=True, has_health=True, health_failure_threshold=1))
+    m = Machine(RestartPolicy(notify=True, start_first=True, has_health=True, health_failure_threshold=1))
     m.send(DepsChanged(True), Start(), Ready(101), HealthResult(True), HealthResult(False))
     assert m.model.next_pid == 102 and m.model.handover_reason is Reason.HEALTH
     m.send(Ready(102), MemoryExceeded(10**9))

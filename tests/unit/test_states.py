@@ -59,7 +59,7 @@ class Machine:
             for action in actions:
                 if isinstance(action, Spawn):
                     self.next_pid += 1
-                    out.extend(self.send(Spawned(self.next_pid)))
+                    out.extend(self.send(Spawned(self.next_pid, candidate=action.candidate)))
         self.actions.extend(out)
         return out
 
