@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 from supervisor import migrations
 from supervisor.config.models import DependencyConfig, JobConfig
-from supervisor.envfile import EnvFileError, unit_environment
+from supervisor.envfile import unit_environment
 from supervisor.errors import EXIT_UNAVAILABLE
 from supervisor.process import SpawnSpec, child_environment
 from supervisor.status import JobEntry
+from supervisor.units.alembic_gate import AlembicGate
 from supervisor.units.base import Context, LineBuffer, run_command
 
 
@@ -57,14 +58,19 @@ class JobRunner:
         self.exit_code: int | None = None
         self.error: str | None = None
         self.duration_s: float | None = None
-        self.revisions: migrations.Revisions | None = None
         self.buffer = LineBuffer(log_lines)
         self._on_running = on_running
         self._task: asyncio.Task[None] | None = None
-        self._heads: asyncio.Task[tuple[set[str], tuple[str, ...]]] | None = None
-        self._known: set[str] = set()
         self._done = asyncio.Event()
         self._log = ctx.log.bind(job=name)
+        self.alembic: AlembicGate | None = None
+        if cfg.alembic_config and revision_url is not None:
+            self.alembic = AlembicGate(cfg, revision_url, ctx, self._log, self._environment)
+
+    @property
+    def revisions(self) -> migrations.Revisions | None:
+        """The database's revision and the scripts' heads, once read."""
+        return self.alembic.revisions if self.alembic is not None else None
 
     @property
     def finished(self) -> bool:
@@ -109,29 +115,12 @@ class JobRunner:
 
     def prepare(self) -> None:
         """Start reading the script heads now, while the dependencies are still awaited."""
-        if self.cfg.alembic_config and self._heads is None and self.reads_revisions:
-            self._heads = self.ctx.loop.create_task(self._read_heads(self.cfg.alembic_config))
+        if self.alembic is not None and self.reads_revisions:
+            self.alembic.prepare()
 
     def _environment(self) -> dict[str, str]:
         """The child's environment: the daemon's, then the env files, then ``environment``."""
         return child_environment(self.ctx.base_env, unit_environment(self.cfg.env_file, self.cfg.environment))
-
-    async def _read_heads(self, alembic_ini: str) -> tuple[set[str], tuple[str, ...]]:
-        cached = migrations.cached_heads(alembic_ini, self.cfg.cwd)
-        if cached is not None:  # the scripts are as they were when the helper (or `check`) read them
-            return cached
-        out: list[str] = []
-        try:
-            env = self._environment()
-        except EnvFileError as exc:
-            raise RuntimeError(str(exc)) from None
-        spec = SpawnSpec(argv=migrations.heads_command(alembic_ini), env=env, cwd=self.cfg.cwd)
-        status = await run_command(self.ctx, spec, 120.0, lambda stream, line: out.append(f"{stream}\t{line}"))
-        stdout = "\n".join(line.split("\t", 1)[1] for line in out if line.startswith("stdout\t"))
-        if status is None or not status.success:
-            tail = [line.split("\t", 1)[1] for line in out][-3:]
-            raise RuntimeError(f"cannot read the migration scripts of {alembic_ini}: {' / '.join(tail) or status}")
-        return migrations.parse_heads(stdout)
 
     def start(self) -> None:
         """Run the job once."""
@@ -141,9 +130,10 @@ class JobRunner:
 
     def stop(self) -> None:
         """Cancel it: a running command (or the heads helper) is killed and reaped."""
-        for task in (self._task, self._heads):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self.alembic is not None:
+            self.alembic.cancel()
 
     async def wait(self) -> None:
         """Return once the job is over."""
@@ -195,72 +185,12 @@ class JobRunner:
                 self._log.info("job.lock_released", key=lock.key)
 
     async def _at_head(self, when: str) -> bool:
-        """Decide from the revisions; return True when the job is over (skipped or failed)."""
-        assert self.cfg.alembic_config is not None and self.revision_url is not None
-        self.prepare()
-        current = await self._read_current()
-        if current is None:
-            return True
-        if not current:
-            # An empty database is neither at head nor ahead: migrate without waiting for the
-            # script heads, which reach the status document when the helper is done.
-            self._log.info("job.revisions", current=None, when=when, next="migrating")
-            self._track_heads(current)
-            return False
-        assert self._heads is not None
-        try:
-            self._known, heads = await self._heads
-        except RuntimeError as exc:
-            self._log.error("job.scripts_unreadable", error=str(exc))
-            self._set(FAILED, str(exc))
-            return True
-        revs = self.revisions = migrations.compare(current, self._known, heads)
-        if revs.unknown:
-            why = (
-                f"the database is at revision {', '.join(revs.unknown)}, which these migration scripts "
-                f"do not know (heads: {', '.join(revs.heads)}): the database is ahead of the code"
-            )
-            self._log.error(
-                "job.database_ahead",
-                current=revs.current,
-                heads=revs.heads,
-                why=why,
-                hint="deploy the newer code, or downgrade the database deliberately",
-            )
-            self._set(FAILED, why)
-            return True
-        if revs.at_head:
-            self._log.info("job.skipped", why=f"database already at head ({when})", heads=revs.heads)
-            self._set(SKIPPED)
-            return True
-        self._log.info("job.revisions", current=revs.current, heads=revs.heads, when=when)
-        return False
-
-    async def _read_current(self) -> tuple[str, ...] | None:
-        assert self.revision_url is not None
-        for attempt in range(1, self.cfg.attempts + 1):
-            try:
-                return await migrations.read_current(self.revision_url)
-            except ConnectionError as exc:
-                self._log.warning("job.revisions_unreadable", error=str(exc), attempt=attempt)
-                if attempt == self.cfg.attempts:
-                    self._set(FAILED, f"cannot read alembic_version: {exc}")
-                    return None
-                await asyncio.sleep(self.cfg.backoff.policy().delay(attempt, self.ctx.rng))
-        return None
-
-    def _track_heads(self, current: tuple[str, ...]) -> None:
-        """Fill in the status document's revisions once the heads helper answers."""
-
-        def done(task: asyncio.Task[tuple[set[str], tuple[str, ...]]]) -> None:
-            if task.cancelled() or task.exception() is not None:
-                return
-            self._known, heads = task.result()
-            if self.revisions is None:
-                self.revisions = migrations.compare(current, self._known, heads)
-
-        if self._heads is not None:
-            self._heads.add_done_callback(done)
+        """Ask the gate; return True when the job is over (skipped or failed)."""
+        assert self.alembic is not None
+        verdict = await self.alembic.decide(when)
+        if verdict.over:
+            self._set(SKIPPED if verdict.skipped else FAILED, verdict.why)
+        return verdict.over
 
     async def _attempts(self) -> None:
         backoff = self.cfg.backoff.policy()
@@ -311,15 +241,8 @@ class JobRunner:
             await asyncio.sleep(delay)
 
     async def _record_after_success(self) -> None:
-        """Show the revision the job left the database at (the heads helper may still be busy)."""
-        if not self.cfg.alembic_config or self.revision_url is None or self._heads is None:
-            return
-        try:
-            self._known, heads = await self._heads
-            current = await migrations.read_current(self.revision_url)
-        except (RuntimeError, ConnectionError):
-            return  # the job succeeded; the status shows what was read before it
-        self.revisions = migrations.compare(current, self._known, heads)
+        if self.alembic is not None:
+            await self.alembic.record_after_success()
 
     def _collector(self, output: list[str]) -> Callable[[str, str], None]:
         """Return a line handler that logs, buffers, and keeps the tail for classifying failures."""
