@@ -96,10 +96,21 @@ def test_child_dies_with_a_sigkilled_parent(path: str) -> None:
     parent = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    assert alive(child)
+    # PDEATHSIG holds from the program's exec on: on the posix_spawn path, setpriv sets it a moment
+    # before it execs the program (a window of about a millisecond, written down in the README).
+    execd = lambda: (c := _cmdline(child)) and c[0].endswith("sleep") and c[1:] == ["100"]  # noqa: E731
+    wait_until(execd, 5, f"child {child} to exec its program")
     parent.kill()
     parent.wait()
     wait_until(lambda: not alive(child), 5, f"child {child} to die with its parent")
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode() for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
