@@ -121,51 +121,40 @@ def _fail(m: Model, why: str, *pre: Action) -> tuple[Model, list[Action]]:
     return m, [*pre, log("program.handover_failed", pid=m.pid, why=why, next="the old incarnation keeps serving")]
 
 
-def _promote(m: Model, now: float, p: RestartPolicy, actions: list[Action]) -> tuple[Model, list[Action]]:
-    """The candidate is ready: it becomes the program, and the old one retires."""
-
-    old, reason = m.pid, m.handover_reason or Reason.OPERATOR
-    took = round(now - m.next_started_at, 3) if m.next_started_at is not None else None
-    m = replace(
+def _candidate_takes_over(m: Model, state: State, health: Health | None, started_at: float | None) -> Model:
+    """The candidate becomes the program's incarnation; the handover is over."""
+    return replace(
         m,
-        state=State.RUNNING,
+        state=state,
         pid=m.next_pid,
-        started_at=m.next_started_at,
+        started_at=started_at,
         generation=m.generation + 1,
-        health=Health.HEALTHY if p.has_health else None,
+        health=health,
         health_failures=0,
         restarts=m.restarts + 1,
         next_pid=None,
         next_started_at=None,
         handover_reason=None,
         handover_id=m.handover_id + 1,
-        retiring=(*m.retiring, old) if old is not None else m.retiring,
-        error=None,
     )
+
+
+def _promote(m: Model, now: float, p: RestartPolicy, actions: list[Action]) -> tuple[Model, list[Action]]:
+    """The candidate is ready: it becomes the program, and the old one retires."""
+    old, reason = m.pid, m.handover_reason or Reason.OPERATOR
+    took = round(now - m.next_started_at, 3) if m.next_started_at is not None else None
+    m = _candidate_takes_over(m, State.RUNNING, Health.HEALTHY if p.has_health else None, m.next_started_at)
+    m = replace(m, retiring=(*m.retiring, old) if old is not None else m.retiring, error=None)
     done = log("program.handover_done", pid=m.pid, old_pid=old, ready_after_s=took, reason=reason.value)
     return m, [*actions, done, *([Retire(old)] if old is not None else [])]
 
 
 def _old_died(m: Model, ev: Exited, now: float, p: RestartPolicy) -> tuple[Model, list[Action]]:
     """The serving incarnation died mid-handover: the candidate takes over, still starting."""
-
     old = m.pid
     m = record_exit(m, ev.status, Reason.EXIT)
     started = m.next_started_at if m.next_started_at is not None else now
-    m = replace(
-        m,
-        state=State.STARTING,
-        pid=m.next_pid,
-        started_at=started,
-        generation=m.generation + 1,
-        health=Health.UNKNOWN if p.has_health else None,
-        health_failures=0,
-        restarts=m.restarts + 1,
-        next_pid=None,
-        next_started_at=None,
-        handover_reason=None,
-        handover_id=m.handover_id + 1,
-    )
+    m = _candidate_takes_over(m, State.STARTING, Health.UNKNOWN if p.has_health else None, started)
     left_s = max(0.1, p.start_timeout_s - (now - started))
     return m, [
         log("program.exited", pid=old, **describe_exit(ev.status), next="the new incarnation takes over"),
