@@ -245,7 +245,16 @@ def _reload(client: Any, args: argparse.Namespace) -> int:
 def _daemon_side(args: argparse.Namespace) -> int:
     import os
 
-    from supervisor.config import find_path, load, runnable
+    if args.command == "run":
+        from supervisor import tls
+
+        with tls.hidden():
+            import asyncio  # noqa: F401  # first, and without OpenSSL: see supervisor.tls
+        from supervisor.config.compiled import load  # validates in a child: pydantic stays out of the daemon
+    else:
+        from supervisor.config.loader import load
+    from supervisor.config import runnable
+    from supervisor.settings import find_path
 
     path = find_path(args.config)
     try:

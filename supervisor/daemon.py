@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from supervisor import __version__, logs, process, timeline
 from supervisor.clock import MonotonicClock
-from supervisor.config import Loaded, load
+from supervisor.config import compiled
 from supervisor.config.diff import diff
 from supervisor.control.target import ProbeLatencies, ReloadResult
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError
@@ -20,6 +20,7 @@ from supervisor.frontdoor import FrontDoor
 from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
+from supervisor.process import SpawnSpec
 from supervisor.readiness import (
     Call,
     DaemonEvent,
@@ -30,9 +31,10 @@ from supervisor.readiness import (
     Snapshot,
     Stopped,
 )
+from supervisor.settings import Loaded
 from supervisor.systemd import Notifier, watchdog_interval_s
 from supervisor.units import instants
-from supervisor.units.base import Context, Unit
+from supervisor.units.base import Context, Unit, run_command
 from supervisor.units.job import JobRunner
 from supervisor.units.program import ProgramRunner
 
@@ -58,6 +60,8 @@ class Daemon(FrontDoor):
         self.listeners: dict[str, socket.socket] = {}
         self.units: dict[str, Unit] = {}
         self.probe_latencies = ProbeLatencies()  # for /metrics, read at scrape time
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[ReloadResult]] = set()
         self._recompute_scheduled = False
         self._out = logs.get("output")
         self.notify_listener = NotifyListener(self.loop, self._notified)
@@ -192,7 +196,9 @@ class Daemon(FrontDoor):
         while True:
             item = await self.queue.get()
             if isinstance(item, SignalReceived) and item.signal == signal.SIGHUP:
-                self.reload_now()
+                task = self.loop.create_task(self.reload())
+                self._reloads.add(task)
+                task.add_done_callback(self._reloads.discard)
             elif isinstance(item, SignalReceived):
                 interrupts += 1
                 if self.state is Phase.STOPPING:
@@ -229,14 +235,31 @@ class Daemon(FrontDoor):
             self.log.info("supervisor.exit", exit_code=code)
         return code
 
-    def reload_now(self) -> ReloadResult:
-        """Apply the configuration file as it is now: restart what changed, refuse what cannot be."""
-        try:
-            new = load(self.loaded.path)
-        except ConfigError as exc:
-            problems = [f"{k}: {w}" for k, w in exc.problems]
-            self.log.error("config.reload_refused", problems=problems, next="the running configuration stays as it was")
-            return {"ok": False, "error": exc.render()}
+    async def reload(self) -> ReloadResult:
+        """Validate the file as it is now in a child (as SIGHUP does), then apply it in the main loop's task."""
+        async with self._reload_lock:  # one at a time, each against what the one before left
+            try:
+                new = await compiled.load_async(self.loaded.path, self._run_validator)
+            except ConfigError as exc:
+                problems = [f"{k}: {w}" for k, w in exc.problems]
+                self.log.error(
+                    "config.reload_refused", problems=problems, next="the running configuration stays as it was"
+                )
+                return {"ok": False, "error": exc.render()}
+
+            async def apply() -> ReloadResult:
+                if self.state is Phase.STOPPING:
+                    return {"ok": False, "error": "the supervisor is stopping"}
+                return self.apply(new)
+
+            return await self.call(apply)
+
+    async def _run_validator(self, argv: list[str]) -> bool:
+        status = await run_command(self.ctx, SpawnSpec(argv, dict(os.environ)), 120.0)
+        return status is not None and status.success
+
+    def apply(self, new: Loaded) -> ReloadResult:
+        """Apply a validated configuration: restart what changed, refuse what cannot be."""
         change = diff(self.cfg, new.config)
         # Bind every new listen address before anything changes: one that cannot be bound
         # refuses that program's part of the reload, never the daemon.
@@ -254,7 +277,7 @@ class Daemon(FrontDoor):
                 programs[name] = self.cfg.programs[name]
             else:
                 del programs[name]
-        self.loaded = replace(new, config=new.config.model_copy(update={"programs": programs}))
+        self.loaded = replace(new, config=replace(new.config, programs=programs))
         self.cfg = self.loaded.config
         changed = [n for n in change.changed if n not in failed]
         added = [n for n in change.added if n not in failed]
@@ -299,14 +322,6 @@ class Daemon(FrontDoor):
             result["note"] = f"changes to {', '.join(change.next_start)} take effect at the next start"
         (self.log.warning if failed else self.log.info)("config.reloaded", **result)
         return result
-
-    async def reload(self) -> ReloadResult:
-        """Re-read the configuration in the main loop's task, as SIGHUP does."""
-
-        async def run() -> ReloadResult:
-            return self.reload_now()
-
-        return await self.call(run)
 
     async def _retire(self, unit: ProgramRunner, listener: socket.socket | None) -> None:
         await unit.wait_down()

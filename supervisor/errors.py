@@ -22,6 +22,10 @@ class ConfigError(SupervisorError):
         self.problems = problems
         super().__init__(self.render())
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, list[tuple[str, str]]]]:
+        # A validating child sends its refusal back pickled; the message is derived, not stored.
+        return (ConfigError, (self.path, self.problems))
+
     def render(self) -> str:
         """Return one line per problem, each naming the file and the key."""
         lines = [f"{self.path}: {key or '(top level)'}: {what}" for key, what in self.problems]

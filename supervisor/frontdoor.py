@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 from supervisor import __version__, logstream, process
 from supervisor.clock import Clock
-from supervisor.config import Loaded
 from supervisor.control.target import (
     Conflict,
     Figures,
@@ -29,6 +28,7 @@ from supervisor.control.target import (
 from supervisor.events import Restart, Start, Stop
 from supervisor.logwriter import LogWriter
 from supervisor.readiness import Call, DaemonEvent, Phase, Readiness
+from supervisor.settings import Loaded
 from supervisor.states import State
 from supervisor.status import ProgramEntry, StatusDocument, UnitEntry, unit_problems
 from supervisor.timeline import Document as TimelineDocument

@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 
-from supervisor.config.models import Config, parse_address
+from supervisor.settings import Config, parse_address
 from supervisor.units.base import Context, Unit
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner

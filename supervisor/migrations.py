@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import configparser
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor.digest import blake2b
 from supervisor.probes import describe_pg_error
 
 # Failures worth another attempt: the database, not the migration, was the problem.
@@ -57,7 +57,7 @@ def is_upgrade(argv: list[str]) -> bool:
 
 def lock_key(name: str) -> int:
     """Return a stable signed 64-bit advisory-lock key for ``name``."""
-    digest = hashlib.blake2b(f"supervisor.migrate:{name}".encode(), digest_size=8).digest()
+    digest = blake2b(f"supervisor.migrate:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -136,7 +136,7 @@ def heads_cache_key(alembic_ini: str, cwd: str | None = None) -> str | None:
     dirs = _script_dirs(alembic_ini, cwd)
     if dirs is None:
         return None
-    digest = hashlib.blake2b(digest_size=16)
+    digest = blake2b(digest_size=16)
     try:
         ini = os.stat(alembic_ini)
         digest.update(f"{os.path.abspath(alembic_ini)}\0{ini.st_size}\0{ini.st_mtime_ns}\n".encode())

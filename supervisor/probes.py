@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from supervisor.config.models import parse_address
+from supervisor import tls
 from supervisor.events import ExitStatus
+from supervisor.settings import parse_address
+
+if TYPE_CHECKING:
+    import ssl
 
 # Postgres SQLSTATEs that mean "not ready yet" rather than "misconfigured".
 NOT_READY_SQLSTATES = {"57P03": "the database system is starting up", "53300": "too many connections"}
@@ -129,15 +132,19 @@ def describe_pg_error(exc: Exception) -> str:
 def redis(url: str, timeout_s: float) -> Probe:
     """``PING`` through redis-py, on one client kept between checks; a server still loading is not ready.
 
-    redis-py is imported on the first check, so a configuration without Redis never loads it. The
+    redis-py is imported on the first check, so a configuration without Redis never loads it, and
+    without ``ssl`` unless the url is ``rediss://`` (see ``supervisor.tls``). The
     client's pool keeps its connection between checks and drops a broken one, so a check after a
     cut connects afresh.
     """
     kept: list[Any] = []
 
     async def check() -> str:
-        import redis.asyncio as aioredis
-        from redis.exceptions import BusyLoadingError, RedisError
+        if url.startswith("rediss:"):
+            tls.module()
+        with tls.hidden():  # TLS or not is decided here: a dependency's url changes only with a restart
+            import redis.asyncio as aioredis
+            from redis.exceptions import BusyLoadingError, RedisError
 
         if not kept:
             kept.append(
@@ -187,7 +194,7 @@ def http(url: str, timeout_s: float) -> Probe:
             raise ProbeFailed(f"{url!r} is not an http(s) URL")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        context = ssl.create_default_context() if parts.scheme == "https" else None
+        context = tls.module().create_default_context() if parts.scheme == "https" else None
         status = await http_get_status(parts.hostname, port, target, context)
         if not 200 <= status < 300:
             raise ProbeFailed(f"HTTP {status}")

@@ -7,14 +7,14 @@ import os
 import random
 import signal
 import sys
+from dataclasses import replace
 from typing import Any
 
 from supervisor import logs, process
 from supervisor.clock import MonotonicClock
-from supervisor.config import Loaded
-from supervisor.config.models import parse_address
 from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
 from supervisor.logwriter import LogWriter
+from supervisor.settings import Loaded, parse_address
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
@@ -93,7 +93,7 @@ async def _wait(loaded: Loaded, timeout_s: float | None) -> int:
     deps = []
     for name, dep in loaded.config.dependencies.items():
         if timeout_s is not None:
-            dep = dep.model_copy(update={"timeout": timeout_s})
+            dep = replace(dep, timeout=timeout_s)
         deps.append(DependencyRunner(name, dep, ctx))
     for dep_runner in deps:
         dep_runner.start()

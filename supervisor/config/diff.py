@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from supervisor.config.models import Config
+from supervisor.settings import Config
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from supervisor.durations import parse_duration, parse_size
 from supervisor.interpolation import FromEnv
+from supervisor.settings import parse_address
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -27,15 +28,6 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "redis": ("redis", "rediss", "unix"),
     "http": ("http", "https"),
 }
-
-
-def parse_address(value: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[::1]:80`` for IPv6); raise ``ValueError`` when it is not one."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r} is not host:port")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
 
 
 def check_url(kind: str, url: str) -> None:

@@ -6,41 +6,19 @@ import os
 import shlex
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from supervisor.config.models import Config, JobConfig, ProgramConfig
+from supervisor.config.models import ConfigFile, plain
 from supervisor.errors import ConfigError
 from supervisor.interpolation import FromEnv, interpolate
+from supervisor.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, find_path
 
-DEFAULT_PATH = "conf/supervisor.toml"
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A valid configuration with its file, its start-up plan and its warnings."""
-
-    path: Path
-    config: Config
-    plan: list[list[str]]  # start-up order: each level only needs earlier ones
-    warnings: list[str] = field(default_factory=list)
-
-    def kind_of(self, name: str) -> str:
-        """Return ``dependency``, ``job`` or ``program`` for a unit name."""
-        if name in self.config.dependencies:
-            return "dependency"
-        if name in self.config.jobs:
-            return "job"
-        return "program"
-
-
-def find_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
-    """Return the file from ``--config``, else ``$SUPERVISOR_CONFIG``, else the default."""
-    return Path(explicit or environ.get("SUPERVISOR_CONFIG") or DEFAULT_PATH)
+__all__ = ["DEFAULT_PATH", "Loaded", "env_overrides", "find_path", "load"]
 
 
 def _walk(node: Any, environ: Mapping[str, str], key: str, problems: list[tuple[str, str]]) -> Any:
@@ -96,7 +74,7 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
         raise ConfigError(shown, problems)
     _apply_db_host(data, env)
     try:
-        config = Config(**_deep_update(data, env_overrides(env)))
+        config = plain(ConfigFile(**_deep_update(data, env_overrides(env))))
     except ValidationError as exc:
         errors = [(_key(e["loc"]), _message(e)) for e in exc.errors()]
         raise ConfigError(shown, errors) from None
@@ -118,16 +96,16 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     pydantic-settings reads them; it is imported only when one is set, since its import
     alone costs the daemon ~100 ms of start-up.
     """
-    tables = tuple(f"{ENV_PREFIX}{name}".lower() for name in Config.model_fields)
+    tables = tuple(f"{ENV_PREFIX}{name}".lower() for name in ConfigFile.model_fields)
     if not any(key.lower().startswith(tables) for key in environ):
         return {}
     from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
     class Overrides(BaseSettings):
-        """The fields of ``Config``, as pydantic-settings sees them, to read the overrides."""
+        """The fields of ``ConfigFile``, as pydantic-settings sees them, to read the overrides."""
 
         model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_ignore_empty=False)
-        __annotations__ = {name: field.annotation for name, field in Config.model_fields.items()}
+        __annotations__ = {name: field.annotation for name, field in ConfigFile.model_fields.items()}
 
     class EnvironSource(EnvSettingsSource):
         """Read from the given mapping instead of ``os.environ``."""
@@ -163,12 +141,12 @@ def _apply_alembic_cmd(config: Config, env: Mapping[str, str]) -> Config:
     if alembic_cmd is None:
         return config
     jobs = {
-        name: job.with_alembic_cmd(shlex.split(alembic_cmd) or ["true"])
+        name: replace(job, command=shlex.split(alembic_cmd) or ["true"], from_alembic_cmd=True)
         if job.alembic_config or name == "migrate"
         else job
         for name, job in config.jobs.items()
     }
-    return config.model_copy(update={"jobs": jobs})
+    return replace(config, jobs=jobs)
 
 
 def _check_start_first(config: Config, problems: list[tuple[str, str]]) -> None:
@@ -203,16 +181,12 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         return tuple(("-" if p.startswith("-") else "") + str(rel(p.removeprefix("-"))) for p in paths)
 
     jobs = {
-        n: j.model_copy(
-            update={"cwd": rel(j.cwd), "alembic_config": rel(j.alembic_config), "env_file": files(j.env_file)}
-        )
+        n: replace(j, cwd=rel(j.cwd), alembic_config=rel(j.alembic_config), env_file=files(j.env_file))
         for n, j in config.jobs.items()
     }
-    programs = {
-        n: p.model_copy(update={"cwd": rel(p.cwd), "env_file": files(p.env_file)}) for n, p in config.programs.items()
-    }
-    sup = config.supervisor.model_copy(update={"socket": rel(config.supervisor.socket)})
-    return config.model_copy(update={"jobs": jobs, "programs": programs, "supervisor": sup})
+    programs = {n: replace(p, cwd=rel(p.cwd), env_file=files(p.env_file)) for n, p in config.programs.items()}
+    sup = replace(config.supervisor, socket=str(rel(config.supervisor.socket)))
+    return replace(config, jobs=jobs, programs=programs, supervisor=sup)
 
 
 def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[str]]:

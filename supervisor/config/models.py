@@ -1,4 +1,8 @@
-"""The configuration's shape: pydantic models that reject, never coerce, what they do not know."""
+"""The configuration file's shape: pydantic models that reject, never coerce, what they do not know.
+
+Validation ends in ``plain()``: the same values as the frozen dataclasses of
+``supervisor.settings``, which is all the running daemon ever sees.
+"""
 
 from __future__ import annotations
 
@@ -15,30 +19,31 @@ from pydantic import (
     model_validator,
 )
 
-from supervisor.backoff import Backoff
+from supervisor import settings
 from supervisor.config.fields import (
     Command,
     Duration,
     EnvFiles,
     Size,
     check_url,
-    parse_address,  # re-exported: the daemon and the control server import it from here
     parse_from_env,
     signal_name,
 )
 from supervisor.config.ladder import Invalid, read_ladder
 from supervisor.interpolation import default_socket
+from supervisor.settings import parse_address
 
 __all__ = [
-    "BackoffConfig",
-    "Config",
-    "DependencyConfig",
-    "HealthConfig",
-    "JobConfig",
-    "ProgramConfig",
-    "RestartConfig",
-    "SupervisorConfig",
-    "parse_address",
+    "BackoffTable",
+    "ConfigFile",
+    "DependencyTable",
+    "HealthTable",
+    "JobTable",
+    "ProgramTable",
+    "RestartTable",
+    "SupervisorTable",
+    "plain",
+    "plain_table",
 ]
 
 ExitCode = Annotated[int, Field(ge=0, le=255)]
@@ -59,7 +64,7 @@ class Strict(BaseModel):
         return {k: parse_from_env(fields[k].annotation, v) if k in fields else v for k, v in data.items()}
 
 
-class BackoffConfig(Strict):
+class BackoffTable(Strict):
     """``backoff = { initial, factor, max, jitter }``."""
 
     initial: Duration = 1.0
@@ -67,12 +72,8 @@ class BackoffConfig(Strict):
     max: Duration = 60.0
     jitter: float = Field(0.1, ge=0.0, le=1.0)
 
-    def policy(self) -> Backoff:
-        """Return the pure backoff policy."""
-        return Backoff(initial_s=self.initial, factor=self.factor, max_s=self.max, jitter=self.jitter)
 
-
-class SupervisorConfig(Strict):
+class SupervisorTable(Strict):
     """``[supervisor]``: the daemon itself."""
 
     socket: str = Field(default_factory=default_socket)
@@ -92,7 +93,7 @@ class SupervisorConfig(Strict):
         return value
 
 
-class DependencyConfig(Strict):
+class DependencyTable(Strict):
     """``[dependencies.NAME]``: something that must answer before units that name it start."""
 
     type: Literal["postgres", "redis", "tcp", "http"]
@@ -103,7 +104,7 @@ class DependencyConfig(Strict):
     probe_timeout: Duration = 3.0
     primary: bool = False
     # Between probes while start-up waits; unset: from `interval` up to max(interval, 5s), factor 1.5.
-    backoff: BackoffConfig | None = None
+    backoff: BackoffTable | None = None
 
     @field_validator("url")
     @classmethod
@@ -114,7 +115,7 @@ class DependencyConfig(Strict):
         return value
 
     @model_validator(mode="after")
-    def _fits_type(self) -> DependencyConfig:
+    def _fits_type(self) -> DependencyTable:
         if self.type in ("tcp", "http") and not self.url:
             raise ValueError(f"a {self.type} dependency needs a url")
         if self.primary and self.type != "postgres":
@@ -124,13 +125,13 @@ class DependencyConfig(Strict):
         return self
 
 
-class JobConfig(Strict):
+class JobTable(Strict):
     """``[jobs.NAME]``: a one-shot command such as ``alembic upgrade head``."""
 
     command: Command
     depends_on: list[str] = []
     attempts: int = Field(1, ge=1, le=1000)
-    backoff: BackoffConfig = BackoffConfig(initial=2.0, max=64.0)
+    backoff: BackoffTable = BackoffTable(initial=2.0, max=64.0)
     timeout: Duration = 3600.0
     on_failure: Literal["continue", "exit"] = "continue"
     lock: str | None = None
@@ -140,26 +141,14 @@ class JobConfig(Strict):
     env_file: EnvFiles = ()
     cwd: str | None = None
     user: str | None = None
-    _alembic_cmd: bool = PrivateAttr(default=False)
-
-    @property
-    def from_alembic_cmd(self) -> bool:
-        """Whether ``command`` came from ``$ALEMBIC_CMD`` rather than from the file."""
-        return self._alembic_cmd
-
-    def with_alembic_cmd(self, command: list[str]) -> JobConfig:
-        """Return a copy whose command is ``$ALEMBIC_CMD``'s."""
-        job = self.model_copy(update={"command": command})
-        job._alembic_cmd = True
-        return job
 
 
-class RestartConfig(Strict):
+class RestartTable(Strict):
     """``restart = { policy, order, backoff, reset_after, max_restarts, window, *_exit_codes }``."""
 
     policy: Literal["always", "on-failure", "never"] = "always"
     order: Literal["stop-first", "start-first"] = "stop-first"
-    backoff: BackoffConfig = BackoffConfig()
+    backoff: BackoffTable = BackoffTable()
     reset_after: Duration = 60.0
     max_restarts: int = Field(10, ge=0)
     window: Duration = 300.0
@@ -167,7 +156,7 @@ class RestartConfig(Strict):
     no_restart_exit_codes: list[ExitCode] = [78]  # EX_CONFIG: a restart would fail the same way
 
     @model_validator(mode="after")
-    def _disjoint(self) -> RestartConfig:
+    def _disjoint(self) -> RestartTable:
         both = sorted({0, *self.success_exit_codes} & set(self.no_restart_exit_codes))
         if both:
             codes = ", ".join(map(str, both))
@@ -175,7 +164,7 @@ class RestartConfig(Strict):
         return self
 
 
-class HealthConfig(Strict):
+class HealthTable(Strict):
     """``health = { http | tcp | exec | file, ... }``: exactly one kind of check."""
 
     http: str | None = None
@@ -196,7 +185,7 @@ class HealthConfig(Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_kind(self) -> HealthConfig:
+    def _one_kind(self) -> HealthTable:
         kinds = [k for k in ("http", "tcp", "exec", "file") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(f"name exactly one of http, tcp, exec, file (got {', '.join(kinds) or 'none'})")
@@ -208,13 +197,8 @@ class HealthConfig(Strict):
             raise ValueError("interval and timeout must be positive")
         return self
 
-    @property
-    def kind(self) -> str:
-        """Return which check this is."""
-        return next(k for k in ("http", "tcp", "exec", "file") if getattr(self, k) is not None)
 
-
-class ProgramConfig(Strict):
+class ProgramTable(Strict):
     """``[programs.NAME]``: a long-running child."""
 
     command: Command
@@ -223,7 +207,7 @@ class ProgramConfig(Strict):
     env_file: EnvFiles = ()
     cwd: str | None = None
     user: str | None = None
-    # A list of stop signals (and of timeouts) is a ladder: stop_ladder() has its rungs. Here
+    # A list of stop signals (and of timeouts) is a ladder: _ladder has its rungs. Here
     # stop_signal is the first rung's signal and stop_timeout the whole ladder up to SIGKILL.
     stop_signal: str = "SIGTERM"
     stop_timeout: Duration = 10.0
@@ -231,8 +215,8 @@ class ProgramConfig(Strict):
     min_uptime: Duration = 1.0
     start_timeout: Duration = 60.0
     notify: bool = False
-    restart: RestartConfig = RestartConfig()
-    health: HealthConfig | None = None
+    restart: RestartTable = RestartTable()
+    health: HealthTable | None = None
     max_memory: Size | None = None
     memory_interval: Duration = 5.0
     listen: str | None = None
@@ -241,7 +225,7 @@ class ProgramConfig(Strict):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _ladder_lists(cls, data: Any, handler: ModelWrapValidatorHandler[ProgramConfig]) -> ProgramConfig:
+    def _ladder_lists(cls, data: Any, handler: ModelWrapValidatorHandler[ProgramTable]) -> ProgramTable:
         """Read list forms of stop_signal/stop_timeout into a ladder; the fields keep its summary."""
         lists = isinstance(data, dict) and any(isinstance(data.get(k), list) for k in ("stop_signal", "stop_timeout"))
         if not lists:
@@ -280,17 +264,8 @@ class ProgramConfig(Strict):
             parse_address(value)
         return value
 
-    def stop_ladder(self) -> tuple[tuple[str, float], ...]:
-        """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""
-        return self._ladder or ((self.stop_signal, self.stop_timeout),)
 
-    @property
-    def stop_total(self) -> float:
-        """Return the whole ladder's length in seconds, before SIGKILL (``stop_timeout`` holds it too)."""
-        return self.stop_timeout
-
-
-class Config(BaseModel):
+class ConfigFile(BaseModel):
     """The whole file. Environment variables ``SUPERVISOR_<TABLE>__<KEY>`` override it (see ``load()``).
 
     A plain model, not a pydantic-settings one: that library costs ~100 ms to import, so
@@ -299,7 +274,39 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
 
-    supervisor: SupervisorConfig = SupervisorConfig()
-    dependencies: dict[str, DependencyConfig] = {}
-    jobs: dict[str, JobConfig] = {}
-    programs: dict[str, ProgramConfig] = {}
+    supervisor: SupervisorTable = SupervisorTable()
+    dependencies: dict[str, DependencyTable] = {}
+    jobs: dict[str, JobTable] = {}
+    programs: dict[str, ProgramTable] = {}
+
+
+_PLAIN: dict[type[BaseModel], type] = {
+    BackoffTable: settings.BackoffConfig,
+    SupervisorTable: settings.SupervisorConfig,
+    DependencyTable: settings.DependencyConfig,
+    JobTable: settings.JobConfig,
+    RestartTable: settings.RestartConfig,
+    HealthTable: settings.HealthConfig,
+    ProgramTable: settings.ProgramConfig,
+    ConfigFile: settings.Config,
+}
+
+
+def plain_table(value: Any) -> Any:
+    """Return a table (or a dict or list of them) as ``supervisor.settings`` values."""
+    if isinstance(value, BaseModel):
+        fields = {name: plain_table(getattr(value, name)) for name in type(value).model_fields}
+        if isinstance(value, ProgramTable):
+            fields["ladder"] = value._ladder
+        return _PLAIN[type(value)](**fields)
+    if isinstance(value, dict):
+        return {k: plain_table(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_table(v) for v in value]
+    return value
+
+
+def plain(config: ConfigFile) -> settings.Config:
+    """Return the validated file as the frozen dataclasses the daemon runs on."""
+    out: settings.Config = plain_table(config)
+    return out

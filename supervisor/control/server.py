@@ -130,9 +130,6 @@ class ControlServer:
             os.chown(self.path, -1, self._gid)
             os.chmod(self.path, 0o660)
         if self.http:
-            from supervisor.control.metrics import Metrics  # prometheus-client only where /metrics is served
-
-            self.metrics = Metrics(self.target)
             host, port = self.http
             self._servers.append(await asyncio.start_server(self._tcp_client, host, port, limit=MAX_HEADER_BYTES))
 
@@ -280,7 +277,12 @@ class ControlServer:
             if state != "running":
                 issues.insert(0, f"supervisor is {state}")
             return Response(503, {"ready": False, "reasons": issues}) if issues else Response(200, {"ready": True})
-        if path == "/metrics" and self.metrics is not None:
+        if path == "/metrics" and self.http:
+            if self.metrics is None:
+                # prometheus-client (and the OpenSSL its exposition module loads, ~6 MB) only once scraped
+                from supervisor.control.metrics import Metrics
+
+                self.metrics = Metrics(self.target)
             data, content_type = self.metrics.render()
             return Response(200, data, content_type=content_type)
         return _error(404, f"unknown path {path}")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from supervisor import migrations
-from supervisor.config.models import JobConfig
 from supervisor.envfile import EnvFileError
 from supervisor.process import SpawnSpec
+from supervisor.settings import JobConfig
 from supervisor.units.base import Context, run_command
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 from supervisor import depstates, plain, probes
 from supervisor.backoff import Backoff
-from supervisor.config.models import DependencyConfig
 from supervisor.depstates import DepModel, DepPolicy, DepState, Probed
 from supervisor.events import Log
+from supervisor.settings import DependencyConfig
 from supervisor.status import DependencyEntry
 from supervisor.units.base import Context
 

@@ -7,10 +7,10 @@ import enum
 from collections.abc import Callable
 
 from supervisor import migrations
-from supervisor.config.models import DependencyConfig, JobConfig
 from supervisor.envfile import unit_environment
 from supervisor.errors import EXIT_UNAVAILABLE
 from supervisor.process import SpawnSpec, child_environment
+from supervisor.settings import DependencyConfig, JobConfig
 from supervisor.status import JobEntry
 from supervisor.units.alembic_gate import AlembicGate
 from supervisor.units.base import Context, LineBuffer, run_command

@@ -8,12 +8,12 @@ import time
 
 from supervisor import events, states
 from supervisor.clock import Handle
-from supervisor.config.models import ProgramConfig
 from supervisor.envfile import unit_environment
 from supervisor.events import Event, ExitStatus
 from supervisor.model import Health
 from supervisor.output import OutputPump
 from supervisor.process import SpawnSpec, child_environment, tree_rss
+from supervisor.settings import ProgramConfig
 from supervisor.states import Model, State, transition
 from supervisor.status import Handover, LastExit, ProgramEntry
 from supervisor.units.base import Context, LineBuffer, line_handler, run_command

@@ -12,10 +12,10 @@ from typing import Protocol
 
 from supervisor import events, probes
 from supervisor.clock import Handle
-from supervisor.config.models import ProgramConfig
 from supervisor.events import Event, ExitStatus
 from supervisor.model import Health, Model, State
 from supervisor.process import tree_rss
+from supervisor.settings import ProgramConfig
 from supervisor.units.base import Context
 
 _WATCHED = (State.STARTING, State.RUNNING)

@@ -111,6 +111,7 @@ def test_a_candidate_that_never_gets_ready_leaves_the_old_one_serving(run_daemon
     d.config.write_text(d.config.read_text().replace(program("slow_http", 0.2), program("slow_http", "never")))
     with Load(port, clients=2) as load:
         d.signal(signal.SIGHUP)
+        d.wait_event("config.reloaded", changed=["web"])
         unit = d.wait_unit("web", handover=None, timeout=20)
         wait_until(lambda: not d.unit("web")["retiring"], 20, "the candidate to be gone", seen=d.tail)
     assert unit["pid"] == old and unit["state"] == "running"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from supervisor.config.diff import diff
-from supervisor.config.models import Config, ProgramConfig
+from supervisor.config.models import ConfigFile, ProgramTable, plain
+from supervisor.settings import Config
 
 
 def config(**programs: dict[str, object]) -> Config:
     """A configuration with these programs."""
-    return Config(programs={n: ProgramConfig.model_validate(p) for n, p in programs.items()})
+    return plain(ConfigFile(programs={n: ProgramTable.model_validate(p) for n, p in programs.items()}))
 
 
 def test_added_removed_changed_and_unchanged_programs() -> None:
@@ -33,7 +34,9 @@ def test_a_listen_address_is_bound_anew_only_when_it_is_new() -> None:
 
 def test_dependency_job_and_supervisor_changes_wait_for_the_next_start() -> None:
     """Changes outside [programs] are named as taking effect at the next start."""
-    old = Config.model_validate({"supervisor": {"shutdown_timeout": 30}})
-    new = Config.model_validate({"supervisor": {"shutdown_timeout": 10}, "jobs": {"m": {"command": ["true"]}}})
+    old = plain(ConfigFile.model_validate({"supervisor": {"shutdown_timeout": 30}}))
+    new = plain(
+        ConfigFile.model_validate({"supervisor": {"shutdown_timeout": 10}, "jobs": {"m": {"command": ["true"]}}})
+    )
     assert diff(old, new).next_start == ("jobs", "supervisor")
     assert diff(old, old).empty

@@ -8,7 +8,7 @@ from typing import Any
 
 from supervisor import probes
 from supervisor.clock import Clock, FakeClock, MonotonicClock
-from supervisor.config import DependencyConfig
+from supervisor.config.models import DependencyTable, plain_table
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
 
@@ -34,7 +34,7 @@ class Log:
 def runner(clock: Clock, probe: probes.Probe, **cfg: Any) -> tuple[DependencyRunner, Log]:
     log = Log()
     ctx = Context(loop=asyncio.get_running_loop(), clock=clock, reaper=None, log=log, base_env={})  # type: ignore[arg-type]
-    dep = DependencyRunner("cache", DependencyConfig(type="redis", interval=0.01, **cfg), ctx)
+    dep = DependencyRunner("cache", plain_table(DependencyTable(type="redis", interval=0.01, **cfg)), ctx)
     dep._probe = probe
     return dep, log
 

@@ -27,6 +27,9 @@ LAYERS = {
     "interpolation": 0,
     "envfile": 1,
     "plain": 0,
+    "settings": 0,
+    "tls": 0,
+    "digest": 0,
     "config": 1,
     "logwriter": 1,
     "logs": 1,
@@ -189,3 +192,22 @@ def test_status_imports_only_the_standard_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "", f"status imported: {out.stdout.strip()}"
+
+
+def test_the_run_path_imports_neither_pydantic_nor_ssl() -> None:
+    """What `supervisor run` imports before and while it runs leaves pydantic to a child and OpenSSL out."""
+    probe = (
+        "import sys\n"
+        "from supervisor import tls\n"
+        "with tls.hidden():\n    import asyncio\n"
+        "import supervisor.config.compiled, supervisor.config.runnable, supervisor.settings\n"
+        "import supervisor.runtime, supervisor.daemon, supervisor.control.server\n"
+        "import supervisor.probes\n"
+        "heavy = [m for m in ('pydantic', 'pydantic_core', 'pydantic_settings', 'ssl', '_hashlib', 'psutil', "
+        "'alembic') "
+        "if sys.modules.get(m) is not None]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"the run path imported: {out.stdout.strip()}"

@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 from supervisor.clock import FakeClock
-from supervisor.config.models import ProgramConfig
+from supervisor.config.models import ProgramTable, plain_table
 from supervisor.events import ExitStatus, Ready
 from supervisor.model import State
 from supervisor.process import Child, Reaper, SpawnSpec
@@ -64,7 +64,7 @@ class Harness:
             fatal=lambda name, why: self.fatal.append(why),
             spawner=self.spawner,
         )
-        cfg = ProgramConfig.model_validate({"command": ["app"], **program})
+        cfg = plain_table(ProgramTable.model_validate({"command": ["app"], **program}))
         self.runner = ProgramRunner("app", cfg, self.ctx)
 
     def start(self) -> None:

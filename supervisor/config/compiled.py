@@ -1,0 +1,205 @@
+"""Load a configuration without importing pydantic: from a cache, or from a child that validates it.
+
+The daemon runs on ``supervisor.settings``' plain values. Validating needs pydantic (~15 MB
+resident, ~75 ms to import), so a short-lived child validates (``python -m
+supervisor.config.compiled FILE OUT``) and writes the result, pickled, to ``OUT``; its
+refusal comes back the same way, as the ``ConfigError`` the loader raised.
+
+A result is cached under ``$SUPERVISOR_CACHE_DIR`` (else the XDG cache directory), keyed by
+everything validation reads: the file's bytes and resolved path, the whole environment, the
+working directory, the user, and the code that validates (its files' sizes and mtimes). A
+start with the same inputs reads the cache and spawns no child. Only files owned by us and
+writable by no one else are read, and only by an unpickler that accepts the configuration's
+own classes. Anything unusual (no cache directory, a child that cannot run) falls back to
+validating in this process: slower and larger, never wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+from supervisor import __version__, settings
+from supervisor.digest import blake2b
+from supervisor.errors import ConfigError
+from supervisor.settings import Loaded
+
+_CODE = Path(__file__).resolve().parents[1]
+# The modules whose code decides what a file validates to.
+_CODE_FILES = (
+    "settings.py",
+    "errors.py",
+    "interpolation.py",
+    "durations.py",
+    "backoff.py",
+    "config/models.py",
+    "config/fields.py",
+    "config/ladder.py",
+    "config/loader.py",
+)
+_KEEP = 64  # cached configurations kept per cache directory; the oldest go first
+
+
+def child_argv(path: Path, out: str) -> list[str]:
+    """The command that validates ``path`` and writes the result to ``out``."""
+    return [sys.executable, "-m", "supervisor.config.compiled", str(path), out]
+
+
+def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
+    """Digest of every input of validation; None when the file cannot be read."""
+    digest = blake2b(digest_size=20)
+    try:
+        digest.update(path.read_bytes())
+        digest.update(f"\0{path.resolve()}\0{os.getcwd()}\0{os.geteuid()}\0{__version__}\0{sys.version}\0".encode())
+        for name in _CODE_FILES:
+            st = os.stat(_CODE / name)
+            digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    except OSError:
+        return None
+    for key in sorted(environ):
+        digest.update(f"{key}={environ[key]}\0".encode(errors="surrogateescape"))
+    return digest.hexdigest()
+
+
+def _cache_file(key: str, environ: Mapping[str, str]) -> Path:
+    from supervisor.migrations import cache_dir
+
+    return cache_dir(environ) / f"config-{key}.pickle"
+
+
+def cached(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded | None:
+    """Return the cached result of validating ``path`` with these inputs, or None."""
+    key = cache_key(path, environ)
+    if key is None:
+        return None
+    target = _cache_file(key, environ)
+    try:
+        with open(target, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return None
+            value = settings.loads(fh.read())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, Loaded) else None
+
+
+def store(path: Path, loaded: Loaded, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Cache a validation result (atomically); return the file, or None when there is no cache."""
+    key = cache_key(path, environ)
+    if key is None:
+        return None
+    target = _cache_file(key, environ)
+    import tempfile
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(settings.dumps(loaded))
+        os.replace(tmp, target)
+        _prune(target.parent)
+    except OSError:
+        return None  # a read-only home: every start validates, as without a cache
+    return target
+
+
+def _prune(directory: Path) -> None:
+    entries = []
+    for entry in os.scandir(directory):
+        if entry.name.startswith("config-") and entry.name.endswith(".pickle"):
+            try:
+                entries.append((entry.stat().st_mtime_ns, entry.path))
+            except OSError:
+                continue
+    for _, name in sorted(entries)[:-_KEEP]:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+
+def read_result(out: str) -> Loaded:
+    """Return what a validating child wrote to ``out``, or raise the ``ConfigError`` it found."""
+    with open(out, "rb") as fh:
+        value = settings.loads(fh.read())
+    if isinstance(value, ConfigError):
+        raise value
+    return value
+
+
+def _scratch() -> str:
+    import tempfile  # only on a miss: it costs the daemon 1.4 MB
+
+    fd, out = tempfile.mkstemp(prefix="supervisor-config-")
+    os.close(fd)
+    return out
+
+
+def _finish(path: Path, out: str, ran: bool, environ: Mapping[str, str]) -> Loaded:
+    """Read the child's result (raising its ``ConfigError``), or validate here when it could not run."""
+    try:
+        loaded = read_result(out) if ran else None
+    except (OSError, ValueError):
+        loaded = None
+    finally:
+        os.unlink(out)
+    if loaded is None:  # the child could not run: validate here, at pydantic's cost
+        from supervisor.config.loader import load as load_here
+
+        return load_here(path, environ)
+    store(path, loaded, environ)
+    return loaded
+
+
+def load(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded:
+    """Validate ``path`` without importing pydantic here; raise ``ConfigError`` as the loader does."""
+    hit = cached(path, environ)
+    if hit is not None:
+        return hit
+    import subprocess
+
+    out = _scratch()
+    try:
+        done = subprocess.run(child_argv(path, out), env=dict(environ), capture_output=True, timeout=120)
+        ran = done.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ran = False
+    return _finish(path, out, ran, environ)
+
+
+async def load_async(
+    path: Path, run_child: Callable[[list[str]], Awaitable[bool]], environ: Mapping[str, str] = os.environ
+) -> Loaded:
+    """``load`` for a running daemon: ``run_child(argv)`` runs the validating child, True when it exited 0."""
+    hit = cached(path, environ)
+    if hit is not None:
+        return hit
+    out = _scratch()
+    try:
+        ran = await run_child(child_argv(path, out))
+    except BaseException:
+        os.unlink(out)
+        raise
+    return _finish(path, out, ran, environ)
+
+
+def main(argv: list[str]) -> int:
+    """The child: validate ``argv[0]`` and write the result (or its refusal) to ``argv[1]``."""
+    from supervisor.config.loader import load as load_here
+
+    path, out = argv
+    try:
+        result: Loaded | ConfigError = load_here(path)
+    except ConfigError as exc:
+        result = exc
+    with open(out, "wb") as fh:
+        fh.write(settings.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
