@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-_ASYNCIO_MODULES = ("asyncio.base_events", "asyncio.selector_events", "asyncio.sslproto")
+# Modules that name ``ssl`` only inside functions get it set; sslproto also defines module-level
+# names from it (``SSLAgainErrors``), so it is executed again, in place.
+_ASYNCIO_MODULES = ("asyncio.base_events", "asyncio.selector_events")
+_ASYNCIO_RELOADED = "asyncio.sslproto"
 
 
 @contextmanager
@@ -32,10 +35,14 @@ def hidden() -> Iterator[None]:
 
 def module() -> ModuleType:
     """Import ``ssl`` and give it to every asyncio module that was imported without it."""
+    import importlib
     import ssl
 
     for name in _ASYNCIO_MODULES:
         mod = sys.modules.get(name)
         if mod is not None and getattr(mod, "ssl", ssl) is None:
             mod.ssl = ssl  # type: ignore[attr-defined]
+    sslproto = sys.modules.get(_ASYNCIO_RELOADED)
+    if sslproto is not None and getattr(sslproto, "ssl", ssl) is None:
+        importlib.reload(sslproto)  # the module object stays: base_events and selector_events see the new names
     return ssl

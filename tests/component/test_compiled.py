@@ -1,0 +1,172 @@
+"""`run` validates in a child and caches the result; the running daemon never maps pydantic or OpenSSL."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from supervisor import settings
+from supervisor.config import compiled
+from supervisor.errors import ConfigError
+from tests.conftest import program
+
+GOOD = """
+[programs.web]
+command = ["sleep", "60"]
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "supervisor.toml"
+    path.write_text(text)
+    return path
+
+
+def entries(env: dict[str, str]) -> list[Path]:
+    return sorted(Path(env["SUPERVISOR_CACHE_DIR"]).glob("config-*.pickle"))
+
+
+def mark_cached(path: Path, env: dict[str, str]) -> None:
+    """Rewrite the cached result with a marker only a read of the cache can return."""
+    (entry,) = entries(env)
+    loaded = settings.loads(entry.read_bytes())
+    assert isinstance(loaded, settings.Loaded)
+    entry.write_bytes(settings.dumps(dataclasses.replace(loaded, warnings=["from the cache"])))
+
+
+def test_a_miss_validates_in_a_child_and_the_next_load_reads_the_cache(tmp_path: Path, env: dict[str, str]) -> None:
+    """The first load writes one private cache entry; the same inputs then come from it."""
+    path = write(tmp_path, GOOD)
+    first = compiled.load(path, env)
+    assert first.config.programs["web"].command == ["sleep", "60"] and first.warnings == []
+    (entry,) = entries(env)
+    st = entry.stat()
+    assert st.st_uid == os.geteuid() and st.st_mode & 0o022 == 0
+    mark_cached(path, env)
+    assert compiled.load(path, env).warnings == ["from the cache"]
+
+
+@pytest.mark.parametrize("change", ["environment", "file"])
+def test_a_changed_input_is_a_miss(tmp_path: Path, env: dict[str, str], change: str) -> None:
+    """Another environment or another file content validates again."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    if change == "environment":
+        env = {**env, "SOMETHING_ELSE": "1"}
+    else:
+        path.write_text(GOOD.replace("60", "61"))
+    again = compiled.load(path, env)
+    assert again.warnings == [] and len(entries(env)) == 2
+
+
+def test_a_cache_entry_others_can_write_is_ignored(tmp_path: Path, env: dict[str, str]) -> None:
+    """A group- or world-writable entry is never read."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    (entry,) = entries(env)
+    entry.chmod(0o666)
+    assert compiled.cached(path, env) is None
+    assert compiled.load(path, env).warnings == []
+
+
+def test_the_childs_refusal_names_file_key_and_problem(tmp_path: Path, env: dict[str, str]) -> None:
+    """An invalid file comes back as the loader's own ConfigError, and nothing is cached."""
+    path = write(tmp_path, GOOD + "\n[programs.bad]\ncommand = []\nrestart = { polcy = 'always' }\n")
+    with pytest.raises(ConfigError) as info:
+        compiled.load(path, env)
+    keys = {key for key, _ in info.value.problems}
+    assert keys == {"programs.bad.command", "programs.bad.restart.polcy"}
+    assert str(path) in info.value.render()
+    assert entries(env) == []
+
+
+def test_a_child_that_cannot_run_falls_back_to_validating_here(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No interpreter for the child (or one that crashes): the load still succeeds, in process."""
+    monkeypatch.setattr(compiled, "child_argv", lambda path, out: ["/nonexistent/python", str(path), out])
+    path = write(tmp_path, GOOD)
+    assert compiled.load(path, env).config.programs["web"].command == ["sleep", "60"]
+    monkeypatch.setattr(compiled, "child_argv", lambda path, out: ["sh", "-c", "kill -9 $$"])
+    path.write_text(GOOD.replace("60", "62"))
+    assert compiled.load(path, env).config.programs["web"].command == ["sleep", "62"]
+
+
+def heavy_mappings(pid: int) -> set[str]:
+    """Shared objects of pydantic and OpenSSL mapped into a process."""
+    names = ("pydantic_core", "_ssl.", "libssl", "libcrypto", "_hashlib")
+    found = set()
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        found |= {n for n in names if n in line}
+    return found
+
+
+def test_the_running_daemon_maps_neither_pydantic_nor_openssl(run_daemon) -> None:
+    """Start, a reload that changes a program, and a refused reload: still no pydantic, no OpenSSL."""
+    d = run_daemon(f"""
+[programs.a]
+command = {program("sleeper")}
+min_uptime = 0
+""")
+    d.wait_unit("a", state="running")
+    assert heavy_mappings(d.proc.pid) == set()
+    d.config.write_text(d.config.read_text().replace("min_uptime = 0", "min_uptime = 0\nenvironment = { X = '1' }"))
+    d.signal(signal.SIGHUP)
+    d.wait_event("config.reloaded", changed=["a"])
+    d.config.write_text(d.config.read_text() + "\n[programs.b]\ncommand = []\n")
+    d.signal(signal.SIGHUP)
+    refused = d.wait_event("config.reload_refused")
+    assert any(p.startswith("programs.b.command") for p in refused["problems"])
+    assert heavy_mappings(d.proc.pid) == set()
+    # /metrics loads prometheus-client on its first scrape, and still answers
+    body = urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics", timeout=10).read().decode()
+    assert 'supervisor_program_up{program="a"} 1.0' in body
+
+
+HTTPS_CHECK = """
+import sys
+from supervisor import tls
+with tls.hidden():
+    import asyncio
+assert asyncio.base_events.ssl is None and asyncio.sslproto.ssl is None
+import http.server, ssl, threading
+from supervisor import probes
+
+httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+threading.Thread(target=httpd.serve_forever, daemon=True).start()
+url = f"https://127.0.0.1:{httpd.server_address[1]}/"
+print(asyncio.run(probes.http(url, 5.0)()))
+"""
+
+
+def test_an_https_check_gets_ssl_when_it_needs_it(tmp_path: Path) -> None:
+    """asyncio imported without ssl still speaks TLS once a check asks: here, it rejects a self-signed cert."""
+    import subprocess
+    import sys
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", HTTPS_CHECK, str(cert), str(key)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "CERTIFICATE_VERIFY_FAILED" in out.stdout, out.stdout
