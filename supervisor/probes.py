@@ -132,19 +132,17 @@ def describe_pg_error(exc: Exception) -> str:
 def redis(url: str, timeout_s: float) -> Probe:
     """``PING`` through redis-py, on one client kept between checks; a server still loading is not ready.
 
-    redis-py is imported on the first check, so a configuration without Redis never loads it, and
-    without ``ssl`` unless the url is ``rediss://`` (see ``supervisor.tls``). The
+    redis-py is imported on the first check, so a configuration without Redis never loads it (nor
+    ``ssl``, which redis-py cannot be imported without: see ``supervisor.tls``). The
     client's pool keeps its connection between checks and drops a broken one, so a check after a
     cut connects afresh.
     """
     kept: list[Any] = []
 
     async def check() -> str:
-        if url.startswith("rediss:"):
-            tls.module()
-        with tls.hidden():  # TLS or not is decided here: a dependency's url changes only with a restart
-            import redis.asyncio as aioredis
-            from redis.exceptions import BusyLoadingError, RedisError
+        tls.module()  # redis-py needs ssl to import at all (its SSLConnection's annotations)
+        import redis.asyncio as aioredis
+        from redis.exceptions import BusyLoadingError, RedisError
 
         if not kept:
             kept.append(
