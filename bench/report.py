@@ -110,6 +110,13 @@ def report(r: dict[str, Any]) -> str:
         "≤ s6",
         lambda o, p: o <= p,
     )
+    if r.get("many_cold"):
+        t.row(
+            "… the same, the first start in a new environment (validates in a child, no cache)",
+            [x["start_s"] for x in r["many_cold"]],
+            [("s6", field("s6", "start_s"))],
+            "s",
+        )
     t.row(
         "`status` with 10 programs, whole-process wall time (20 runs each)",
         r["status_ms"]["ours"],

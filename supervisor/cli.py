@@ -280,6 +280,10 @@ def _daemon_side(args: argparse.Namespace) -> int:
         for warning in loaded.warnings:
             print(f"warning: {warning}")
         _warm_heads(loaded)
+        from supervisor.config import compiled
+
+        # A `run` in this same environment (systemd's ExecStartPre, a restart) reads this result.
+        compiled.store(path, loaded)
         return EXIT_OK
     from supervisor import runtime
 

@@ -14,6 +14,20 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 
+def on_grid(now: float, interval_s: float) -> float:
+    """Return the delay from ``now`` to the next multiple of ``interval_s``, between 0.5 and 1.5 intervals.
+
+    Periodic checks wait this way, not ``interval_s`` from whenever the last one ended, so that
+    the checks of one daemon that share an interval, or whose intervals divide each other, fall
+    due in the same turn of the loop: one wake-up for all of them. A wake-up costs this kind of
+    virtual machine 140-210 us of CPU however little it does, and the checks themselves less.
+    """
+    if interval_s <= 0:
+        return 0.0
+    delay = interval_s - (now % interval_s)
+    return delay + interval_s if delay < interval_s / 2 else delay
+
+
 class Handle(Protocol):
     """A scheduled call that can be cancelled."""
 

@@ -69,9 +69,10 @@ class Probe:
 
 @dataclass(frozen=True)
 class Wait:
-    """Wait ``delay_s`` before the next ``Probe``."""
+    """Wait ``delay_s`` before the next ``Probe``; ``periodic``: the steady interval, which may align on a grid."""
 
     delay_s: float
+    periodic: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,14 +112,14 @@ def transition(m: DepModel, ev: Probed, now: float, p: DepPolicy, rng: random.Ra
             waited = round(now - m.down_since, 3)
             actions = [Log("dependency.ready", (("latency_ms", m.latency_ms), ("waited_s", waited))), Changed()]
         m = replace(m, state=DepState.READY, attempt=0, error=None)
-        return m, [*actions, Wait(p.interval_s), Probe(None)]
+        return m, [*actions, Wait(p.interval_s, periodic=True), Probe(None)]
     m = replace(m, error=ev.detail, attempt=m.attempt + 1)
     if m.state is DepState.READY:
         # ready -> unavailable: an outage begins (when the failed probe was sent)
         m = replace(m, state=DepState.UNAVAILABLE, down_since=now - ev.elapsed_s)
         hint = "programs that name it are not restarted until it is back"
         log = Log("dependency.unavailable", (("error", ev.detail), ("next", hint)))
-        return m, [log, Changed(), Wait(p.interval_s), Probe(None)]
+        return m, [log, Changed(), Wait(p.interval_s, periodic=True), Probe(None)]
     if m.state is DepState.WAITING and now - m.started_at >= p.timeout_s:
         # waiting -> timed_out: start-up stops waiting
         give_up = p.on_timeout == "exit"
@@ -128,7 +129,7 @@ def transition(m: DepModel, ev: Probed, now: float, p: DepPolicy, rng: random.Ra
         if give_up:
             why = f"not ready after {p.timeout_s:g}s: {ev.detail}"
             return m, [Log("dependency.timed_out", fields), Changed(), GiveUp(EXIT_UNAVAILABLE, why)]
-        return m, [Log("dependency.timed_out", fields), Changed(), Wait(p.interval_s), Probe(None)]
+        return m, [Log("dependency.timed_out", fields), Changed(), Wait(p.interval_s, periodic=True), Probe(None)]
     actions = []
     if (m.state is DepState.WAITING and m.attempt in (1, 5)) or m.attempt % 30 == 0:
         actions.append(Log("dependency.not_ready", (("error", ev.detail), ("attempt", m.attempt))))
@@ -138,4 +139,4 @@ def transition(m: DepModel, ev: Probed, now: float, p: DepPolicy, rng: random.Ra
         left = m.started_at + p.timeout_s - now
         return m, [*actions, Wait(max(0.05, min(delay, left))), Probe(m.started_at + p.timeout_s)]
     # unavailable|timed_out -> same: keep probing at the interval
-    return m, [*actions, Wait(p.interval_s), Probe(None)]
+    return m, [*actions, Wait(p.interval_s, periodic=True), Probe(None)]

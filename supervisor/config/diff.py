@@ -34,7 +34,8 @@ def diff(old: Config, new: Config) -> ConfigDiff:
         n
         for n in new.programs
         if (n in added or n in changed)
-        and new.programs[n].listen and (n in added or old.programs[n].listen != new.programs[n].listen)
+        and new.programs[n].listen
+        and (n in added or old.programs[n].listen != new.programs[n].listen)
     )
     next_start = tuple(
         table

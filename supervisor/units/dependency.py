@@ -6,6 +6,7 @@ import asyncio
 
 from supervisor import depstates, plain, probes
 from supervisor.backoff import Backoff
+from supervisor.clock import on_grid
 from supervisor.depstates import DepModel, DepPolicy, DepState, Probed
 from supervisor.events import Log
 from supervisor.settings import DependencyConfig
@@ -137,7 +138,8 @@ class DependencyRunner:
                     self.model, result, self.ctx.clock.now(), self.policy, self.ctx.rng
                 )
             elif isinstance(action, depstates.Wait):
-                await asyncio.sleep(action.delay_s)
+                now = self.ctx.clock.now()
+                await asyncio.sleep(on_grid(now, action.delay_s) if action.periodic else action.delay_s)
             elif isinstance(action, depstates.Changed):
                 if self.state is not WAITING:
                     self._settled.set()

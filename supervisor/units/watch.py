@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from supervisor import events, probes
-from supervisor.clock import Handle
+from supervisor.clock import Handle, on_grid
 from supervisor.events import Event, ExitStatus
 from supervisor.model import Health, Model, State
 from supervisor.process import tree_rss
@@ -66,7 +66,8 @@ class Watch:
             self._probe_task = self.runner.ctx.loop.create_task(self._health_loop(generation, probe))
         cfg = self.runner.cfg
         if cfg.max_memory is not None and self._memory is None:
-            self._memory = self.runner.ctx.clock.call_later(cfg.memory_interval, self._check_memory)
+            clock = self.runner.ctx.clock
+            self._memory = clock.call_later(on_grid(clock.now(), cfg.memory_interval), self._check_memory)
 
     def stop(self) -> None:
         """Stop probing and sampling the serving incarnation."""
@@ -108,7 +109,8 @@ class Watch:
         interval = r.cfg.health.interval
         while r.model.generation == generation and r.model.state in _WATCHED:
             # Until the first success, probe at least every second so dependants start soon.
-            await asyncio.sleep(interval if r.model.health is Health.HEALTHY else min(interval, 1.0))
+            healthy = r.model.health is Health.HEALTHY
+            await asyncio.sleep(on_grid(r.ctx.clock.now(), interval) if healthy else min(interval, 1.0))
             result = await probe()
             r.ctx.on_probe("program", r.name, result.elapsed_s, result.ok)
             if r.model.generation != generation:
@@ -136,4 +138,4 @@ class Watch:
         if rss > r.cfg.max_memory and r.model.next_pid is None:
             r.dispatch(events.MemoryExceeded(rss))
         if self._memory is None and r.model.pid is not None and r.model.state in _WATCHED:
-            self._memory = r.ctx.clock.call_later(r.cfg.memory_interval, self._check_memory)
+            self._memory = r.ctx.clock.call_later(on_grid(r.ctx.clock.now(), r.cfg.memory_interval), self._check_memory)

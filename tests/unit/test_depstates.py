@@ -42,7 +42,7 @@ def test_an_outage_is_timed_from_its_own_start() -> None:
     m, _ = transition(m, UP, 1.0, POLICY, random.Random(1))
     assert m.state is DepState.READY
     m, actions = transition(m, DOWN, 500.0, POLICY, random.Random(1))
-    assert m.state is DepState.UNAVAILABLE and Wait(2.0) in actions and Probe(None) in actions
+    assert m.state is DepState.UNAVAILABLE and Wait(2.0, periodic=True) in actions and Probe(None) in actions
     m, actions = transition(m, UP, 511.0, POLICY, random.Random(1))
     ready = next(a for a in actions if getattr(a, "event", "") == "dependency.ready")
     assert dict(ready.fields)["waited_s"] == 11.01  # from when the failed probe was sent
