@@ -119,7 +119,8 @@ class DependencyRunner:
         started_at = self.ctx.clock.now()
         limit_s = None if deadline_at is None else max(0.05, deadline_at - started_at)
         try:
-            result = await asyncio.wait_for(self._probe(), limit_s)
+            async with asyncio.timeout(limit_s):
+                result = await self._probe()
         except TimeoutError:
             return Probed(False, f"no answer within {limit_s:g}s", self.ctx.clock.now() - started_at)
         except Exception as exc:  # a probe must report, never take its runner down with it
