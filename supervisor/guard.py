@@ -4,13 +4,13 @@ PDEATHSIG through ``setpriv`` costs every spawn a second exec (about 1 ms). Inst
 first spawn starts one long-lived ``/bin/sh`` (dash: about 1 MB resident) in its own session,
 with INT, TERM, HUP and QUIT ignored and the read end of a pipe as its stdin; the write end
 stays with us alone (close-on-exec, like every fd of the daemon). After each spawn we write
-``+ PID STARTTIME``; once the reaper has collected the pid, ``- PID``. When the pipe reads EOF,
+``+ PID``; once the reaper has collected the pid, ``- PID``. When the pipe reads EOF,
 because we exited or were SIGKILLed, the guard SIGKILLs each registered process group (our
 programs lead their own session and group, so the pid is the pgid) and exits. A graceful exit
 has reaped every program first, so nothing is registered then.
 
 A reused pid is never killed: it is unregistered as soon as it is reaped, and the guard also
-compares the process's start time (``/proc/PID/stat`` field 22) with the one registered, for
+compares the process's start time (``/proc/PID/stat`` field 22) with the one it read on ``+``, for
 the pids someone reaped without us (a test's own ``waitpid``) and for the microseconds between
 a ``waitpid`` and its ``- PID`` line.
 
@@ -47,41 +47,32 @@ QUICK_DEATHS_TO_GIVE_UP = 3
 EXIT_WAIT_S = 2.0
 
 # POSIX sh, builtins only: no fork while it waits, and nothing but this loop in memory. An entry
-# of $pids is " PID:STARTTIME "; removal cuts it out with two pattern expansions.
+# of $pids is " PID:STARTTIME " (field 22 of /proc/PID/stat, read by the guard: reading it here
+# would wait for the child's exec to finish, about 0.5 ms); removal cuts it out with two pattern
+# expansions. A pid gone before its line is read is not ours any more, and is left out.
 SCRIPT = """\
 trap '' INT TERM HUP QUIT
 set -f
 cd /
 pids=' '
-while read -r op p t; do
+while read -r op p; do
   case $op in
-    +) pids="$pids$p:$t " ;;
+    +) st=
+       IFS= read -r st 2>/dev/null < "/proc/$p/stat"
+       set -- ${st##*") "}
+       [ $# -ge 20 ] && shift 19 && pids="$pids$p:$1 " ;;
     -) case $pids in *" $p:"*) pids="${pids%% "$p":*} ${pids#* "$p":* }" ;; esac ;;
   esac
 done
 for e in $pids; do
   p=${e%%:*}
-  if [ -r "/proc/$p/stat" ] && IFS= read -r st < "/proc/$p/stat"; then
-    set -- ${st##*") "}
-    [ $# -ge 20 ] && shift 19 && [ "$1" != "${e#*:}" ] && continue
-  fi
+  st=
+  IFS= read -r st 2>/dev/null < "/proc/$p/stat"
+  set -- ${st##*") "}
+  [ $# -ge 20 ] && shift 19 && [ "$1" != "${e#*:}" ] && continue
   kill -s KILL -- "-$p" 2>/dev/null
 done
 """
-
-
-def start_time(pid: int) -> str:
-    """Return ``pid``'s start time in clock ticks since boot, or "0" when it cannot be read."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return "0"
-    try:
-        data = os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    fields = data[data.rfind(b")") + 2 :].split()
-    return fields[19].decode() if len(fields) > 19 else "0"
 
 
 class Guard:
@@ -92,7 +83,7 @@ class Guard:
         self.argv = argv or [NAME, "-c", SCRIPT]
         self.owner = os.getpid()
         self.pid: int | None = None  # None: not running (never started, reaped, or given up)
-        self.registered: dict[int, str] = {}  # pid -> start time: the programs it covers
+        self.registered: set[int] = set()  # the programs it covers
         self.given_up = False
         self.quick_deaths = 0
         self.restarts = 0
@@ -110,8 +101,8 @@ class Guard:
 
     def register(self, pid: int) -> bool:
         """Have the guard cover ``pid``; return False when no guard could take it."""
-        self.registered[pid] = start_time(pid)
-        return self._send(f"+ {pid} {self.registered[pid]}\n".encode()) or self._replace("its pipe is broken or full")
+        self.registered.add(pid)
+        return self._send(f"+ {pid}\n".encode()) or self._replace("its pipe is broken or full")
 
     def reaped(self, pid: int) -> bool:
         """Learn that ``pid`` was reaped: stop covering it; return True when it was the guard itself."""
@@ -119,8 +110,10 @@ class Guard:
             self.pid = None  # reaped: the number may be reused, so never signal it again
             self._replace(f"guard {pid} died")
             return True
-        if self.registered.pop(pid, None) is not None and not self._send(f"- {pid}\n".encode()):
-            self._replace("its pipe is broken or full")
+        if pid in self.registered:
+            self.registered.discard(pid)
+            if not self._send(f"- {pid}\n".encode()):
+                self._replace("its pipe is broken or full")
         return False
 
     def close(self) -> None:
@@ -181,7 +174,7 @@ class Guard:
         if not self._atexit:
             atexit.register(self.close)
             self._atexit = True
-        lines = "".join(f"+ {pid} {start}\n" for pid, start in self.registered.items()).encode()
+        lines = "".join(f"+ {pid}\n" for pid in self.registered).encode()
         try:
             os.write(self._fd, lines)  # blocking: a fresh guard reads everything we hand it
         except OSError:

@@ -11,7 +11,6 @@ from typing import Any
 import psutil
 import pytest
 
-from supervisor import guard
 from tests.conftest import PY, alive, is_guard, program, wait_until
 
 FAMILIES = 3
@@ -94,17 +93,29 @@ def test_a_killed_guard_is_replaced_and_the_programs_stay_covered(run_daemon) ->
     wait_until(lambda: not left(), 5, "programs started before and after the guard's death to be gone", seen=left)
 
 
-# Spawns one short program, reaps it (through the Reaper, or by a bare waitpid that the guard
-# never hears of), prints its pid, whether the guard still covers it, its start time and the
-# guard's pid, and waits to be killed.
+# Spawns a program, waits until the guard has read its line (the pipe empty, the guard back in
+# read(0, ...)), kills and reaps it (through the Reaper, or by a bare waitpid that the guard never
+# hears of), prints its pid, whether the guard still covers it, its start time and the guard's
+# pid, and waits to be killed.
 REAPS = """\
-import os, signal, sys, time
+import fcntl, os, signal, struct, sys, termios, time
 from supervisor import guard
 from supervisor.process import Reaper, SpawnSpec, spawn
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-child = spawn(SpawnSpec(["true"], env=dict(os.environ), capture=False))
+child = spawn(SpawnSpec(["sleep", "100"], env=dict(os.environ), capture=False))
 keeper = guard.shared()
-start = keeper.registered[child.pid]
+with open(f"/proc/{child.pid}/stat") as f:
+    start = f.read().rpartition(") ")[2].split()[19]
+def taken():
+    unread = struct.unpack("i", fcntl.ioctl(keeper._fd, termios.FIONREAD, b"0000"))[0]
+    with open(f"/proc/{keeper.pid}/syscall") as f:
+        call = f.read().split()
+    return unread == 0 and call[0] in ("0", "63") and call[1] == "0x0"  # read(0, ...) on x86-64, arm64
+deadline = time.monotonic() + 5
+while not taken():
+    assert time.monotonic() < deadline, "the guard did not take its line"
+    time.sleep(0.001)
+os.kill(child.pid, signal.SIGKILL)
 if sys.argv[1] == "reaper":
     done = []
     reaper = Reaper()
@@ -119,12 +130,17 @@ time.sleep(100)
 """
 
 
+def start_time(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2].split()[19]
+
+
 def reuse(pid: int, not_started_at: str) -> subprocess.Popen[bytes]:
     """Start an unrelated session leader whose pid is ``pid`` (set through ns_last_pid), born at another tick."""
     for _ in range(200):
         Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
         proc = subprocess.Popen(["sleep", "100"], start_new_session=True)
-        if proc.pid == pid and guard.start_time(pid) != not_started_at:
+        if proc.pid == pid and start_time(pid) != not_started_at:
             return proc
         proc.kill()
         proc.wait()
