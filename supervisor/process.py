@@ -52,6 +52,11 @@ def close_inherited_fds_on_exec() -> int:
     return count
 
 
+def release_guard() -> None:
+    """At a graceful exit, every program reaped: close the guard's pipe and wait for it to go too."""
+    guard.shared().close()
+
+
 def set_subreaper() -> bool:
     """Make orphans of our descendants re-parent to us; return whether the kernel agreed."""
     return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

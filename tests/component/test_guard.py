@@ -219,4 +219,5 @@ def test_a_graceful_exit_leaves_no_guard(run_daemon) -> None:
     keeper = wait_until(lambda: guard_of(d.proc.pid), 5, "the guard to run")
     d.signal(signal.SIGTERM)
     assert d.wait_exit() == 0
-    assert not alive(keeper)
+    with pytest.raises(psutil.NoSuchProcess):  # neither running nor a zombie: the supervisor reaped it
+        psutil.Process(keeper)
