@@ -27,6 +27,7 @@ def run(loaded: Loaded) -> int:
     code = asyncio.run(_run(loaded, writer))
     # Everything of ours is stopped, reaped and closed. Skip the interpreter's teardown of
     # pydantic & co. (tens of ms) so that `docker stop` and systemd get their answer sooner.
+    process.release_guard()  # os._exit skips atexit: without this the guard could outlive us a moment
     writer.close()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -215,4 +215,32 @@ def alive(pid: int) -> bool:
         return False
 
 
-__all__ = ["PROGRAMS", "PY", "Daemon", "Unreachable", "alive", "free_port", "program", "wait_until"]
+def is_guard(proc: Any) -> bool:
+    """Whether a psutil process is a supervisor's guard (supervisor.guard), which runs as long as it does."""
+    import psutil
+
+    try:
+        return bool(proc.cmdline()[:1] == ["supervisor-guard"])
+    except psutil.Error:
+        return False
+
+
+def programs_of(pid: int) -> list[Any]:
+    """The children of supervisor ``pid``, zombie or not, but its guard."""
+    import psutil
+
+    return [c for c in psutil.Process(pid).children() if not is_guard(c)]
+
+
+__all__ = [
+    "PROGRAMS",
+    "PY",
+    "Daemon",
+    "Unreachable",
+    "alive",
+    "free_port",
+    "is_guard",
+    "program",
+    "programs_of",
+    "wait_until",
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import PY, alive, program, wait_until
+from tests.conftest import PY, alive, program, programs_of, wait_until
 
 
 def test_first_restart_is_at_once_and_the_second_waits_the_configured_delay(run_daemon) -> None:
@@ -116,12 +116,11 @@ restart = {{ policy = "never" }}
     d.wait_unit("forker", state="exited")
     grandchild = int(pidfile.read_text())
     wait_until(lambda: not alive(grandchild), 5, f"grandchild {grandchild} to be gone")
-    supervisor = psutil.Process(d.proc.pid)
     wait_until(
-        lambda: not supervisor.children(),
+        lambda: not programs_of(d.proc.pid),
         5,
-        "no child of the supervisor, zombie or not",
-        seen=lambda: [(c.pid, c.status()) for c in supervisor.children()],
+        "no child of the supervisor, zombie or not, but its guard",
+        seen=lambda: [(c.pid, c.status()) for c in programs_of(d.proc.pid)],
     )
 
 
@@ -139,12 +138,11 @@ command = ["{PY}", "{tmp_path / "orphaner.py"}"]
 restart = {{ policy = "never" }}
 """)
     d.wait_unit("orphaner", state="exited")
-    supervisor = psutil.Process(d.proc.pid)
     wait_until(
-        lambda: not supervisor.children(),
+        lambda: not programs_of(d.proc.pid),
         10,
         "the orphan to be reaped",
-        seen=lambda: [(c.pid, c.status()) for c in supervisor.children()],
+        seen=lambda: [(c.pid, c.status()) for c in programs_of(d.proc.pid)],
     )
     assert d.events("process.orphan_reaped"), "the orphan was not reaped by the supervisor"
 

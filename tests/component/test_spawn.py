@@ -1,4 +1,4 @@
-"""What every child gets, on both spawn paths (posix_spawn + setpriv, and the Python fork)."""
+"""What every child gets, on every spawn path (posix_spawn + the guard, posix_spawn + setpriv, the Python fork)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ PROBE = [
 ]
 
 
-@pytest.fixture(params=["posix_spawn", "fork"])
+@pytest.fixture(params=["guard", "setpriv", "fork"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on each spawn path."""
-    if request.param == "fork":
-        monkeypatch.setenv("SUPERVISOR_SPAWN", "fork")
+    """Run the test on each spawn path (the guard's is the default one)."""
+    if request.param == "guard":
+        monkeypatch.delenv("SUPERVISOR_SPAWN", raising=False)
+    else:
+        monkeypatch.setenv("SUPERVISOR_SPAWN", str(request.param))
     return str(request.param)
 
 
@@ -85,7 +87,7 @@ def test_listen_socket_is_fd_3_with_our_pid(path: str) -> None:
 
 
 def test_child_dies_with_a_sigkilled_parent(path: str) -> None:
-    """PDEATHSIG: when the process that spawned it is SIGKILLed, the child goes too."""
+    """When the process that spawned it is SIGKILLed, the child goes too (the guard, or PDEATHSIG)."""
     code = (
         "import os, sys, time\n"
         "from supervisor.process import SpawnSpec, spawn\n"
@@ -96,8 +98,8 @@ def test_child_dies_with_a_sigkilled_parent(path: str) -> None:
     parent = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    # PDEATHSIG holds from the program's exec on: on the posix_spawn path, setpriv sets it a moment
-    # before it execs the program (a window of about a millisecond, written down in the README).
+    # The guard covers the program from spawn()'s return; PDEATHSIG from its exec on (setpriv sets
+    # it a moment before it execs the program: a window of about a millisecond, in the README).
     execd = lambda: (c := _cmdline(child)) and c[0].endswith("sleep") and c[1:] == ["100"]  # noqa: E731
     wait_until(execd, 5, f"child {child} to exec its program")
     parent.kill()

@@ -36,6 +36,7 @@ LAYERS = {
     "notify": 1,
     "readiness": 1,
     "process": 1,
+    "guard": 1,
     "proctree": 1,
     "output": 1,
     "probes": 1,
