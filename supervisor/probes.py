@@ -114,6 +114,9 @@ async def _on_kept(kept: list[Any], use: Callable[[Any], Awaitable[str]], discar
         raise
 
 
+_PSYCOPG: list[Any] = []
+
+
 async def _pg_value(pgconn: Any, sql: bytes) -> bytes | None:
     """Run one query on psycopg's libpq connection (``psycopg.pq``); return the first value.
 
@@ -121,8 +124,11 @@ async def _pg_value(pgconn: Any, sql: bytes) -> bytes | None:
     adapters and the result objects of ``execute``: about 190 us of CPU less per probe on
     this machine, where the whole probe, wake-up included, costs 370-420 us.
     """
-    from psycopg import errors, pq
+    if not _PSYCOPG:
+        from psycopg import errors, pq
 
+        _PSYCOPG.extend((errors, pq))
+    errors, pq = _PSYCOPG
     loop = asyncio.get_running_loop()
     pgconn.send_query(sql)
     while pgconn.flush() == 1:
@@ -190,9 +196,8 @@ def redis(url: str, timeout_s: float) -> Probe:
         return "PONG"
 
     async def check() -> str:
-        tls.module()  # redis-py needs ssl to import at all (its SSLConnection's annotations)
-        import redis.asyncio as aioredis
-        from redis.exceptions import BusyLoadingError, RedisError
+        aioredis, exceptions = _redis_py()
+        BusyLoadingError, RedisError = exceptions.BusyLoadingError, exceptions.RedisError
 
         try:
             if kept:
@@ -208,7 +213,7 @@ def redis(url: str, timeout_s: float) -> Probe:
                 protocol=2,  # a plain PING needs no HELLO handshake
             )
             # One connection of redis-py's own, used directly: a probe needs no client or pool.
-            conn = pool.make_connection()  # type: ignore[no-untyped-call]
+            conn = pool.make_connection()
             await conn.connect()
             kept.append(conn)
             return await _on_kept(kept, ping, _drop_redis)
@@ -218,6 +223,24 @@ def redis(url: str, timeout_s: float) -> Probe:
             raise ProbeFailed(f"{type(exc).__name__}: {exc}") from None
 
     return lambda: _timed(check, timeout_s)
+
+
+_REDIS: list[Any] = []
+
+
+def _redis_py() -> tuple[Any, Any]:
+    """``redis.asyncio`` and ``redis.exceptions``, imported on first use and kept.
+
+    A check runs every few seconds on a cold CPU cache: even an ``import`` of a loaded module
+    showed in its profile.
+    """
+    if not _REDIS:
+        tls.module()  # redis-py needs ssl to import at all (its SSLConnection's annotations)
+        import redis.asyncio
+        import redis.exceptions
+
+        _REDIS.extend((redis.asyncio, redis.exceptions))
+    return _REDIS[0], _REDIS[1]
 
 
 def _drop_redis(conn: Any) -> None:

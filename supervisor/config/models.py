@@ -218,7 +218,7 @@ class ProgramTable(Strict):
     restart: RestartTable = RestartTable()
     health: HealthTable | None = None
     max_memory: Size | None = None
-    memory_interval: Duration = 5.0
+    memory_interval: Duration = 10.0  # a leak guard: supervisord's memmon looks every 60 s
     listen: str | None = None
     autostart: bool = True
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)

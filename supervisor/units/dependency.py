@@ -119,8 +119,11 @@ class DependencyRunner:
         started_at = self.ctx.clock.now()
         limit_s = None if deadline_at is None else max(0.05, deadline_at - started_at)
         try:
-            async with asyncio.timeout(limit_s):
+            if limit_s is None:  # ready: the probe's own timeout bounds it
                 result = await self._probe()
+            else:
+                async with asyncio.timeout(limit_s):
+                    result = await self._probe()
         except TimeoutError:
             return Probed(False, f"no answer within {limit_s:g}s", self.ctx.clock.now() - started_at)
         except Exception as exc:  # a probe must report, never take its runner down with it
