@@ -14,11 +14,16 @@ compares the process's start time (``/proc/PID/stat`` field 22) with the one it 
 the pids someone reaped without us (a test's own ``waitpid``) and for the microseconds between
 a ``waitpid`` and its ``- PID`` line.
 
-Race window: a program is covered from the moment its line is in the pipe (EOF comes after
-buffered lines, so the guard's own latency does not count). ``posix_spawn`` returns after the
-program's exec; the line follows a few microseconds of Python later. A daemon SIGKILLed in that
-gap leaves that one program behind. With ``setpriv`` the gap was about a millisecond, from the
-spawn to setpriv's ``prctl``.
+No race window: a program is covered from the moment its line is in the pipe (EOF comes after
+buffered lines, so the guard's own latency does not count), and before that by the line that
+announces its spawn (``? TICKS /NAME/``). ``posix_spawn`` returns after the program's exec, and
+the program may run for a while before the daemon is scheduled again to write ``+ PID`` (the
+bench's ``kill -9`` right after a child's first instruction found that gap in 4 of 14 runs). If
+the pipe ends while a spawn is announced and unregistered, the guard kills every session leader
+of that name that started since the announcement; a session leader of the same name started
+before it, or a process that is no session leader, is left alone. With ``setpriv`` there was a
+gap of about a millisecond, from the spawn to setpriv's ``prctl``, in which the daemon's death
+went unnoticed.
 
 The supervisor must never be the failure. Writes are non-blocking and SIGPIPE is ignored, so a
 dead or stuck guard shows as EPIPE or EAGAIN, never as a hang or a crash. A guard that dies is
@@ -45,23 +50,35 @@ NAME = "supervisor-guard"  # its argv[0]: what ps shows, and how tests find it
 QUICK_DEATH_S = 1.0
 QUICK_DEATHS_TO_GIVE_UP = 3
 EXIT_WAIT_S = 2.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc's unit of start times (USER_HZ)
 
 # POSIX sh, builtins only: no fork while it waits, and nothing but this loop in memory. An entry
 # of $pids is " PID:STARTTIME " (field 22 of /proc/PID/stat, read by the guard: reading it here
 # would wait for the child's exec to finish, about 0.5 ms); removal cuts it out with two pattern
 # expansions. A pid gone before its line is read is not ours any more, and is left out.
+#
+# "? TICKS /COMM/.../" comes before each spawn and stays pending until its "+ PID" (or "- 0" for
+# a spawn that failed): a program runs from posix_spawn's return, before its "+" is written. If
+# the pipe ends while a spawn is pending, every session leader started at or after TICKS (clock
+# ticks since boot, as /proc/PID/stat field 22 counts them) whose command name is one of those
+# named is that program, and its group is killed too (within 1000 ticks of TICKS: a daemon
+# stopped mid-spawn for longer, then killed, gets no scan of what started in between).
 SCRIPT = """\
 trap '' INT TERM HUP QUIT
 set -f
 cd /
 pids=' '
+mark=
 while read -r op p; do
   case $op in
-    +) st=
+    \\?) mark=$p ;;
+    +) mark=
+       st=
        IFS= read -r st 2>/dev/null < "/proc/$p/stat"
        set -- ${st##*") "}
        [ $# -ge 20 ] && shift 19 && pids="$pids$p:$1 " ;;
-    -) case $pids in *" $p:"*) pids="${pids%% "$p":*} ${pids#* "$p":* }" ;; esac ;;
+    -) mark=
+       case $pids in *" $p:"*) pids="${pids%% "$p":*} ${pids#* "$p":* }" ;; esac ;;
   esac
 done
 for e in $pids; do
@@ -71,6 +88,25 @@ for e in $pids; do
   set -- ${st##*") "}
   [ $# -ge 20 ] && shift 19 && [ "$1" != "${e#*:}" ] && continue
   kill -s KILL -- "-$p" 2>/dev/null
+done
+[ -n "$mark" ] || exit 0
+since=${mark%%/*}
+names=/${mark#*/}
+set +f
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  st=
+  IFS= read -r st 2>/dev/null < "$d/stat" || continue
+  comm=${st#*(}
+  comm=${comm%)*}
+  set -f
+  set -- ${st##*") "}
+  set +f
+  [ $# -ge 20 ] || continue
+  [ "$4" = "$p" ] || continue
+  shift 19
+  [ "$1" -ge "$since" ] 2>/dev/null && [ "$1" -le $((since + 1000)) ] || continue
+  case $names in *"/$comm/"*) kill -s KILL -- "-$p" 2>/dev/null ;; esac
 done
 """
 
@@ -98,6 +134,18 @@ class Guard:
         if self.given_up:
             return False
         return self._start()
+
+    def expect(self, names: list[str]) -> None:
+        """Announce a spawn: until ``register`` or ``failed``, a program named one of ``names`` that
+        leads its session and started from now on is ours, should we die before naming its pid."""
+        ticks = int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLOCK_TICKS) - 1
+        comms = "/".join(os.path.basename(n)[:15] for n in names)  # the kernel's comm: 15 bytes of the name
+        if not self._send(f"? {ticks}/{comms}/\n".encode()):
+            self._replace("its pipe is broken or full")
+
+    def failed(self) -> None:
+        """The announced spawn did not happen."""
+        self._send(b"- 0\n")
 
     def register(self, pid: int) -> bool:
         """Have the guard cover ``pid``; return False when no guard could take it."""

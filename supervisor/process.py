@@ -132,7 +132,13 @@ def spawn(spec: SpawnSpec) -> Child:
     switches_user = entry is not None and os.geteuid() == 0
     keeper = guard.shared() if mode not in ("fork", "setpriv") else None
     if keeper is not None and not switches_user and keeper.available():
-        child = _posix_spawn(spec, exe, env, [])
+        # The program runs from posix_spawn's return; the guard knows of it before that.
+        keeper.expect([exe] if spec.listen_fd is None else ["/bin/sh", exe])
+        try:
+            child = _posix_spawn(spec, exe, env, [])
+        except SpawnError:
+            keeper.failed()
+            raise
         if keeper.register(child.pid):
             return child
         _discard(child)  # not covered by anything: it has run for microseconds; start it the old way

@@ -170,3 +170,21 @@ def test_an_https_check_gets_ssl_when_it_needs_it(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "CERTIFICATE_VERIFY_FAILED" in out.stdout, out.stdout
+
+
+def test_check_leaves_a_result_that_run_reads(tmp_path: Path, env: dict[str, str]) -> None:
+    """`supervisor check` in an environment caches what `run` in the same environment would validate."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    out = subprocess.run(
+        [sys.executable, "-m", "supervisor", "check", "--config", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(entries(env)) == 1
+    assert compiled.cached(path, env) == compiled.load(path, env)

@@ -221,3 +221,31 @@ def test_a_graceful_exit_leaves_no_guard(run_daemon) -> None:
     assert d.wait_exit() == 0
     with pytest.raises(psutil.NoSuchProcess):  # neither running nor a zombie: the supervisor reaped it
         psutil.Process(keeper)
+
+
+WINDOW = """
+import os, signal, sys
+from supervisor import guard, process
+keeper = guard.shared()
+assert keeper.available()
+spec = process.SpawnSpec(sys.argv[1:], dict(os.environ), capture=False)
+keeper.expect([spec.argv[0]])
+child = process._posix_spawn(spec, spec.argv[0], spec.env, [])
+print(child.pid, keeper.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # dead after the spawn, before its registration
+"""
+
+
+def test_a_daemon_killed_between_a_spawn_and_its_registration_leaves_no_program() -> None:
+    """The program that runs before its pid reaches the guard is still found, and nothing else is."""
+    bystander = subprocess.Popen(["/bin/sleep", "300"], start_new_session=True)  # same name, started before
+    try:
+        out = subprocess.run([PY, "-c", WINDOW, "/bin/sleep", "301"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == -signal.SIGKILL, out.stderr
+        pid, keeper = map(int, out.stdout.split())
+        wait_until(lambda: not alive(pid), 10, f"program {pid} to be killed by guard {keeper}")
+        wait_until(lambda: not alive(keeper), 10, f"guard {keeper} to finish")
+        assert bystander.poll() is None, "a session leader of the same name, started before the spawn, was killed"
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -11,7 +11,7 @@ from supervisor.clock import on_grid
 
 
 @given(now=st.floats(0, 1e7), interval=st.floats(0.01, 3600))
-def test_the_next_check_lands_on_a_multiple_within_half_to_one_and_a_half_intervals(now: float, interval: float) -> None:
+def test_the_next_check_lands_on_a_multiple_half_to_one_and_a_half_intervals_away(now: float, interval: float) -> None:
     """Never sooner than half an interval (no burst after a slow check), never later than 1.5."""
     delay = on_grid(now, interval)
     assert interval / 2 - 1e-6 <= delay <= 1.5 * interval + 1e-6
