@@ -245,20 +245,29 @@ def _reload(client: Any, args: argparse.Namespace) -> int:
 def _daemon_side(args: argparse.Namespace) -> int:
     import os
 
+    from supervisor.settings import find_path
+
+    path = find_path(args.config)
     if args.command == "run":
         from supervisor import tls
 
         with tls.hidden():
             import asyncio  # noqa: F401  # first, and without OpenSSL: see supervisor.tls
-        from supervisor.config.compiled import load  # validates in a child: pydantic stays out of the daemon
+        from supervisor.config import compiled
+
+        # A forked child validates (pydantic stays out of the daemon) while this process imports.
+        validated = compiled.begin(path)
+        from supervisor import runtime  # the daemon imports meanwhile
     else:
         from supervisor.config.loader import load
-    from supervisor.config import runnable
-    from supervisor.settings import find_path
 
-    path = find_path(args.config)
+        def validated() -> Any:
+            return load(path)
+
+    from supervisor.config import runnable
+
     try:
-        loaded = load(path)
+        loaded = validated()
         # Whatever would only fail at spawn time is refused before anything starts.
         found = runnable.problems(loaded.config, os.environ) if args.command != "wait" else []
         if args.command == "migrate":  # runs the jobs only

@@ -171,6 +171,68 @@ def load(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded:
     return _finish(path, out, ran, environ)
 
 
+def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], Loaded]:
+    """Start validating ``path`` in a forked child; call the result for the answer (or the refusal).
+
+    ``run`` calls this first and imports the daemon while the child imports pydantic and
+    validates: on two cores the miss costs the longer of the two, not their sum, and no second
+    interpreter starts. Only for a process without threads (a fork copies the caller's thread
+    alone); a running daemon validates with ``load_async``.
+    """
+    hit = cached(path, environ)
+    if hit is not None:
+        return lambda: hit
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return lambda: load(path, environ)
+    if pid == 0:  # pragma: no cover - the child's side; its result is all it leaves
+        code = 70
+        try:
+            os.close(read_end)
+            from supervisor.config.loader import load as load_here
+
+            try:
+                result: Loaded | ConfigError = load_here(path, environ)
+            except ConfigError as exc:
+                result = exc
+            view = memoryview(settings.dumps(result))
+            while view:
+                view = view[os.write(write_end, view) :]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+
+    def finish() -> Loaded:
+        data = b""
+        try:
+            while chunk := os.read(read_end, 1 << 16):
+                data += chunk
+        finally:
+            os.close(read_end)
+        _, status = os.waitpid(pid, 0)  # ours alone: no reaper runs before the daemon's loop
+        try:
+            value = settings.loads(data) if os.waitstatus_to_exitcode(status) == 0 else None
+        except ValueError:
+            value = None
+        if value is None:  # the child could not validate: do it here, at pydantic's cost
+            from supervisor.config.loader import load as load_here
+
+            return load_here(path, environ)
+        if isinstance(value, ConfigError):
+            raise value
+        store(path, value, environ)
+        return value
+
+    return finish
+
+
 async def load_async(
     path: Path, run_child: Callable[[list[str]], Awaitable[bool]], environ: Mapping[str, str] = os.environ
 ) -> Loaded:

@@ -188,3 +188,36 @@ def test_check_leaves_a_result_that_run_reads(tmp_path: Path, env: dict[str, str
     assert out.returncode == 0, out.stderr
     assert len(entries(env)) == 1
     assert compiled.cached(path, env) == compiled.load(path, env)
+
+
+BEGIN = """
+import sys
+from pathlib import Path
+from supervisor.config import compiled
+from supervisor.errors import ConfigError
+finish = compiled.begin(Path(sys.argv[1]))
+try:
+    print(sorted(finish().config.programs))
+except ConfigError as exc:
+    print(exc.problems)
+print("pydantic" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_a_forked_child_validates_while_the_caller_stays_without_pydantic(
+    tmp_path: Path, env: dict[str, str], valid: bool
+) -> None:
+    """`run`'s path: the answer (or the refusal) comes back from a fork; the caller never imports pydantic."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD if valid else GOOD + "\n[programs.bad]\ncommand = []\n")
+    out = subprocess.run([sys.executable, "-c", BEGIN, str(path)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    answer, imported = out.stdout.splitlines()
+    if valid:
+        assert answer == "['web']" and len(entries(env)) == 1
+    else:
+        assert "programs.bad.command" in answer and entries(env) == []
+    assert imported == "False"
