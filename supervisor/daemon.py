@@ -14,7 +14,7 @@ from supervisor.clock import MonotonicClock
 from supervisor.config import compiled
 from supervisor.config.diff import diff
 from supervisor.control.target import ProbeLatencies, ReloadResult
-from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError
+from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError, SpawnError
 from supervisor.events import ExitStatus, Reason, Restart, Shutdown
 from supervisor.frontdoor import FrontDoor
 from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening
@@ -255,7 +255,11 @@ class Daemon(FrontDoor):
             return await self.call(apply)
 
     async def _run_validator(self, argv: list[str]) -> bool:
-        status = await run_command(self.ctx, SpawnSpec(argv, dict(os.environ)), 120.0)
+        try:
+            status = await run_command(self.ctx, SpawnSpec(argv, dict(os.environ)), 120.0)
+        except (SpawnError, OSError) as exc:  # no child (pids limit, fds): validate in this process
+            self.log.warning("config.validator_unavailable", error=str(exc))
+            return False
         return status is not None and status.success
 
     def apply(self, new: Loaded) -> ReloadResult:

@@ -133,13 +133,17 @@ async def _pg_value(pgconn: Any, sql: bytes) -> bytes | None:
     pgconn.send_query(sql)
     while pgconn.flush() == 1:
         await _ready(loop, pgconn.socket, loop.add_writer, loop.remove_writer)
-    pgconn.consume_input()
-    while pgconn.is_busy():
-        await _ready(loop, pgconn.socket, loop.add_reader, loop.remove_reader)
-        pgconn.consume_input()
     value: bytes | None = None
     failed: Any = None
-    while (result := pgconn.get_result()) is not None:
+    while True:
+        # Before every result: get_result() blocks the whole loop while libpq is busy.
+        pgconn.consume_input()
+        while pgconn.is_busy():
+            await _ready(loop, pgconn.socket, loop.add_reader, loop.remove_reader)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            break
         if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples:
             value = result.get_value(0, 0)
         elif result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):

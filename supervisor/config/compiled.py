@@ -87,10 +87,16 @@ def cached(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded | None
     return value if isinstance(value, Loaded) else None
 
 
-def store(path: Path, loaded: Loaded, environ: Mapping[str, str] = os.environ) -> Path | None:
-    """Cache a validation result (atomically); return the file, or None when there is no cache."""
+def store(
+    path: Path, loaded: Loaded, environ: Mapping[str, str] = os.environ, key_before: str | None = None
+) -> Path | None:
+    """Cache a validation result (atomically); return the file, or None when there is no cache.
+
+    ``key_before``: the key when validation began; a file edited meanwhile is not cached under
+    its new key with the old result.
+    """
     key = cache_key(path, environ)
-    if key is None:
+    if key is None or (key_before is not None and key != key_before):
         return None
     target = _cache_file(key, environ)
     import tempfile
@@ -139,7 +145,7 @@ def _scratch() -> str:
     return out
 
 
-def _finish(path: Path, out: str, ran: bool, environ: Mapping[str, str]) -> Loaded:
+def _finish(path: Path, out: str, ran: bool, environ: Mapping[str, str], key_before: str | None) -> Loaded:
     """Read the child's result (raising its ``ConfigError``), or validate here when it could not run."""
     try:
         loaded = read_result(out) if ran else None
@@ -151,7 +157,7 @@ def _finish(path: Path, out: str, ran: bool, environ: Mapping[str, str]) -> Load
         from supervisor.config.loader import load as load_here
 
         return load_here(path, environ)
-    store(path, loaded, environ)
+    store(path, loaded, environ, key_before or "")
     return loaded
 
 
@@ -162,13 +168,14 @@ def load(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded:
         return hit
     import subprocess
 
+    key_before = cache_key(path, environ)
     out = _scratch()
     try:
         done = subprocess.run(child_argv(path, out), env=dict(environ), capture_output=True, timeout=120)
         ran = done.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ran = False
-    return _finish(path, out, ran, environ)
+    return _finish(path, out, ran, environ, key_before)
 
 
 def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], Loaded]:
@@ -182,8 +189,10 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
     hit = cached(path, environ)
     if hit is not None:
         return lambda: hit
-    sys.stdout.flush()
-    sys.stderr.flush()
+    key_before = cache_key(path, environ)
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     try:
         pid = os.fork()
@@ -227,7 +236,7 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
             return load_here(path, environ)
         if isinstance(value, ConfigError):
             raise value
-        store(path, value, environ)
+        store(path, value, environ, key_before or "")
         return value
 
     return finish
@@ -236,17 +245,19 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
 async def load_async(
     path: Path, run_child: Callable[[list[str]], Awaitable[bool]], environ: Mapping[str, str] = os.environ
 ) -> Loaded:
-    """``load`` for a running daemon: ``run_child(argv)`` runs the validating child, True when it exited 0."""
-    hit = cached(path, environ)
-    if hit is not None:
-        return hit
+    """``load`` for a running daemon: ``run_child(argv)`` runs the validating child, True when it exited 0.
+
+    Never from the cache: a reload must see the file and what its paths point to as they are now
+    (a symlinked release switched under the same bytes has the same key).
+    """
+    key_before = cache_key(path, environ)
     out = _scratch()
     try:
         ran = await run_child(child_argv(path, out))
     except BaseException:
         os.unlink(out)
         raise
-    return _finish(path, out, ran, environ)
+    return _finish(path, out, ran, environ, key_before)
 
 
 def main(argv: list[str]) -> int:
