@@ -97,7 +97,7 @@ def store(
     """
     key = cache_key(path, environ)
     if key is None or (key_before is not None and key != key_before):
-        return None
+        return None  # unreadable now, or edited while it was validated
     target = _cache_file(key, environ)
     import tempfile
 
@@ -128,15 +128,6 @@ def _prune(directory: Path) -> None:
             pass
 
 
-def read_result(out: str) -> Loaded:
-    """Return what a validating child wrote to ``out``, or raise the ``ConfigError`` it found."""
-    with open(out, "rb") as fh:
-        value = settings.loads(fh.read())
-    if isinstance(value, ConfigError):
-        raise value
-    return value
-
-
 def _scratch() -> str:
     import tempfile  # only on a miss: it costs the daemon 1.4 MB
 
@@ -145,20 +136,42 @@ def _scratch() -> str:
     return out
 
 
-def _finish(path: Path, out: str, ran: bool, environ: Mapping[str, str], key_before: str | None) -> Loaded:
-    """Read the child's result (raising its ``ConfigError``), or validate here when it could not run."""
+def _validated(path: Path | str, environ: Mapping[str, str]) -> bytes:
+    """The validating child's answer: the configuration, or the refusal, pickled."""
+    from supervisor.config.loader import load as load_here
+
     try:
-        loaded = read_result(out) if ran else None
-    except (OSError, ValueError):
-        loaded = None
-    finally:
-        os.unlink(out)
-    if loaded is None:  # the child could not run: validate here, at pydantic's cost
+        result: Loaded | ConfigError = load_here(path, environ)
+    except ConfigError as exc:
+        result = exc
+    return settings.dumps(result)
+
+
+def _settle(
+    value: Loaded | ConfigError | None, path: Path, environ: Mapping[str, str], key_before: str | None
+) -> Loaded:
+    """Return (and cache) the child's configuration, raise its refusal, or validate here without one."""
+    if value is None:  # the child could not run or answer: validate here, at pydantic's cost
         from supervisor.config.loader import load as load_here
 
         return load_here(path, environ)
-    store(path, loaded, environ, key_before or "")
-    return loaded
+    if isinstance(value, ConfigError):
+        raise value
+    store(path, value, environ, key_before)
+    return value
+
+
+def _finish(path: Path, out: str, ran: bool, environ: Mapping[str, str], key_before: str | None) -> Loaded:
+    """Settle what a validating child wrote to ``out``."""
+    value: Loaded | ConfigError | None = None
+    try:
+        with open(out, "rb") as fh:
+            value = settings.loads(fh.read()) if ran else None
+    except (OSError, ValueError):
+        value = None
+    finally:
+        os.unlink(out)
+    return _settle(value, path, environ, key_before)
 
 
 def load(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded:
@@ -204,13 +217,7 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
         code = 70
         try:
             os.close(read_end)
-            from supervisor.config.loader import load as load_here
-
-            try:
-                result: Loaded | ConfigError = load_here(path, environ)
-            except ConfigError as exc:
-                result = exc
-            view = memoryview(settings.dumps(result))
+            view = memoryview(_validated(path, environ))
             while view:
                 view = view[os.write(write_end, view) :]
             code = 0
@@ -230,14 +237,7 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
             value = settings.loads(data) if os.waitstatus_to_exitcode(status) == 0 else None
         except ValueError:
             value = None
-        if value is None:  # the child could not validate: do it here, at pydantic's cost
-            from supervisor.config.loader import load as load_here
-
-            return load_here(path, environ)
-        if isinstance(value, ConfigError):
-            raise value
-        store(path, value, environ, key_before or "")
-        return value
+        return _settle(value, path, environ, key_before)
 
     return finish
 
@@ -262,15 +262,10 @@ async def load_async(
 
 def main(argv: list[str]) -> int:
     """The child: validate ``argv[0]`` and write the result (or its refusal) to ``argv[1]``."""
-    from supervisor.config.loader import load as load_here
-
     path, out = argv
-    try:
-        result: Loaded | ConfigError = load_here(path)
-    except ConfigError as exc:
-        result = exc
+    data = _validated(path, os.environ)
     with open(out, "wb") as fh:
-        fh.write(settings.dumps(result))
+        fh.write(data)
     return 0
 
 
