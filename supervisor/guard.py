@@ -16,14 +16,17 @@ a ``waitpid`` and its ``- PID`` line.
 
 No race window: a program is covered from the moment its line is in the pipe (EOF comes after
 buffered lines, so the guard's own latency does not count), and before that by the line that
-announces its spawn (``? TICKS /NAME/``). ``posix_spawn`` returns after the program's exec, and
+announces its spawn (``? TICKS MARK``). ``posix_spawn`` returns after the program's exec, and
 the program may run for a while before the daemon is scheduled again to write ``+ PID`` (the
-bench's ``kill -9`` right after a child's first instruction found that gap in 4 of 14 runs). If
-the pipe ends while a spawn is announced and unregistered, the guard kills every session leader
-of that name that started since the announcement; a session leader of the same name started
-before it, or a process that is no session leader, is left alone. With ``setpriv`` there was a
-gap of about a millisecond, from the spawn to setpriv's ``prctl``, in which the daemon's death
-went unnoticed.
+bench's ``kill -9`` right after a child's first instruction found that gap in 4 of 14 runs). The
+spawn puts a mark unique to it in the program's environment (``SUPERVISOR_SPAWN_MARK``). If the
+pipe ends while a spawn is announced and unregistered, the guard kills each session leader
+started since the announcement whose ``/proc/PID/environ`` holds that mark: our program, even
+behind an exec wrapper (``env``, ``tini``), and nothing else, whatever its name. (The pipe's EOF
+comes only after the spawned child's exec: until then the child holds its own copy of the write
+end.) A program that empties its environment before it execs (``env -i``) in that window is
+missed. With ``setpriv`` there was a gap of about a millisecond, from the spawn to setpriv's
+``prctl``, in which the daemon's death went unnoticed.
 
 The supervisor must never be the failure. Writes are non-blocking and SIGPIPE is ignored, so a
 dead or stuck guard shows as EPIPE or EAGAIN, never as a hang or a crash. A guard that dies is
@@ -51,18 +54,19 @@ QUICK_DEATH_S = 1.0
 QUICK_DEATHS_TO_GIVE_UP = 3
 EXIT_WAIT_S = 2.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc's unit of start times (USER_HZ)
+MARK = "SUPERVISOR_SPAWN_MARK"  # the variable that marks a program whose spawn is pending
 
 # POSIX sh, builtins only: no fork while it waits, and nothing but this loop in memory. An entry
 # of $pids is " PID:STARTTIME " (field 22 of /proc/PID/stat, read by the guard: reading it here
 # would wait for the child's exec to finish, about 0.5 ms); removal cuts it out with two pattern
 # expansions. A pid gone before its line is read is not ours any more, and is left out.
 #
-# "? TICKS /COMM/.../" comes before each spawn and stays pending until its "+ PID" (or "- 0" for
-# a spawn that failed): a program runs from posix_spawn's return, before its "+" is written. If
-# the pipe ends while a spawn is pending, every session leader started at or after TICKS (clock
-# ticks since boot, as /proc/PID/stat field 22 counts them) whose command name is one of those
-# named is that program, and its group is killed too (within 1000 ticks of TICKS: a daemon
-# stopped mid-spawn for longer, then killed, gets no scan of what started in between).
+# "? TICKS MARK" comes before each spawn and stays pending until its "+ PID" (or "- 0" for a
+# spawn that failed): a program runs from posix_spawn's return, before its "+" is written. If the
+# pipe ends while a spawn is pending, every session leader started at or after TICKS (clock ticks
+# since boot, as /proc/PID/stat field 22 counts them) whose environment holds MARK is that program,
+# and its group is killed too. dash's read drops the environment's NUL separators; a mark is
+# fixed-length hex, so it cannot run on into the next variable's name.
 SCRIPT = """\
 trap '' INT TERM HUP QUIT
 set -f
@@ -90,23 +94,23 @@ for e in $pids; do
   kill -s KILL -- "-$p" 2>/dev/null
 done
 [ -n "$mark" ] || exit 0
-since=${mark%%/*}
-names=/${mark#*/}
+since=${mark%% *}
+want="SUPERVISOR_SPAWN_MARK=${mark#* }"
 set +f
 for d in /proc/[0-9]*; do
   p=${d#/proc/}
   st=
   IFS= read -r st 2>/dev/null < "$d/stat" || continue
-  comm=${st#*(}
-  comm=${comm%)*}
   set -f
   set -- ${st##*") "}
   set +f
-  [ $# -ge 20 ] || continue
-  [ "$4" = "$p" ] || continue
+  [ $# -ge 20 ] && [ "$4" = "$p" ] || continue
   shift 19
-  [ "$1" -ge "$since" ] 2>/dev/null && [ "$1" -le $((since + 1000)) ] || continue
-  case $names in *"/$comm/"*) kill -s KILL -- "-$p" 2>/dev/null ;; esac
+  [ "$1" -ge "$since" ] 2>/dev/null || continue
+  env=
+  l=
+  { while IFS= read -r l || [ -n "$l" ]; do env="$env$l"; l=; done < "$d/environ"; } 2>/dev/null
+  case $env in *"$want"*) kill -s KILL -- "-$p" 2>/dev/null ;; esac
 done
 """
 
@@ -135,13 +139,17 @@ class Guard:
             return False
         return self._start()
 
-    def expect(self, names: list[str]) -> None:
-        """Announce a spawn: until ``register`` or ``failed``, a program named one of ``names`` that
-        leads its session and started from now on is ours, should we die before naming its pid."""
-        ticks = int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLOCK_TICKS) - 1
-        comms = "/".join(os.path.basename(n)[:15] for n in names)  # the kernel's comm: 15 bytes of the name
-        if not self._send(f"? {ticks}/{comms}/\n".encode()):
+    def expect(self) -> str:
+        """Announce a spawn; return the mark to put in its environment under ``MARK``.
+
+        Until ``register`` or ``failed``, a session leader started from now on whose environment
+        holds the mark is ours, should we die before naming its pid.
+        """
+        ticks = int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLOCK_TICKS) - 1  # rounding: a tick early
+        mark = os.urandom(8).hex()
+        if not self._send(f"? {ticks} {mark}\n".encode()):
             self._replace("its pipe is broken or full")
+        return mark
 
     def failed(self) -> None:
         """The announced spawn did not happen."""

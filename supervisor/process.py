@@ -133,9 +133,9 @@ def spawn(spec: SpawnSpec) -> Child:
     keeper = guard.shared() if mode not in ("fork", "setpriv") else None
     if keeper is not None and not switches_user and keeper.available():
         # The program runs from posix_spawn's return; the guard knows of it before that.
-        keeper.expect([exe] if spec.listen_fd is None else ["/bin/sh", exe])
+        mark = keeper.expect()
         try:
-            child = _posix_spawn(spec, exe, env, [])
+            child = _posix_spawn(spec, exe, {**env, guard.MARK: mark}, [])
         except SpawnError:
             keeper.failed()
             raise

@@ -224,28 +224,43 @@ def test_a_graceful_exit_leaves_no_guard(run_daemon) -> None:
 
 
 WINDOW = """
-import os, signal, sys
+import os, signal, subprocess, sys
 from supervisor import guard, process
 keeper = guard.shared()
 assert keeper.available()
 spec = process.SpawnSpec(sys.argv[1:], dict(os.environ), capture=False)
-keeper.expect([spec.argv[0]])
-child = process._posix_spawn(spec, spec.argv[0], spec.env, [])
-print(child.pid, keeper.pid, flush=True)
+mark = keeper.expect()
+# Same name, its own session, started after the announcement: only the mark tells them apart.
+quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+bystander = subprocess.Popen(["/bin/sleep", "302"], start_new_session=True, **quiet)
+child = process._posix_spawn(spec, spec.argv[0], {**spec.env, guard.MARK: mark}, [])
+print(child.pid, keeper.pid, bystander.pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # dead after the spawn, before its registration
 """
 
 
-def test_a_daemon_killed_between_a_spawn_and_its_registration_leaves_no_program() -> None:
-    """The program that runs before its pid reaches the guard is still found, and nothing else is."""
-    bystander = subprocess.Popen(["/bin/sleep", "300"], start_new_session=True)  # same name, started before
+@pytest.mark.parametrize(
+    "argv",
+    [["/bin/sleep", "301"], ["/usr/bin/env", "sleep", "301"], ["/bin/sh", "-c", "/bin/sleep 301; exit 0"]],
+    ids=["direct", "exec-wrapper", "forking-wrapper"],
+)
+def test_a_daemon_killed_between_a_spawn_and_its_registration_leaves_no_program(argv: list[str]) -> None:
+    """The program that runs before its pid reaches the guard is found by its mark, and nothing else is."""
+    before = subprocess.Popen(["/bin/sleep", "300"], start_new_session=True)  # same name, started before
+    bystander = None
     try:
-        out = subprocess.run([PY, "-c", WINDOW, "/bin/sleep", "301"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([PY, "-c", WINDOW, *argv], capture_output=True, text=True, timeout=30)
         assert out.returncode == -signal.SIGKILL, out.stderr
-        pid, keeper = map(int, out.stdout.split())
+        pid, keeper, bystander = map(int, out.stdout.split())
+        members = group(pid)
         wait_until(lambda: not alive(pid), 10, f"program {pid} to be killed by guard {keeper}")
         wait_until(lambda: not alive(keeper), 10, f"guard {keeper} to finish")
-        assert bystander.poll() is None, "a session leader of the same name, started before the spawn, was killed"
+        left = [m for m in members if alive(m)]
+        assert not left, f"the program's group {members} was not all killed: {left} left"
+        assert before.poll() is None, "a session leader of the same name, started before the spawn, was killed"
+        assert alive(bystander), "an unmarked session leader of the same name, started in the window, was killed"
     finally:
-        bystander.kill()
-        bystander.wait()
+        before.kill()
+        before.wait()
+        if bystander is not None and alive(bystander):
+            os.kill(bystander, signal.SIGKILL)
