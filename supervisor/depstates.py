@@ -33,6 +33,7 @@ class DepPolicy:
     """What the machine needs of a dependency's configuration."""
 
     interval_s: float = 1.0
+    ready_interval_s: float | None = None  # once ready; None: interval_s
     timeout_s: float = 60.0
     on_timeout: str = "continue"  # continue | exit
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=1.0, factor=1.5, max_s=5.0, jitter=0.1))
@@ -69,10 +70,16 @@ class Probe:
 
 @dataclass(frozen=True)
 class Wait:
-    """Wait ``delay_s`` before the next ``Probe``; ``periodic``: the steady interval, which may align on a grid."""
+    """Wait ``delay_s`` before the next ``Probe``.
+
+    ``periodic``: a steady interval, which may align on a grid. ``watch``: the dependency is
+    ready; should its kept connection stir (the server closed it, or sent an error), probe
+    sooner, but never within ``interval_s`` of the last probe.
+    """
 
     delay_s: float
     periodic: bool = False
+    watch: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,8 @@ def transition(m: DepModel, ev: Probed, now: float, p: DepPolicy, rng: random.Ra
             waited = round(now - m.down_since, 3)
             actions = [Log("dependency.ready", (("latency_ms", m.latency_ms), ("waited_s", waited))), Changed()]
         m = replace(m, state=DepState.READY, attempt=0, error=None)
-        return m, [*actions, Wait(p.interval_s, periodic=True), Probe(None)]
+        every = p.interval_s if p.ready_interval_s is None else p.ready_interval_s
+        return m, [*actions, Wait(every, periodic=True, watch=True), Probe(None)]
     m = replace(m, error=ev.detail, attempt=m.attempt + 1)
     if m.state is DepState.READY:
         # ready -> unavailable: an outage begins (when the failed probe was sent)

@@ -37,6 +37,26 @@ class ProbeResult:
 Probe = Callable[[], Awaitable[ProbeResult]]
 
 
+class KeptProbe:
+    """A probe that keeps its connection between checks, and tells that connection's socket."""
+
+    def __init__(self, check: Callable[[], Awaitable[str]], timeout_s: float, socket: Callable[[], int | None]):
+        self._check = check
+        self._timeout_s = timeout_s
+        self.socket = socket  # the kept connection's fd, or None while there is none
+
+    def __call__(self) -> Awaitable[ProbeResult]:
+        return _timed(self._check, self._timeout_s)
+
+
+def kept_socket(probe: Probe) -> int | None:
+    """The fd of the connection ``probe`` keeps between checks, or None."""
+    try:
+        return probe.socket() if isinstance(probe, KeptProbe) else None
+    except Exception:  # a closed connection's library may raise rather than answer
+        return None
+
+
 async def _timed(check: Callable[[], Awaitable[str]], timeout_s: float) -> ProbeResult:
     started = time.monotonic()
     try:
@@ -98,7 +118,10 @@ def postgres(url: str, timeout_s: float, primary: bool = False) -> Probe:
         except psycopg.Error as exc:
             raise ProbeFailed(describe_pg_error(exc)) from None
 
-    return lambda: _timed(check, timeout_s)
+    def socket() -> int | None:
+        return int(kept[0].pgconn.socket) if kept else None
+
+    return KeptProbe(check, timeout_s, socket)
 
 
 async def _on_kept(kept: list[Any], use: Callable[[Any], Awaitable[str]], discard: Callable[[Any], None]) -> str:
@@ -226,7 +249,14 @@ def redis(url: str, timeout_s: float) -> Probe:
         except RedisError as exc:
             raise ProbeFailed(f"{type(exc).__name__}: {exc}") from None
 
-    return lambda: _timed(check, timeout_s)
+    def socket() -> int | None:
+        writer = getattr(kept[0], "_writer", None) if kept else None
+        if writer is None or writer.transport.is_closing():
+            return None
+        sock = writer.transport.get_extra_info("socket")
+        return None if sock is None else int(sock.fileno())
+
+    return KeptProbe(check, timeout_s, socket)
 
 
 _REDIS: list[Any] = []

@@ -72,6 +72,7 @@ class DependencyConfig:
     type: str
     url: str
     interval: float
+    ready_interval: float | None
     timeout: float
     on_timeout: str
     probe_timeout: float

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from supervisor import depstates, plain, probes
 from supervisor.backoff import Backoff
@@ -34,7 +35,13 @@ def dependency_policy(cfg: DependencyConfig) -> DepPolicy:
         backoff = cfg.backoff.policy()
     else:  # while waiting: from the interval up to a few seconds between probes
         backoff = Backoff(initial_s=cfg.interval, factor=1.5, max_s=max(cfg.interval, 5.0), jitter=0.1)
-    return DepPolicy(interval_s=cfg.interval, timeout_s=cfg.timeout, on_timeout=cfg.on_timeout, backoff=backoff)
+    return DepPolicy(
+        interval_s=cfg.interval,
+        ready_interval_s=cfg.ready_interval,
+        timeout_s=cfg.timeout,
+        on_timeout=cfg.on_timeout,
+        backoff=backoff,
+    )
 
 
 class DependencyRunner:
@@ -143,7 +150,11 @@ class DependencyRunner:
                 )
             elif isinstance(action, depstates.Wait):
                 now = self.ctx.clock.now()
-                await asyncio.sleep(on_grid(now, action.delay_s) if action.periodic else action.delay_s)
+                delay_s = on_grid(now, action.delay_s) if action.periodic else action.delay_s
+                if action.watch:
+                    await self._sleep_watching(delay_s)
+                else:
+                    await asyncio.sleep(delay_s)
             elif isinstance(action, depstates.Changed):
                 if self.state is not WAITING:
                     self._settled.set()
@@ -153,6 +164,47 @@ class DependencyRunner:
                 return
             elif isinstance(action, Log):
                 getattr(self._log, _LEVELS.get(action.event, "info"))(action.event, **dict(action.fields))
+
+    async def _sleep_watching(self, delay_s: float) -> None:
+        """Sleep ``delay_s``, or less if the kept connection stirs (but ``interval`` at least since the last probe).
+
+        An idle connection to Postgres or Redis stays silent; the server writes to it only to
+        end it (a shutdown's error, a terminated backend, an idle timeout's close). Watching it
+        notices such an end at once, so a long ``ready_interval`` costs no time to notice it.
+        The watch is a ``dup`` of the socket, since the client library may watch the socket
+        itself, and one fd can have only one reader in the loop.
+        """
+        fd = probes.kept_socket(self._probe)
+        if fd is None:
+            await asyncio.sleep(delay_s)
+            return
+        loop = self.ctx.loop
+        last_probe_at = self.ctx.clock.now()
+        stirred: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            loop.remove_reader(watch)  # level-triggered: it would fire until removed
+            if not stirred.done():
+                stirred.set_result(None)
+
+        try:
+            watch = os.dup(fd)
+        except OSError:
+            await asyncio.sleep(delay_s)
+            return
+        try:
+            loop.add_reader(watch, wake)
+            try:
+                async with asyncio.timeout(delay_s):
+                    await stirred
+            except TimeoutError:
+                return
+            finally:
+                loop.remove_reader(watch)
+        finally:
+            os.close(watch)
+        self._log.info("dependency.connection_stirred", next="probing it now")
+        await asyncio.sleep(max(0.0, last_probe_at + self.policy.interval_s - self.ctx.clock.now()))
 
     async def wait_settled(self) -> None:
         """Return once the start-up wait is over (ready or timed out)."""

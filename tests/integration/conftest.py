@@ -111,6 +111,16 @@ class Proxy:
                 sock.close()
             self._live.clear()
 
+    def cut_live(self) -> None:
+        """Close every live connection, as a server that ends its clients' sessions does; keep listening."""
+        with self._lock:
+            for sock in list(self._live):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._live.clear()
+
     def _accept(self, listener: socket.socket) -> None:
         while self._listener is listener:
             try:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from supervisor import probes
-from tests.conftest import PY, free_port
+from tests.conftest import PY, free_port, wait_until
+from tests.conftest import program as program_command
 from tests.integration.conftest import ADMIN_URL, REDIS_URL, Proxy, server_port, with_port
 
 pytestmark = pytest.mark.integration
@@ -228,3 +229,30 @@ def test_redis_probe_sends_auth_and_select_from_the_url() -> None:
     assert result.ok and result.detail == "PONG"
     sent = b"".join(seen)
     assert b"$4\r\nAUTH\r\n$3\r\napp\r\n$6\r\ns@cret\r\n" in sent and b"$6\r\nSELECT\r\n$1\r\n3\r\n" in sent
+
+
+def watched(kind: str, port: int) -> str:
+    """A configuration whose one dependency is re-probed only every minute once ready."""
+    url = with_port(ADMIN_URL if kind == "postgres" else REDIS_URL, port)
+    return (
+        f'[dependencies.dep]\ntype = "{kind}"\nurl = "{url}"\ninterval = "0.2s"\nready_interval = "60s"\n'
+        f"[programs.app]\ncommand = {program_command('sleeper')}\ndepends_on = [\"dep\"]\n"
+    )
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_a_ready_dependency_notices_its_connection_ending_before_the_next_probe(
+    run_daemon, proxy: type[Proxy], kind: str
+) -> None:
+    """A minute between probes, yet a server that ends the kept connection is seen at once, and an outage too."""
+    p = proxy(server_port(ADMIN_URL if kind == "postgres" else REDIS_URL, 5432 if kind == "postgres" else 6379))
+    p.open()
+    d = run_daemon(watched(kind, p.port))
+    d.wait_ready()
+    assert d.unit("dep")["state"] == "ready" and p.accepted == 1
+    p.cut_live()  # the server ends the session (a terminated backend, an idle timeout): it reconnects at once
+    wait_until(lambda: p.accepted == 2, 10, "a fresh connection long before the next probe is due", seen=d.tail)
+    d.wait_event("dependency.connection_stirred")
+    assert d.unit("dep")["state"] == "ready"
+    p.close()  # now the server goes away: unavailable within the 0.2 s interval, not the 60 s one
+    wait_until(lambda: d.unit("dep")["state"] == "unavailable", 10, "the outage to be noticed", seen=d.tail)

@@ -504,3 +504,13 @@ def test_a_changed_ladder_is_a_changed_definition(tmp_path: Path) -> None:
     same = load(write(tmp_path, text.format(second="QUIT")), environ={}).config.programs["web"]
     assert (before.stop_signal, before.stop_total) == (after.stop_signal, after.stop_total)
     assert before != after and before == same
+
+
+def test_ready_interval_is_positive_and_defaults_to_none(tmp_path: Path) -> None:
+    """A dependency's ready_interval is a positive duration; unset, the interval goes on once ready."""
+    found = dict(problems(tmp_path, '[dependencies.db]\ntype = "redis"\nready_interval = "0s"\n'))
+    assert "positive" in found["dependencies.db.ready_interval"]
+    text = '[dependencies.db]\ntype = "redis"\n[dependencies.pg]\ntype = "postgres"\nready_interval = "10s"\n'
+    path = write(tmp_path, text)
+    deps = load(path, environ={}).config.dependencies
+    assert (deps["db"].ready_interval, deps["pg"].ready_interval) == (None, 10.0)

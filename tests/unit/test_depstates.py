@@ -46,3 +46,14 @@ def test_an_outage_is_timed_from_its_own_start() -> None:
     m, actions = transition(m, UP, 511.0, POLICY, random.Random(1))
     ready = next(a for a in actions if getattr(a, "event", "") == "dependency.ready")
     assert dict(ready.fields)["waited_s"] == 11.01  # from when the failed probe was sent
+
+
+def test_once_ready_it_probes_at_the_ready_interval_watching_the_connection() -> None:
+    """Ready: probes wait ``ready_interval`` (else ``interval``) and watch; an outage goes back to ``interval``."""
+    slow = DepPolicy(interval_s=2.0, ready_interval_s=30.0, timeout_s=10.0)
+    for policy, every in ((slow, 30.0), (POLICY, 2.0)):
+        m, _ = start(0.0, policy, "postgres")
+        m, actions = transition(m, UP, 0.1, policy, random.Random(1))
+        assert Wait(every, periodic=True, watch=True) in actions
+        m, actions = transition(m, DOWN, 40.0, policy, random.Random(1))
+        assert m.state is DepState.UNAVAILABLE and Wait(2.0, periodic=True) in actions
