@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from supervisor.record import Record
 
-@dataclass(frozen=True)
-class Backoff:
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Backoff(Record):
     """An exponential backoff policy; pure, so tests pass a seeded ``random.Random``."""
 
     initial_s: float = 1.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from supervisor.backoff import Backoff
 from supervisor.errors import EXIT_UNAVAILABLE
 from supervisor.events import Log
+from supervisor.record import Record
 
 
 class DepState(enum.StrEnum):
@@ -28,8 +29,8 @@ class DepState(enum.StrEnum):
 OK_STATES = frozenset({DepState.READY})
 
 
-@dataclass(frozen=True)
-class DepPolicy:
+@dataclass(frozen=True, repr=False, eq=False)
+class DepPolicy(Record):
     """What the machine needs of a dependency's configuration."""
 
     interval_s: float = 1.0
@@ -39,8 +40,8 @@ class DepPolicy:
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=1.0, factor=1.5, max_s=5.0, jitter=0.1))
 
 
-@dataclass(frozen=True)
-class DepModel:
+@dataclass(frozen=True, repr=False, eq=False)
+class DepModel(Record):
     """A dependency's probing state; replaced, never mutated."""
 
     state: DepState = DepState.WAITING
@@ -52,8 +53,8 @@ class DepModel:
     checks: int = 0
 
 
-@dataclass(frozen=True)
-class Probed:
+@dataclass(frozen=True, repr=False, eq=False)
+class Probed(Record):
     """A probe answered (or failed, or was cut off at ``deadline_at``)."""
 
     ok: bool
@@ -61,15 +62,15 @@ class Probed:
     elapsed_s: float
 
 
-@dataclass(frozen=True)
-class Probe:
+@dataclass(frozen=True, repr=False, eq=False)
+class Probe(Record):
     """Probe now; a probe still running at ``deadline_at`` is a failed one."""
 
     deadline_at: float | None
 
 
-@dataclass(frozen=True)
-class Wait:
+@dataclass(frozen=True, repr=False, eq=False)
+class Wait(Record):
     """Wait ``delay_s`` before the next ``Probe``.
 
     ``periodic``: a steady interval, which may align on a grid. ``watch``: the dependency is
@@ -82,13 +83,13 @@ class Wait:
     watch: bool = False
 
 
-@dataclass(frozen=True)
-class Changed:
+@dataclass(frozen=True, repr=False, eq=False)
+class Changed(Record):
     """The state changed: units that name the dependency may start, or must wait."""
 
 
-@dataclass(frozen=True)
-class GiveUp:
+@dataclass(frozen=True, repr=False, eq=False)
+class GiveUp(Record):
     """Start-up gave up on it and ``on_timeout = "exit"``: the daemon exits with ``code``."""
 
     code: int

@@ -22,6 +22,7 @@ from typing import Any
 
 from supervisor.digest import blake2b
 from supervisor.probes import describe_pg_error
+from supervisor.record import Record
 
 # Failures worth another attempt: the database, not the migration, was the problem.
 _TRANSIENT = [
@@ -61,8 +62,8 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-@dataclass(frozen=True)
-class Revisions:
+@dataclass(frozen=True, repr=False, eq=False)
+class Revisions(Record):
     """Where the database stands against the migration scripts."""
 
     current: tuple[str, ...]

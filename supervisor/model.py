@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from supervisor.backoff import Backoff
 from supervisor.events import ExitStatus, Reason
+from supervisor.record import Record
 
 
 class State(enum.StrEnum):
@@ -48,8 +49,8 @@ class After(enum.StrEnum):
     STAY_STOPPED = "stay_stopped"
 
 
-@dataclass(frozen=True)
-class RestartPolicy:
+@dataclass(frozen=True, repr=False, eq=False)
+class RestartPolicy(Record):
     """Everything ``transition`` needs to know of a program's configuration."""
 
     policy: str = "always"  # always | on-failure | never
@@ -80,16 +81,16 @@ class RestartPolicy:
         return status.signal is None and (status.code == 0 or status.code in self.success_codes)
 
 
-@dataclass(frozen=True)
-class LastExit:
+@dataclass(frozen=True, repr=False, eq=False)
+class LastExit(Record):
     """The last exit as the status document shows it."""
 
     status: ExitStatus
     reason: Reason
 
 
-@dataclass(frozen=True)
-class Model:
+@dataclass(frozen=True, repr=False, eq=False)
+class Model(Record):
     """A program's supervision state; replaced, never mutated."""
 
     state: State = State.PENDING

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from supervisor import tls
 from supervisor.events import ExitStatus
+from supervisor.record import Record
 from supervisor.settings import parse_address
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 NOT_READY_SQLSTATES = {"57P03": "the database system is starting up", "53300": "too many connections"}
 
 
-@dataclass(frozen=True)
-class ProbeResult:
+@dataclass(frozen=True, repr=False, eq=False)
+class ProbeResult(Record):
     """What a probe saw."""
 
     ok: bool

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from supervisor.record import Record
 from supervisor.systemd import Notifier
 
 
@@ -23,38 +24,38 @@ class Phase(enum.StrEnum):
     STOPPING = "stopping"
 
 
-@dataclass(frozen=True)
-class SignalReceived:
+@dataclass(frozen=True, repr=False, eq=False)
+class SignalReceived(Record):
     """A signal for the daemon arrived (handlers only enqueue this)."""
 
     signal: int
 
 
-@dataclass(frozen=True)
-class GiveUpRequested:
+@dataclass(frozen=True, repr=False, eq=False)
+class GiveUpRequested(Record):
     """A unit gave up for good; the daemon stops everything and exits."""
 
     why: str
 
 
-@dataclass(frozen=True)
-class Call:
+@dataclass(frozen=True, repr=False, eq=False)
+class Call(Record):
     """Run an operator's request in the main loop's task, in order with signals."""
 
     fn: Callable[[], Awaitable[Any]]
     future: asyncio.Future[Any]
 
 
-@dataclass(frozen=True)
-class Stopped:
+@dataclass(frozen=True, repr=False, eq=False)
+class Stopped(Record):
     """The shutdown is over."""
 
 
 DaemonEvent = SignalReceived | GiveUpRequested | Call | Stopped
 
 
-@dataclass(frozen=True)
-class Snapshot:
+@dataclass(frozen=True, repr=False, eq=False)
+class Snapshot(Record):
     """What start-up still waits for."""
 
     waiting: tuple[str, ...]  # dependencies not ready yet

@@ -19,6 +19,7 @@ from typing import Any
 
 from supervisor.backoff import Backoff
 from supervisor.errors import ConfigError
+from supervisor.record import Record
 
 DEFAULT_PATH = "conf/supervisor.toml"
 
@@ -37,8 +38,8 @@ def parse_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-@dataclass(frozen=True)
-class BackoffConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class BackoffConfig(Record):
     """``backoff = { initial, factor, max, jitter }``."""
 
     initial: float
@@ -51,8 +52,8 @@ class BackoffConfig:
         return Backoff(initial_s=self.initial, factor=self.factor, max_s=self.max, jitter=self.jitter)
 
 
-@dataclass(frozen=True)
-class SupervisorConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class SupervisorConfig(Record):
     """``[supervisor]``: the daemon itself."""
 
     socket: str
@@ -65,8 +66,8 @@ class SupervisorConfig:
     log_lines: int
 
 
-@dataclass(frozen=True)
-class DependencyConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class DependencyConfig(Record):
     """``[dependencies.NAME]``: something that must answer before units that name it start."""
 
     type: str
@@ -80,8 +81,8 @@ class DependencyConfig:
     backoff: BackoffConfig | None
 
 
-@dataclass(frozen=True)
-class JobConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class JobConfig(Record):
     """``[jobs.NAME]``: a one-shot command such as ``alembic upgrade head``."""
 
     command: list[str]
@@ -100,8 +101,8 @@ class JobConfig:
     from_alembic_cmd: bool = False  # the command came from ``$ALEMBIC_CMD``, not from the file
 
 
-@dataclass(frozen=True)
-class RestartConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class RestartConfig(Record):
     """``restart = { policy, order, backoff, reset_after, max_restarts, window, *_exit_codes }``."""
 
     policy: str
@@ -114,8 +115,8 @@ class RestartConfig:
     no_restart_exit_codes: list[int]
 
 
-@dataclass(frozen=True)
-class HealthConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class HealthConfig(Record):
     """``health = { http | tcp | exec | file, ... }``: exactly one kind of check."""
 
     http: str | None
@@ -134,8 +135,8 @@ class HealthConfig:
         return next(k for k in ("http", "tcp", "exec", "file") if getattr(self, k) is not None)
 
 
-@dataclass(frozen=True)
-class ProgramConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class ProgramConfig(Record):
     """``[programs.NAME]``: a long-running child."""
 
     command: list[str]
@@ -168,8 +169,8 @@ class ProgramConfig:
         return self.stop_timeout
 
 
-@dataclass(frozen=True)
-class Config:
+@dataclass(frozen=True, repr=False, eq=False)
+class Config(Record):
     """The whole file."""
 
     supervisor: SupervisorConfig
@@ -178,8 +179,8 @@ class Config:
     programs: dict[str, ProgramConfig]
 
 
-@dataclass(frozen=True)
-class Loaded:
+@dataclass(frozen=True, repr=False, eq=False)
+class Loaded(Record):
     """A valid configuration with its file, its start-up plan and its warnings."""
 
     path: Path

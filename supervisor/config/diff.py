@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from supervisor.record import Record
 from supervisor.settings import Config
 
 
-@dataclass(frozen=True)
-class ConfigDiff:
+@dataclass(frozen=True, repr=False, eq=False)
+class ConfigDiff(Record):
     """The programs a reload adds, removes, changes or leaves, and what waits for a daemon restart."""
 
     added: tuple[str, ...]

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from supervisor.config.fields import signal_name
 from supervisor.durations import parse_duration
+from supervisor.record import Record
 
 Ladder = tuple[tuple[str, float], ...]
 
 
-@dataclass(frozen=True)
-class Invalid:
+@dataclass(frozen=True, repr=False, eq=False)
+class Invalid(Record):
     """A value the ladder could not read; the field's validator reports ``message`` under its key."""
 
     message: str

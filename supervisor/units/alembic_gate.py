@@ -14,12 +14,13 @@ from typing import Any
 from supervisor import migrations
 from supervisor.envfile import EnvFileError
 from supervisor.process import SpawnSpec
+from supervisor.record import Record
 from supervisor.settings import JobConfig
 from supervisor.units.base import Context, run_command
 
 
-@dataclass(frozen=True)
-class Verdict:
+@dataclass(frozen=True, repr=False, eq=False)
+class Verdict(Record):
     """What the revisions say: go on, or the job is over (skipped, or failed with ``why``)."""
 
     over: bool = False

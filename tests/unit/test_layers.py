@@ -30,6 +30,7 @@ LAYERS = {
     "settings": 0,
     "tls": 0,
     "digest": 0,
+    "record": 0,
     "config": 1,
     "logwriter": 1,
     "logs": 1,
