@@ -6,9 +6,10 @@ Each run creates a database of its own, migrates it (our daemon's job does it; f
 which has no jobs, `alembic upgrade head` runs first), starts web, worker and beat, waits until
 they are up, lets them settle, then reads the daemon's CPU from /proc/PID/task/*/schedstat over
 a window, and its memory from /proc/PID/status (VmRSS) and /proc/PID/smaps_rollup (Pss,
-Private). Our daemon runs conf/supervisor.toml as shipped: dependency probes every 2 s, the web
-health check every 10 s, two heartbeat-file checks every 10 s, /metrics on. The two daemons
-alternate, so that the machine's other load falls on both alike.
+Private). Our daemon runs conf/supervisor.toml as shipped: dependency probes every 10 s once
+ready (their kept connections watched in between), the web health check every 10 s, two
+heartbeat-file checks every 10 s, /metrics on. The two daemons alternate, so that the machine's
+other load falls on both alike.
 """
 
 from __future__ import annotations

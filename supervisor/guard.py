@@ -3,30 +3,31 @@
 PDEATHSIG through ``setpriv`` costs every spawn a second exec (about 1 ms). Instead, the
 first spawn starts one long-lived ``/bin/sh`` (dash: about 1 MB resident) in its own session,
 with INT, TERM, HUP and QUIT ignored and the read end of a pipe as its stdin; the write end
-stays with us alone (close-on-exec, like every fd of the daemon). After each spawn we write
-``+ PID``; once the reaper has collected the pid, ``- PID``. When the pipe reads EOF,
-because we exited or were SIGKILLed, the guard SIGKILLs each registered process group (our
-programs lead their own session and group, so the pid is the pgid) and exits. A graceful exit
-has reaped every program first, so nothing is registered then.
+stays with us alone (close-on-exec, like every fd of the daemon). When the pipe reads EOF,
+because we exited or were SIGKILLed, the guard SIGKILLs our programs' process groups (our
+programs lead their own session and group, so the pid is the pgid) and exits. It finds them two
+ways:
+
+- **By mark.** Every program gets ``SUPERVISOR_SPAWN_MARK`` in its environment, random and the
+  same for all the programs of one daemon, and handed to the guard as an argument when it
+  starts. The guard kills each session leader started since our first spawn whose
+  ``/proc/PID/environ`` holds it: our programs, even behind an exec wrapper (``env``,
+  ``tini``), and nobody else whatever their name. This covers a program from its exec on, so
+  there is no window between ``posix_spawn`` and any line of ours. (The pipe's EOF comes only
+  after a spawned child's exec, since the child holds its own copy of the write end until then.)
+- **By pid.** After a spawn we write ``+ PID``; once the reaper has collected the pid,
+  ``- PID``. This covers a program that empties its environment (``env -i``). The lines are
+  batched: written once per turn of the event loop, not per spawn, because each write wakes the
+  guard, and on this kind of VM a wake-up of a process on the other CPU costs about 75 us, where
+  the write itself costs 0.4.
+
+A graceful exit has reaped every program first; it writes ``x``, and the guard exits without a
+scan.
 
 A reused pid is never killed: it is unregistered as soon as it is reaped, and the guard also
 compares the process's start time (``/proc/PID/stat`` field 22) with the one it read on ``+``, for
-the pids someone reaped without us (a test's own ``waitpid``) and for the microseconds between
-a ``waitpid`` and its ``- PID`` line.
-
-No race window: a program is covered from the moment its line is in the pipe (EOF comes after
-buffered lines, so the guard's own latency does not count), and before that by the line that
-announces its spawn (``? TICKS MARK``). ``posix_spawn`` returns after the program's exec, and
-the program may run for a while before the daemon is scheduled again to write ``+ PID`` (the
-bench's ``kill -9`` right after a child's first instruction found that gap in 4 of 14 runs). The
-spawn puts a mark unique to it in the program's environment (``SUPERVISOR_SPAWN_MARK``). If the
-pipe ends while a spawn is announced and unregistered, the guard kills each session leader
-started since the announcement whose ``/proc/PID/environ`` holds that mark: our program, even
-behind an exec wrapper (``env``, ``tini``), and nothing else, whatever its name. (The pipe's EOF
-comes only after the spawned child's exec: until then the child holds its own copy of the write
-end.) A program that empties its environment before it execs (``env -i``) in that window is
-missed. With ``setpriv`` there was a gap of about a millisecond, from the spawn to setpriv's
-``prctl``, in which the daemon's death went unnoticed.
+the pids someone reaped without us (a test's own ``waitpid``) and for the moment between a
+``waitpid`` and its ``- PID`` line. The scan by mark kills only processes that carry our mark.
 
 The supervisor must never be the failure. Writes are non-blocking and SIGPIPE is ignored, so a
 dead or stuck guard shows as EPIPE or EAGAIN, never as a hang or a crash. A guard that dies is
@@ -47,6 +48,7 @@ import os
 import select
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 NAME = "supervisor-guard"  # its argv[0]: what ps shows, and how tests find it
@@ -54,35 +56,30 @@ QUICK_DEATH_S = 1.0
 QUICK_DEATHS_TO_GIVE_UP = 3
 EXIT_WAIT_S = 2.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc's unit of start times (USER_HZ)
-MARK = "SUPERVISOR_SPAWN_MARK"  # the variable that marks a program whose spawn is pending
+MARK = "SUPERVISOR_SPAWN_MARK"  # the variable that marks our programs, for the guard
 
-# POSIX sh, builtins only: no fork while it waits, and nothing but this loop in memory. An entry
-# of $pids is " PID:STARTTIME " (field 22 of /proc/PID/stat, read by the guard: reading it here
-# would wait for the child's exec to finish, about 0.5 ms); removal cuts it out with two pattern
-# expansions. A pid gone before its line is read is not ours any more, and is left out.
-#
-# "? TICKS MARK" comes before each spawn and stays pending until its "+ PID" (or "- 0" for a
-# spawn that failed): a program runs from posix_spawn's return, before its "+" is written. If the
-# pipe ends while a spawn is pending, every session leader started at or after TICKS (clock ticks
-# since boot, as /proc/PID/stat field 22 counts them) whose environment holds MARK is that program,
-# and its group is killed too. dash's read drops the environment's NUL separators; a mark is
-# fixed-length hex, so it cannot run on into the next variable's name.
+# POSIX sh, builtins only: no fork while it waits, and nothing but this loop in memory. $1 is the
+# mark, $2 the clock tick (since boot, as /proc/PID/stat field 22 counts) of our first spawn. An
+# entry of $pids is " PID:STARTTIME " (field 22, read by the guard: reading it here would wait
+# for the child's exec to finish, about 0.5 ms); removal cuts it out with two pattern expansions.
+# A pid gone before its line is read is not ours any more, and is left out. dash's read drops
+# the NUL separators of /proc/PID/environ; the mark is fixed-length hex, so it cannot run on into
+# the next variable's name.
 SCRIPT = """\
 trap '' INT TERM HUP QUIT
 set -f
 cd /
+want="SUPERVISOR_SPAWN_MARK=$1"
+since=$2
 pids=' '
-mark=
 while read -r op p; do
   case $op in
-    \\?) mark=$p ;;
-    +) mark=
-       st=
+    +) st=
        IFS= read -r st 2>/dev/null < "/proc/$p/stat"
        set -- ${st##*") "}
        [ $# -ge 20 ] && shift 19 && pids="$pids$p:$1 " ;;
-    -) mark=
-       case $pids in *" $p:"*) pids="${pids%% "$p":*} ${pids#* "$p":* }" ;; esac ;;
+    -) case $pids in *" $p:"*) pids="${pids%% "$p":*} ${pids#* "$p":* }" ;; esac ;;
+    x) exit 0 ;;
   esac
 done
 for e in $pids; do
@@ -93,9 +90,6 @@ for e in $pids; do
   [ $# -ge 20 ] && shift 19 && [ "$1" != "${e#*:}" ] && continue
   kill -s KILL -- "-$p" 2>/dev/null
 done
-[ -n "$mark" ] || exit 0
-since=${mark%% *}
-want="SUPERVISOR_SPAWN_MARK=${mark#* }"
 set +f
 for d in /proc/[0-9]*; do
   p=${d#/proc/}
@@ -122,12 +116,18 @@ class Guard:
         self.shell = shell
         self.argv = argv or [NAME, "-c", SCRIPT]
         self.owner = os.getpid()
+        self.mark = os.urandom(8).hex()  # what every program of ours carries in its environment as MARK
         self.pid: int | None = None  # None: not running (never started, reaped, or given up)
         self.registered: set[int] = set()  # the programs it covers
         self.given_up = False
         self.quick_deaths = 0
         self.restarts = 0
+        # How lines are batched: set to the event loop's call_soon, a flush waits for the end of
+        # the loop's turn; None writes at once.
+        self.defer: Callable[[Callable[[], None]], object] | None = None
+        self._lines: list[bytes] = []
         self._fd = -1
+        self._since = 0  # the clock tick of the first start: no program of ours is older
         self._started_at = 0.0
         self._atexit = False
 
@@ -139,26 +139,10 @@ class Guard:
             return False
         return self._start()
 
-    def expect(self) -> str:
-        """Announce a spawn; return the mark to put in its environment under ``MARK``.
-
-        Until ``register`` or ``failed``, a session leader started from now on whose environment
-        holds the mark is ours, should we die before naming its pid.
-        """
-        ticks = int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLOCK_TICKS) - 1  # rounding: a tick early
-        mark = os.urandom(8).hex()
-        if not self._send(f"? {ticks} {mark}\n".encode()):
-            self._replace("its pipe is broken or full")
-        return mark
-
-    def failed(self) -> None:
-        """The announced spawn did not happen."""
-        self._send(b"- 0\n")
-
-    def register(self, pid: int) -> bool:
-        """Have the guard cover ``pid``; return False when no guard could take it."""
+    def register(self, pid: int) -> None:
+        """Have the guard cover ``pid`` by its number too (its mark covers it already)."""
         self.registered.add(pid)
-        return self._send(f"+ {pid}\n".encode()) or self._replace("its pipe is broken or full")
+        self._queue(f"+ {pid}\n".encode())
 
     def reaped(self, pid: int) -> bool:
         """Learn that ``pid`` was reaped: stop covering it; return True when it was the guard itself."""
@@ -168,14 +152,31 @@ class Guard:
             return True
         if pid in self.registered:
             self.registered.discard(pid)
-            if not self._send(f"- {pid}\n".encode()):
-                self._replace("its pipe is broken or full")
+            self._queue(f"- {pid}\n".encode())
         return False
+
+    def flush(self) -> None:
+        """Write the lines queued so far: in one write, or a few of up to PIPE_BUF bytes each."""
+        lines, self._lines = self._lines, []
+        chunk = b""
+        for line in lines:
+            if len(chunk) + len(line) > select.PIPE_BUF:
+                if not self._send(chunk):
+                    self._replace("its pipe is broken or full")  # the new guard is handed every pid
+                    return
+                chunk = b""
+            chunk += line
+        if chunk and not self._send(chunk):
+            self._replace("its pipe is broken or full")
 
     def close(self) -> None:
         """Close the pipe and wait (bounded) for the guard to finish: a graceful exit leaves no guard."""
         if self._fd < 0:
             return
+        if self.owner == os.getpid():  # not a forked child's atexit: the guard is its parent's
+            self.flush()
+            if not self.registered:
+                self._send(b"x\n")  # every program is reaped: nothing to scan for
         os.close(self._fd)
         self._fd = -1
         pid, self.pid = self.pid, None
@@ -195,21 +196,35 @@ class Guard:
 
     # ---- the pipe and the process ---------------------------------------------------
 
-    def _send(self, line: bytes) -> bool:
+    def _queue(self, line: bytes) -> None:
+        if self._fd < 0:
+            return
+        self._lines.append(line)
+        if self.defer is None:
+            self.flush()
+        elif len(self._lines) == 1:
+            self.defer(self.flush)
+
+    def _send(self, data: bytes) -> bool:
         if self._fd < 0:
             return False
         try:
-            os.write(self._fd, line)  # shorter than PIPE_BUF: written whole or not at all
+            # Up to PIPE_BUF (4096) bytes go whole or not at all; more could go in part, which
+            # the guard would misread, so a batch that large goes through a new guard instead.
+            if len(data) > select.PIPE_BUF or os.write(self._fd, data) != len(data):
+                return False
         except OSError:  # EPIPE: it died; EAGAIN: it stopped reading
             return False
         return True
 
     def _start(self) -> bool:
+        if not self._since:
+            self._since = int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLOCK_TICKS) - 1  # a tick early: rounding
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         try:
             self.pid = os.posix_spawn(
                 self.shell,
-                self.argv,
+                [*self.argv, NAME, self.mark, str(self._since)],
                 {"PATH": "/usr/bin:/bin"},
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, read_end, 0),
@@ -226,6 +241,7 @@ class Guard:
         finally:
             os.close(read_end)
         self._fd = write_end
+        self._lines = []  # a new guard is handed every registered pid below
         self._started_at = time.monotonic()
         if not self._atexit:
             atexit.register(self.close)

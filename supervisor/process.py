@@ -23,6 +23,7 @@ from supervisor.events import ExitStatus
 from supervisor.proctree import session_members
 from supervisor.proctree import tree_rss as tree_rss  # re-exported: the runners and the daemon read RSS here
 from supervisor.proctree import trees_rss as trees_rss
+from supervisor.record import Record
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -62,8 +63,8 @@ def set_subreaper() -> bool:
     return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
-@dataclass(frozen=True)
-class SpawnSpec:
+@dataclass(frozen=True, repr=False, eq=False)
+class SpawnSpec(Record):
     """What to run and how."""
 
     argv: list[str]
@@ -131,18 +132,12 @@ def spawn(spec: SpawnSpec) -> Child:
     mode = os.environ.get("SUPERVISOR_SPAWN", "")
     switches_user = entry is not None and os.geteuid() == 0
     keeper = guard.shared() if mode not in ("fork", "setpriv") else None
-    if keeper is not None and not switches_user and keeper.available():
-        # The program runs from posix_spawn's return; the guard knows of it before that.
-        mark = keeper.expect()
-        try:
-            child = _posix_spawn(spec, exe, {**env, guard.MARK: mark}, [])
-        except SpawnError:
-            keeper.failed()
-            raise
-        if keeper.register(child.pid):
+    if keeper is not None and keeper.available():
+        env[guard.MARK] = keeper.mark  # the guard finds it by this from its exec on
+        if not switches_user:
+            child = _posix_spawn(spec, exe, env, [])
+            keeper.register(child.pid)
             return child
-        _discard(child)  # not covered by anything: it has run for microseconds; start it the old way
-        keeper.reaped(child.pid)
     setpriv = _setpriv()
     if setpriv is not None and mode != "fork":
         argv = [setpriv, "--pdeathsig", "KILL"]
@@ -164,15 +159,6 @@ def _setpriv() -> str | None:
     if not _setpriv_path:
         _setpriv_path.append(shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin"))
     return _setpriv_path[0]
-
-
-def _discard(child: Child) -> None:
-    # Safe to wait here: the loop has not run since the spawn, so no reaper saw this pid.
-    os.kill(child.pid, signal.SIGKILL)
-    os.waitpid(child.pid, 0)
-    for fd in (child.stdout_fd, child.stderr_fd):
-        if fd is not None:
-            os.close(fd)
 
 
 def _posix_spawn(spec: SpawnSpec, exe: str, env: dict[str, str], prefix: list[str]) -> Child:

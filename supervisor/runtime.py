@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from supervisor import logs, process
+from supervisor import guard, logs, process
 from supervisor.clock import MonotonicClock
 from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
 from supervisor.logwriter import LogWriter
@@ -61,10 +61,14 @@ async def _run(loaded: Loaded, writer: LogWriter | None = None) -> int:
     except OSError as exc:
         log.error("supervisor.cannot_listen", error=str(exc), socket=server.path, http=sup.http)
         return EXIT_UNAVAILABLE
+    keeper = guard.shared()
+    keeper.defer = asyncio.get_running_loop().call_soon  # one write to the guard per turn of the loop
     try:
         return await daemon.run()
     finally:
         await server.close()
+        keeper.flush()
+        keeper.defer = None
 
 
 def _context(loop: asyncio.AbstractEventLoop, reaper: process.Reaper, give_up: Any) -> Context:

@@ -228,14 +228,14 @@ import os, signal, subprocess, sys
 from supervisor import guard, process
 keeper = guard.shared()
 assert keeper.available()
-spec = process.SpawnSpec(sys.argv[1:], dict(os.environ), capture=False)
-mark = keeper.expect()
-# Same name, its own session, started after the announcement: only the mark tells them apart.
+keeper.defer = lambda flush: None  # the "+ PID" line never leaves: only the mark can tell
+# Same name, its own session, started after the guard: only the mark tells them apart.
 quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 bystander = subprocess.Popen(["/bin/sleep", "302"], start_new_session=True, **quiet)
-child = process._posix_spawn(spec, spec.argv[0], {**spec.env, guard.MARK: mark}, [])
+child = process.spawn(process.SpawnSpec(sys.argv[1:], dict(os.environ), capture=False))
+assert keeper.registered == {child.pid}
 print(child.pid, keeper.pid, bystander.pid, flush=True)
-os.kill(os.getpid(), signal.SIGKILL)  # dead after the spawn, before its registration
+os.kill(os.getpid(), signal.SIGKILL)  # dead after the spawn, before its registration reached the guard
 """
 
 
@@ -245,7 +245,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # dead after the spawn, before its registr
     ids=["direct", "exec-wrapper", "forking-wrapper"],
 )
 def test_a_daemon_killed_between_a_spawn_and_its_registration_leaves_no_program(argv: list[str]) -> None:
-    """The program that runs before its pid reaches the guard is found by its mark, and nothing else is."""
+    """A program whose pid never reached the guard is still found, by its mark, and nothing else is."""
     before = subprocess.Popen(["/bin/sleep", "300"], start_new_session=True)  # same name, started before
     bystander = None
     try:
@@ -258,9 +258,35 @@ def test_a_daemon_killed_between_a_spawn_and_its_registration_leaves_no_program(
         left = [m for m in members if alive(m)]
         assert not left, f"the program's group {members} was not all killed: {left} left"
         assert before.poll() is None, "a session leader of the same name, started before the spawn, was killed"
-        assert alive(bystander), "an unmarked session leader of the same name, started in the window, was killed"
+        assert alive(bystander), "an unmarked session leader of the same name, started meanwhile, was killed"
     finally:
         before.kill()
         before.wait()
         if bystander is not None and alive(bystander):
             os.kill(bystander, signal.SIGKILL)
+
+
+DAEMONIZES = """import os, sys, time
+if os.fork() == 0:
+    os.setsid()  # a grandchild in a session of its own: out of the program's process group
+    time.sleep(300)
+    os._exit(0)
+time.sleep(300)
+"""
+
+
+def test_a_sigkilled_daemon_leaves_no_grandchild_that_left_for_a_session_of_its_own(run_daemon, tmp_path) -> None:
+    """A grandchild that called setsid is out of its program's group, but still carries the mark."""
+    script = tmp_path / "daemonizes.py"
+    script.write_text(DAEMONIZES)
+    d = run_daemon(f'[programs.p]\ncommand = ["{PY}", "{script}"]\n')
+    d.wait_ready()
+    main = wait_until(lambda: (u := d.unit("p"))["state"] == "running" and u["pid"], 10, "p to run")
+    runaway = wait_until(
+        lambda: [c.pid for c in psutil.Process(main).children() if os.getsid(c.pid) == c.pid],
+        10,
+        "the grandchild to lead a session of its own",
+    )[0]
+    d.signal(signal.SIGKILL)
+    d.wait_exit()
+    wait_until(lambda: not alive(main) and not alive(runaway), 10, f"{main} and its runaway {runaway} to be gone")
