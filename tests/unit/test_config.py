@@ -514,3 +514,42 @@ def test_ready_interval_is_positive_and_defaults_to_none(tmp_path: Path) -> None
     path = write(tmp_path, text)
     deps = load(path, environ={}).config.dependencies
     assert (deps["db"].ready_interval, deps["pg"].ready_interval) == (None, 10.0)
+
+
+def test_periods_and_limits_where_zero_means_nothing_are_positive(tmp_path: Path) -> None:
+    """memory_interval, probe_timeout and a dependency's backoff of 0 would spin or never answer: refused by key."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[dependencies.db]
+type = "redis"
+url = "redis://127.0.0.1:6379/0"
+probe_timeout = 0
+backoff = { initial = 0 }
+[dependencies.cache]
+type = "redis"
+url = "redis://127.0.0.1:6379/0"
+backoff = { initial = "1s", max = 0 }
+[programs.web]
+command = ["true"]
+max_memory = "512MB"
+memory_interval = 0
+[programs.worker]
+command = ["true"]
+memory_interval = "0ms"
+""",
+        )
+    )
+    assert found["programs.web.memory_interval"] == "must be positive (got 0)"
+    assert found["programs.worker.memory_interval"] == "must be positive (got '0ms')"
+    assert found["dependencies.db.probe_timeout"] == "must be positive (got 0)"
+    assert "initial and max must be positive" in found["dependencies.db.backoff"]
+    assert "initial and max must be positive" in found["dependencies.cache.backoff"]
+    assert len(found) == 5
+
+
+def test_a_programs_restart_backoff_may_still_be_zero(tmp_path: Path) -> None:
+    """Restarting at once stays allowed (max_restarts bounds it); only waits between probes must be positive."""
+    path = write(tmp_path, '[programs.web]\ncommand = ["true"]\nrestart = { backoff = { initial = 0, max = 0 } }\n')
+    assert load(path, environ={}).config.programs["web"].restart.backoff.initial == 0.0
