@@ -6,9 +6,10 @@ supervisor.config.compiled FILE OUT``) and writes the result, pickled, to ``OUT`
 refusal comes back the same way, as the ``ConfigError`` the loader raised.
 
 A result is cached under ``$SUPERVISOR_CACHE_DIR`` (else the XDG cache directory), keyed by
-everything validation reads: the file's bytes and resolved path, the whole environment, the
-working directory, the user, and the code that validates (its files' sizes and mtimes). A
-start with the same inputs reads the cache and spawns no child. Only files owned by us and
+everything validation reads: the file's bytes and absolute path (as named: symbolic links are
+not resolved, see ``settings.absolute``), the whole environment, the working directory, the
+user, and the code that validates (its files' sizes and mtimes). A start with the same inputs
+reads the cache and spawns no child. Only files owned by us and
 writable by no one else are read, and only by an unpickler that accepts the configuration's
 own classes. Anything unusual (no cache directory, a child that cannot run) falls back to
 validating in this process: slower and larger, never wrong.
@@ -25,7 +26,7 @@ from pathlib import Path
 from supervisor import __version__, settings
 from supervisor.digest import blake2b
 from supervisor.errors import ConfigError
-from supervisor.settings import Loaded
+from supervisor.settings import Loaded, absolute
 
 _CODE = Path(__file__).resolve().parents[1]
 # The modules whose code decides what a file validates to.
@@ -53,7 +54,8 @@ def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
     digest = blake2b(digest_size=20)
     try:
         digest.update(path.read_bytes())
-        digest.update(f"\0{path.resolve()}\0{os.getcwd()}\0{os.geteuid()}\0{__version__}\0{sys.version}\0".encode())
+        named = absolute(path, environ)
+        digest.update(f"\0{named}\0{os.getcwd()}\0{os.geteuid()}\0{__version__}\0{sys.version}\0".encode())
         for name in _CODE_FILES:
             st = os.stat(_CODE / name)
             digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
@@ -247,8 +249,8 @@ async def load_async(
 ) -> Loaded:
     """``load`` for a running daemon: ``run_child(argv)`` runs the validating child, True when it exited 0.
 
-    Never from the cache: a reload must see the file and what its paths point to as they are now
-    (a symlinked release switched under the same bytes has the same key).
+    Never from the cache: a reload is the operator asking for the file as it is now, and rare
+    enough to validate afresh.
     """
     key_before = cache_key(path, environ)
     out = _scratch()

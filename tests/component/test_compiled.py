@@ -221,3 +221,63 @@ def test_a_forked_child_validates_while_the_caller_stays_without_pydantic(
     else:
         assert "programs.bad.command" in answer and entries(env) == []
     assert imported == "False"
+
+
+def link(current: Path, target: Path) -> None:
+    """Point ``current`` at ``target`` atomically, as a deploy does (``ln -sfn`` then rename)."""
+    staging = current.with_name(current.name + ".next")
+    staging.symlink_to(target)
+    os.replace(staging, current)
+
+
+def test_a_cache_hit_through_a_moved_release_link_keeps_the_link(tmp_path: Path, env: dict[str, str]) -> None:
+    """Same bytes in the next release: the hit's cwd is still under current/, which now leads to the new release."""
+    text = GOOD + 'cwd = "app"\n'
+    for n in ("1", "2"):
+        (tmp_path / "releases" / n / "app").mkdir(parents=True)
+        (tmp_path / "releases" / n / "supervisor.toml").write_text(text)
+    current = tmp_path / "current"
+    link(current, tmp_path / "releases" / "1")
+    path = current / "supervisor.toml"
+    assert compiled.load(path, env).config.programs["web"].cwd == f"{current}/app"
+    mark_cached(path, env)
+    link(current, tmp_path / "releases" / "2")
+    again = compiled.load(path, env)
+    assert again.warnings == ["from the cache"] and again.path == path
+    assert os.path.realpath(again.config.programs["web"].cwd) == str(tmp_path / "releases" / "2" / "app")
+    # the release named directly is another path, so another key: never the link's entry
+    assert compiled.cached(tmp_path / "releases" / "2" / "supervisor.toml", env) is None
+
+
+def test_a_reload_after_the_release_link_moves_runs_the_new_release(run_daemon, tmp_path: Path) -> None:
+    """A daemon started through current/ reads current/ again on reload: the new release's program starts there."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    releases = tmp_path / "releases"
+    for n, extra in (("1", ""), ("2", f'[programs.b]\ncommand = {program("sleeper")}\ncwd = "app"\n')):
+        (releases / n / "app").mkdir(parents=True)
+        (releases / n / "supervisor.toml").write_text(f'[programs.a]\ncommand = {program("sleeper")}\n{extra}')
+    current = tmp_path / "current"
+    link(current, releases / "1")
+    config = current / "supervisor.toml"
+    d = run_daemon(
+        None,
+        env={"SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")},
+        argv=[sys.executable, "-m", "supervisor", "run", "--config", str(config)],
+    )
+    d.wait_unit("a", state="running")
+    assert d.status()["supervisor"]["config"] == str(config)
+    link(current, releases / "2")
+    out = subprocess.run(
+        [sys.executable, "-m", "supervisor", "reload", "--socket", d.socket],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "added b; unchanged: a", out.stdout
+    b = d.wait_unit("b", state="running")
+    assert psutil.Process(b["pid"]).cwd() == str(releases / "2" / "app")
