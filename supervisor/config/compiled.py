@@ -7,12 +7,15 @@ refusal comes back the same way, as the ``ConfigError`` the loader raised.
 
 A result is cached under ``$SUPERVISOR_CACHE_DIR`` (else the XDG cache directory), keyed by
 everything validation reads: the file's bytes and absolute path (as named: symbolic links are
-not resolved, see ``settings.absolute``), the whole environment, the working directory, the
-user, and the code that validates (its files' sizes and mtimes). A start with the same inputs
-reads the cache and spawns no child. Only files owned by us and
-writable by no one else are read, and only by an unpickler that accepts the configuration's
-own classes. Anything unusual (no cache directory, a child that cannot run) falls back to
-validating in this process: slower and larger, never wrong.
+not resolved, see ``settings.absolute``), the environment, the working directory, the user,
+and the code that validates (its files' sizes and mtimes). The environment is whole but for
+variables set per process or container (``HOSTNAME``, ``INVOCATION_ID``, ``PWD``: see
+``_VOLATILE``) that the file does not interpolate, so that ``check`` at image build or in
+``ExecStartPre=`` leaves what ``run`` reads. A start with the same inputs reads the cache and
+spawns no child. Only files owned by us and writable by no one else are read, and only by an
+unpickler that accepts the configuration's own classes. Anything unusual (no cache directory,
+a child that cannot run) falls back to validating in this process: slower and larger, never
+wrong.
 """
 
 from __future__ import annotations
@@ -42,6 +45,30 @@ _CODE_FILES = (
     "config/loader.py",
 )
 _KEEP = 64  # cached configurations kept per cache directory; the oldest go first
+# Set per process, container or login rather than per deployment: `check` in ExecStartPre or
+# an image build and the `run` after it see different values. Validation reads none of them
+# by name (PWD only names a relative file, and that name is keyed); a file may still
+# interpolate one, and then it is keyed.
+_VOLATILE = frozenset(
+    {
+        "HOSTNAME",  # a container's id, the image build's sandbox
+        "INVOCATION_ID",  # systemd, per start
+        "SYSTEMD_EXEC_PID",
+        "JOURNAL_STREAM",
+        "MANAGERPID",
+        "MAINPID",
+        "NOTIFY_SOCKET",  # the main process's alone, not ExecStartPre's
+        "WATCHDOG_PID",
+        "WATCHDOG_USEC",
+        "LISTEN_PID",
+        "LISTEN_FDS",
+        "LISTEN_FDNAMES",
+        "PWD",
+        "OLDPWD",
+        "SHLVL",
+        "_",
+    }
+)
 
 
 def child_argv(path: Path, out: str) -> list[str]:
@@ -53,7 +80,8 @@ def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
     """Digest of every input of validation; None when the file cannot be read."""
     digest = blake2b(digest_size=20)
     try:
-        digest.update(path.read_bytes())
+        data = path.read_bytes()
+        digest.update(data)
         named = absolute(path, environ)
         digest.update(f"\0{named}\0{os.getcwd()}\0{os.geteuid()}\0{__version__}\0{sys.version}\0".encode())
         for name in _CODE_FILES:
@@ -61,9 +89,26 @@ def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
             digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     except OSError:
         return None
+    hidden = _escapes_may_spell_names(data)
     for key in sorted(environ):
+        if key in _VOLATILE and not hidden and b"${" + key.encode() not in data:
+            continue  # only ${NAME} reads it, and the file has none
         digest.update(f"{key}={environ[key]}\0".encode(errors="surrogateescape"))
     return digest.hexdigest()
+
+
+def _escapes_may_spell_names(data: bytes) -> bool:
+    """Whether TOML could decode a ``${NAME}`` that the bytes do not show.
+
+    Only ``\\u``, ``\\U`` (and TOML 1.1's ``\\x``) and a line-ending backslash can make name
+    characters, ``$`` or ``{`` out of other bytes, or join them across a line; the other
+    escapes make none of them.
+    """
+    if b"\\" not in data:
+        return False
+    if b"\\u" in data or b"\\U" in data or b"\\x" in data:
+        return True
+    return any(line.rstrip(b" \t\r").endswith(b"\\") for line in data.split(b"\n"))
 
 
 def _cache_file(key: str, environ: Mapping[str, str]) -> Path:

@@ -281,3 +281,68 @@ def test_a_reload_after_the_release_link_moves_runs_the_new_release(run_daemon, 
     assert out.stdout.strip() == "added b; unchanged: a", out.stdout
     b = d.wait_unit("b", state="running")
     assert psutil.Process(b["pid"]).cwd() == str(releases / "2" / "app")
+
+
+def test_check_then_run_with_other_per_process_variables_reads_the_cache(tmp_path: Path, env: dict[str, str]) -> None:
+    """`check` at image build or in ExecStartPre, `run` in the container or the unit: HOSTNAME and the like differ."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    build = {**env, "HOSTNAME": "buildkitsandbox", "INVOCATION_ID": "1" * 32, "SHLVL": "1", "_": "/usr/bin/env"}
+    out = subprocess.run(
+        [sys.executable, "-m", "supervisor", "check", "--config", str(path)],
+        env=build,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    mark_cached(path, env)
+    container = {
+        **env,
+        "HOSTNAME": "3f2a9c1d0b7e",
+        "INVOCATION_ID": "2" * 32,
+        "SYSTEMD_EXEC_PID": "4242",
+        "JOURNAL_STREAM": "8:91234",
+        "MANAGERPID": "1",
+        "NOTIFY_SOCKET": "/run/systemd/notify",
+        "PWD": "/",
+        "OLDPWD": "/tmp",
+        "SHLVL": "2",
+        "_": "/usr/local/bin/supervisor",
+    }
+    assert compiled.load(path, container).warnings == ["from the cache"]
+    assert compiled.load(path, {**container, "DATABASE_URL": "postgresql://db/app"}).warnings == []
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    ['"${HOSTNAME}"', '"$\\u007bHOSTNAME}"', '"${HOST\\u004EAME}"', '"""${HOST\\\n    NAME}"""'],
+    ids=["plain", "escaped-brace", "escaped-letter", "line-ending-backslash"],
+)
+def test_a_file_that_interpolates_a_per_process_variable_is_keyed_on_it(
+    tmp_path: Path, env: dict[str, str], spelled: str
+) -> None:
+    """${HOSTNAME} in the file (however TOML spells it) makes HOSTNAME an input again: a new value validates again.
+
+    Spelled with escapes, the bytes cannot say which name it is: every per-process variable is keyed.
+    """
+    path = write(tmp_path, f'[programs.web]\ncommand = ["echo", {spelled}]\n')
+    first = compiled.load(path, {**env, "HOSTNAME": "a"})
+    assert first.config.programs["web"].command == ["echo", "a"]
+    mark_cached(path, env)
+    second = compiled.load(path, {**env, "HOSTNAME": "b"})
+    assert second.config.programs["web"].command == ["echo", "b"] and second.warnings == []
+    other_shlvl = compiled.load(path, {**env, "HOSTNAME": "a", "SHLVL": "9"})
+    assert other_shlvl.warnings == (["from the cache"] if spelled == '"${HOSTNAME}"' else [])
+
+
+def test_validation_reads_no_per_process_variable_by_name() -> None:
+    """What the key leaves out, the validating code never reads: only PWD appears, where it names the file."""
+    for name in compiled._CODE_FILES:
+        text = (compiled._CODE / name).read_text()
+        for var in compiled._VOLATILE:
+            quoted = {f'"{var}"', f"'{var}'"}
+            if any(q in text for q in quoted):
+                assert (name, var) == ("settings.py", "PWD"), f"{name} reads ${var}"
