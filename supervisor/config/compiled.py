@@ -12,8 +12,10 @@ and the code that validates (its files' sizes and mtimes). The environment is wh
 variables set per process or container (``HOSTNAME``, ``INVOCATION_ID``, ``PWD``: see
 ``_VOLATILE``) that the file does not interpolate, so that ``check`` at image build or in
 ``ExecStartPre=`` leaves what ``run`` reads. A start with the same inputs reads the cache and
-spawns no child. Only files owned by us and writable by no one else are read, and only by an
-unpickler that accepts the configuration's own classes. Anything unusual (no cache directory,
+spawns no child. The cache directory and its entries are used only when owned by us and
+writable by no one else, an entry only when it is a regular file (opened without following a
+link or waiting on a FIFO), and read only by an unpickler that accepts the configuration's own
+classes. Anything unusual (no cache directory,
 a child that cannot run) falls back to validating in this process: slower and larger, never
 wrong.
 """
@@ -111,22 +113,52 @@ def _escapes_may_spell_names(data: bytes) -> bool:
     return any(line.rstrip(b" \t\r").endswith(b"\\") for line in data.split(b"\n"))
 
 
-def _cache_file(key: str, environ: Mapping[str, str]) -> Path:
+def _cache_dir(environ: Mapping[str, str], create: bool) -> tuple[Path, int] | None:
+    """Open the cache directory; None when there is none, or one we must not trust.
+
+    Trusted: owned by us and writable by no one else, or another user could plant an entry
+    (a FIFO to hang us on, a link to redirect a write). Everything after goes through the
+    descriptor, so the directory checked is the directory used.
+    """
     from supervisor.migrations import cache_dir
 
-    return cache_dir(environ) / f"config-{key}.pickle"
+    directory = cache_dir(environ)
+    try:
+        if create:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        os.close(fd)
+        return None
+    return directory, fd
+
+
+def _entry_name(key: str) -> str:
+    return f"config-{key}.pickle"
 
 
 def cached(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded | None:
     """Return the cached result of validating ``path`` with these inputs, or None."""
     key = cache_key(path, environ)
-    if key is None:
+    opened = _cache_dir(environ, create=False) if key is not None else None
+    if key is None or opened is None:
         return None
-    target = _cache_file(key, environ)
+    _, dir_fd = opened
     try:
-        with open(target, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        # Not through a link, and without blocking on a FIFO: what opens must then be a file.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(_entry_name(key), flags, dir_fd=dir_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(dir_fd)
+    try:
+        with open(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
                 return None
             value = settings.loads(fh.read())
     except (OSError, ValueError):
@@ -145,32 +177,37 @@ def store(
     key = cache_key(path, environ)
     if key is None or (key_before is not None and key != key_before):
         return None  # unreadable now, or edited while it was validated
-    target = _cache_file(key, environ)
-    import tempfile
-
+    data = settings.dumps(loaded)
+    opened = _cache_dir(environ, create=True)
+    if opened is None:
+        return None  # a read-only home, or a directory others can write: validate every start
+    directory, dir_fd = opened
+    name, tmp = _entry_name(key), f".config-{os.getpid()}-{os.urandom(6).hex()}"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(settings.dumps(loaded))
-        os.replace(tmp, target)
-        _prune(target.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        with open(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        _prune(dir_fd)
     except OSError:
-        return None  # a read-only home: every start validates, as without a cache
-    return target
+        return None
+    finally:
+        os.close(dir_fd)
+    return directory / name
 
 
-def _prune(directory: Path) -> None:
+def _prune(dir_fd: int) -> None:
+    """Keep the newest ``_KEEP`` entries."""
     entries = []
-    for entry in os.scandir(directory):
+    for entry in os.scandir(dir_fd):
         if entry.name.startswith("config-") and entry.name.endswith(".pickle"):
             try:
-                entries.append((entry.stat().st_mtime_ns, entry.path))
+                entries.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
             except OSError:
                 continue
     for _, name in sorted(entries)[:-_KEEP]:
         try:
-            os.unlink(name)
+            os.unlink(name, dir_fd=dir_fd)
         except OSError:
             pass
 

@@ -346,3 +346,61 @@ def test_validation_reads_no_per_process_variable_by_name() -> None:
             quoted = {f'"{var}"', f"'{var}'"}
             if any(q in text for q in quoted):
                 assert (name, var) == ("settings.py", "PWD"), f"{name} reads ${var}"
+
+
+LOAD = """
+import sys
+from pathlib import Path
+from supervisor.config import compiled
+print(compiled.load(Path(sys.argv[1])).warnings)
+"""
+
+
+def load_elsewhere(path: Path, env: dict[str, str]) -> str:
+    """``compiled.load`` in another process, which a hang cannot take the test down with."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", LOAD, str(path)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("planted", ["symlink", "fifo"])
+def test_an_entry_that_is_no_file_is_neither_followed_nor_waited_on(
+    tmp_path: Path, env: dict[str, str], planted: str
+) -> None:
+    """A link planted as the entry is not read through (nor written through); a FIFO does not hang the load."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    (entry,) = entries(env)
+    elsewhere = tmp_path / "elsewhere.pickle"
+    elsewhere.write_bytes(entry.read_bytes())  # ours, private, a valid answer: only the link is wrong
+    elsewhere.chmod(0o600)
+    entry.unlink()
+    if planted == "symlink":
+        entry.symlink_to(elsewhere)
+    else:
+        os.mkfifo(entry, 0o600)
+    assert load_elsewhere(path, env) == "[]"  # not the planted answer: validated afresh, and in time
+    assert entry.is_file() and not entry.is_symlink()  # the answer replaced what was planted
+    assert settings.loads(elsewhere.read_bytes()).warnings == ["from the cache"]  # not written through
+
+
+def test_a_cache_directory_others_can_write_is_no_cache(tmp_path: Path, env: dict[str, str]) -> None:
+    """A group-writable directory is neither read nor written: every load validates, as without one."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    directory = Path(env["SUPERVISOR_CACHE_DIR"])
+    directory.chmod(0o770)
+    assert compiled.cached(path, env) is None
+    assert compiled.load(path, env).warnings == []
+    path.write_text(GOOD.replace("60", "61"))
+    assert compiled.load(path, env).config.programs["web"].command == ["sleep", "61"]
+    assert compiled.store(path, compiled.load(path, env), env) is None
+    assert len(entries(env)) == 1
+    directory.chmod(0o700)
+    assert compiled.load(path, env).warnings == []
+    assert len(entries(env)) == 2  # trusted again: the same load is stored
