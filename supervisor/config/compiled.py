@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -47,6 +48,7 @@ _CODE_FILES = (
     "config/loader.py",
 )
 _KEEP = 64  # cached configurations kept per cache directory; the oldest go first
+_STALE_NS = 600 * 10**9  # a temporary file this old lost its writer (a write takes milliseconds)
 # Set per process, container or login rather than per deployment: `check` in ExecStartPre or
 # an image build and the `run` after it see different values. Validation reads none of them
 # by name (PWD only names a relative file, and that name is keyed); a file may still
@@ -185,9 +187,17 @@ def store(
     name, tmp = _entry_name(key), f".config-{os.getpid()}-{os.urandom(6).hex()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        with open(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        try:
+            with open(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            # A full disk, a file size limit: leave no partial temporary file behind.
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except OSError:
+                pass
+            raise
         _prune(dir_fd)
     except OSError:
         return None
@@ -197,15 +207,19 @@ def store(
 
 
 def _prune(dir_fd: int) -> None:
-    """Keep the newest ``_KEEP`` entries."""
-    entries = []
+    """Keep the newest ``_KEEP`` entries; drop temporary files that a writer killed mid-write left."""
+    entries, stale = [], []
+    now_ns = time.time_ns()
     for entry in os.scandir(dir_fd):
+        try:
+            mtime_ns = entry.stat(follow_symlinks=False).st_mtime_ns
+        except OSError:
+            continue
         if entry.name.startswith("config-") and entry.name.endswith(".pickle"):
-            try:
-                entries.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
-            except OSError:
-                continue
-    for _, name in sorted(entries)[:-_KEEP]:
+            entries.append((mtime_ns, entry.name))
+        elif entry.name.startswith(".config-") and now_ns - mtime_ns > _STALE_NS:
+            stale.append(entry.name)
+    for name in stale + [name for _, name in sorted(entries)[:-_KEEP]]:
         try:
             os.unlink(name, dir_fd=dir_fd)
         except OSError:

@@ -404,3 +404,45 @@ def test_a_cache_directory_others_can_write_is_no_cache(tmp_path: Path, env: dic
     directory.chmod(0o700)
     assert compiled.load(path, env).warnings == []
     assert len(entries(env)) == 2  # trusted again: the same load is stored
+
+
+STORE_FAILS = """
+import resource, signal, sys
+from pathlib import Path
+from supervisor.config import compiled
+from supervisor.config.loader import load
+
+path = Path(sys.argv[1])
+loaded = load(path)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+print(compiled.store(path, loaded))
+"""
+
+
+def test_a_write_that_fails_leaves_no_temporary_file(tmp_path: Path, env: dict[str, str]) -> None:
+    """A write cut short (here by a file size limit, as a full disk would) stores nothing and leaves nothing."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    directory = Path(env["SUPERVISOR_CACHE_DIR"])
+    directory.mkdir(mode=0o700)
+    out = subprocess.run(
+        [sys.executable, "-c", STORE_FAILS, str(path)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None"
+    assert sorted(os.listdir(directory)) == []
+
+
+def test_a_temporary_file_a_killed_writer_left_is_pruned(tmp_path: Path, env: dict[str, str]) -> None:
+    """Only once it is old: a fresh one may belong to a writer still at work."""
+    directory = Path(env["SUPERVISOR_CACHE_DIR"])
+    directory.mkdir(mode=0o700)
+    old, fresh = directory / ".config-1-aaaa", directory / ".config-2-bbbb"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    os.utime(old, (0, 0))
+    compiled.load(write(tmp_path, GOOD), env)
+    assert sorted(p.name for p in directory.iterdir()) == [fresh.name, entries(env)[0].name]
