@@ -6,18 +6,23 @@ supervisor.config.compiled FILE OUT``) and writes the result, pickled, to ``OUT`
 refusal comes back the same way, as the ``ConfigError`` the loader raised.
 
 A result is cached under ``$SUPERVISOR_CACHE_DIR`` (else the XDG cache directory), keyed by
-everything validation reads: the file's bytes and absolute path (as named: symbolic links are
-not resolved, see ``settings.absolute``), the environment, the working directory, the user,
-and the code that validates (its files' sizes and mtimes). The environment is whole but for
-variables set per process or container (``HOSTNAME``, ``INVOCATION_ID``, ``PWD``: see
-``_VOLATILE``) that the file does not interpolate, so that ``check`` at image build or in
-``ExecStartPre=`` leaves what ``run`` reads. A start with the same inputs reads the cache and
-spawns no child. The cache directory and its entries are used only when owned by us and
-writable by no one else, an entry only when it is a regular file (opened without following a
-link or waiting on a FIFO), and read only by an unpickler that accepts the configuration's own
-classes. Anything unusual (no cache directory,
-a child that cannot run) falls back to validating in this process: slower and larger, never
-wrong.
+everything validation reads:
+
+- the file's bytes and its absolute path as named (symbolic links are not resolved, so a
+  release reached through ``current/`` keeps it: see ``settings.absolute``);
+- the environment, whole but for variables set per process or container (``HOSTNAME``,
+  ``INVOCATION_ID``, ``PWD``...: ``_VOLATILE``) that the file does not interpolate, so that
+  ``check`` at image build or in ``ExecStartPre=`` leaves what ``run`` reads;
+- the working directory, the user, the supervisor's version and Python's;
+- the code that validates: our configuration modules' sizes and mtimes, and pydantic's
+  (``_libraries_stamp``, found without importing it).
+
+A start with the same inputs reads the cache and spawns no child. The cache directory and its
+entries are used only when owned by us and writable by no one else, an entry only when it is
+a regular file (opened without following a link or waiting on a FIFO), and read only by an
+unpickler that accepts the configuration's own classes. Anything unusual (no cache directory
+we trust, a child that cannot run) falls back to validating in this process: slower and
+larger, never wrong.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ _CODE_FILES = (
     "config/ladder.py",
     "config/loader.py",
 )
+# The libraries whose code decides it too (pydantic-settings reads the SUPERVISOR_* overrides).
+_LIBRARIES = ("pydantic", "pydantic_core", "pydantic_settings")
 _KEEP = 64  # cached configurations kept per cache directory; the oldest go first
 _STALE_NS = 600 * 10**9  # a temporary file this old lost its writer (a write takes milliseconds)
 # Set per process, container or login rather than per deployment: `check` in ExecStartPre or
@@ -91,6 +98,7 @@ def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
         for name in _CODE_FILES:
             st = os.stat(_CODE / name)
             digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        digest.update(f"{_libraries_stamp()}\0".encode(errors="surrogateescape"))
     except OSError:
         return None
     hidden = _escapes_may_spell_names(data)
@@ -99,6 +107,27 @@ def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
             continue  # only ${NAME} reads it, and the file has none
         digest.update(f"{key}={environ[key]}\0".encode(errors="surrogateescape"))
     return digest.hexdigest()
+
+
+def _libraries_stamp() -> str:
+    """Which pydantic is installed, as each package's ``__init__.py`` size and mtime; nothing is imported.
+
+    pip rewrites a package's files whenever it installs one, so another version (or a
+    reinstall) gives another stamp. ``PathFinder`` finds the files on ``sys.path`` as the
+    import would and runs none of them: ~0.1 ms, where ``importlib.metadata`` costs ~20 ms to
+    import and ``pydantic.VERSION`` ~75 ms.
+    """
+    from importlib.machinery import PathFinder
+
+    parts = []
+    for name in _LIBRARIES:
+        try:
+            spec = PathFinder.find_spec(name)
+            st = os.stat(spec.origin) if spec is not None and spec.origin else None
+        except (OSError, ImportError, ValueError):
+            st = None
+        parts.append(f"{name}={st.st_size}:{st.st_mtime_ns}" if st is not None else f"{name}=?")
+    return ";".join(parts)
 
 
 def _escapes_may_spell_names(data: bytes) -> bool:

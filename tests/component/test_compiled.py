@@ -446,3 +446,47 @@ def test_a_temporary_file_a_killed_writer_left_is_pruned(tmp_path: Path, env: di
     os.utime(old, (0, 0))
     compiled.load(write(tmp_path, GOOD), env)
     assert sorted(p.name for p in directory.iterdir()) == [fresh.name, entries(env)[0].name]
+
+
+def test_another_pydantic_is_a_miss(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What pydantic validates with is an input: another installed version validates again."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    assert compiled.load(path, env).warnings == ["from the cache"]
+    real = compiled._libraries_stamp()
+    monkeypatch.setattr(compiled, "_libraries_stamp", lambda: real.replace("pydantic=", "pydantic=1:2;was=", 1))
+    assert compiled.load(path, env).warnings == [] and len(entries(env)) == 2
+
+
+STAMP = """
+import sys
+from supervisor.config import compiled
+print(compiled._libraries_stamp())
+print(sorted(m for m in sys.modules if m.startswith("pydantic")))
+"""
+
+
+def test_the_pydantic_stamp_follows_the_installed_files_without_importing_them(tmp_path: Path) -> None:
+    """A package found first on the path, as the import would find it; rewriting it (an install) changes the stamp."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "site" / "pydantic" / "__init__.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("raise SystemExit('imported')\n")
+    env = {**os.environ, "PYTHONPATH": f"{fake.parent.parent}:{os.environ.get('PYTHONPATH', '')}"}
+
+    def stamp() -> str:
+        out = subprocess.run([sys.executable, "-c", STAMP], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        found, imported = out.stdout.splitlines()
+        assert imported == "[]"
+        return found
+
+    first = stamp()
+    st = fake.stat()
+    assert first.startswith(f"pydantic={st.st_size}:{st.st_mtime_ns};pydantic_core=")
+    assert "=?" not in first
+    fake.write_text("raise SystemExit('imported, and another version')\n")
+    assert stamp() != first
