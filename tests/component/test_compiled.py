@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from supervisor import settings
-from supervisor.config import compiled
+from supervisor.config import cache, compiled
 from supervisor.errors import ConfigError
 from tests.conftest import program
 
@@ -340,9 +340,9 @@ def test_a_file_that_interpolates_a_per_process_variable_is_keyed_on_it(
 
 def test_validation_reads_no_per_process_variable_by_name() -> None:
     """What the key leaves out, the validating code never reads: only PWD appears, where it names the file."""
-    for name in compiled._CODE_FILES:
-        text = (compiled._CODE / name).read_text()
-        for var in compiled._VOLATILE:
+    for name in cache._CODE_FILES:
+        text = (cache._CODE / name).read_text()
+        for var in cache._VOLATILE:
             quoted = {f'"{var}"', f"'{var}'"}
             if any(q in text for q in quoted):
                 assert (name, var) == ("settings.py", "PWD"), f"{name} reads ${var}"
@@ -454,15 +454,15 @@ def test_another_pydantic_is_a_miss(tmp_path: Path, env: dict[str, str], monkeyp
     compiled.load(path, env)
     mark_cached(path, env)
     assert compiled.load(path, env).warnings == ["from the cache"]
-    real = compiled._libraries_stamp()
-    monkeypatch.setattr(compiled, "_libraries_stamp", lambda: real.replace("pydantic=", "pydantic=1:2;was=", 1))
+    real = cache._libraries_stamp()
+    monkeypatch.setattr(cache, "_libraries_stamp", lambda: real.replace("pydantic=", "pydantic=1:2;was=", 1))
     assert compiled.load(path, env).warnings == [] and len(entries(env)) == 2
 
 
 STAMP = """
 import sys
-from supervisor.config import compiled
-print(compiled._libraries_stamp())
+from supervisor.config import cache
+print(cache._libraries_stamp())
 print(sorted(m for m in sys.modules if m.startswith("pydantic")))
 """
 
