@@ -6,13 +6,16 @@ supervisor.config.compiled FILE OUT``) and writes the result, pickled, to ``OUT`
 refusal comes back the same way, as the ``ConfigError`` the loader raised. A result is kept
 in ``supervisor.config.cache``, whose key says what it covers; a start with the same inputs
 reads it and spawns no child. Anything unusual (no cache directory we trust, a child that
-cannot run) falls back to validating in this process: slower and larger, never wrong.
+cannot run or gives no answer within ``CHILD_TIMEOUT``) falls back to validating in this
+process: slower and larger, never wrong.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -21,7 +24,12 @@ from supervisor.config.cache import cache_key, cached, store
 from supervisor.errors import ConfigError
 from supervisor.settings import Loaded
 
-__all__ = ["begin", "cache_key", "cached", "child_argv", "load", "load_async", "main", "store"]
+__all__ = ["CHILD_TIMEOUT", "begin", "cache_key", "cached", "child_argv", "load", "load_async", "main", "store"]
+
+# How long a validating child may take. pydantic's import and a large file take well under a
+# second; a child still at it after this is stuck (a hung file system, a lock held across the
+# fork), and validating here is the way on. The daemon's reload gives its child as long.
+CHILD_TIMEOUT = 120.0
 
 
 def child_argv(path: Path, out: str) -> list[str]:
@@ -85,20 +93,23 @@ def load(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded:
     key_before = cache_key(path, environ)
     out = _scratch()
     try:
-        done = subprocess.run(child_argv(path, out), env=dict(environ), capture_output=True, timeout=120)
+        done = subprocess.run(child_argv(path, out), env=dict(environ), capture_output=True, timeout=CHILD_TIMEOUT)
         ran = done.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ran = False
     return _finish(path, out, ran, environ, key_before)
 
 
-def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], Loaded]:
+def begin(
+    path: Path, environ: Mapping[str, str] = os.environ, timeout: float = CHILD_TIMEOUT
+) -> Callable[[], Loaded]:
     """Start validating ``path`` in a forked child; call the result for the answer (or the refusal).
 
     ``run`` calls this first and imports the daemon while the child imports pydantic and
     validates: on two cores the miss costs the longer of the two, not their sum, and no second
     interpreter starts. Only for a process without threads (a fork copies the caller's thread
-    alone); a running daemon validates with ``load_async``.
+    alone); a running daemon validates with ``load_async``. A child with no answer ``timeout``
+    seconds after the fork is killed, and this process validates instead.
     """
     hit = cached(path, environ)
     if hit is not None:
@@ -108,6 +119,7 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
         if stream is not None:
             stream.flush()
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    deadline = time.monotonic() + timeout
     try:
         pid = os.fork()
     except OSError:
@@ -127,20 +139,42 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
     os.close(write_end)
 
     def finish() -> Loaded:
-        data = b""
         try:
-            while chunk := os.read(read_end, 1 << 16):
-                data += chunk
+            data = _read_until(read_end, deadline)
         finally:
             os.close(read_end)
+        if data is None:
+            os.kill(pid, signal.SIGKILL)
+            print(
+                f"supervisor: the child validating {path} gave no answer within {timeout:g}s; "
+                "validating in this process",
+                file=sys.stderr,
+            )
         _, status = os.waitpid(pid, 0)  # ours alone: no reaper runs before the daemon's loop
         try:
-            value = settings.loads(data) if os.waitstatus_to_exitcode(status) == 0 else None
+            value = settings.loads(data) if data is not None and os.waitstatus_to_exitcode(status) == 0 else None
         except ValueError:
             value = None
         return _settle(value, path, environ, key_before)
 
     return finish
+
+
+def _read_until(fd: int, deadline: float) -> bytes | None:
+    """Read ``fd`` to its end; None if the end has not come by ``deadline`` (``time.monotonic()``)."""
+    import select  # asyncio has imported it already in `run`
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    data = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(remaining * 1000):
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return data
+        data += chunk
 
 
 async def load_async(

@@ -490,3 +490,43 @@ def test_the_pydantic_stamp_follows_the_installed_files_without_importing_them(t
     assert "=?" not in first
     fake.write_text("raise SystemExit('imported, and another version')\n")
     assert stamp() != first
+
+
+HANGS = """
+import os, sys, time
+from pathlib import Path
+from supervisor.config import compiled
+
+def stuck(path, environ):  # the forked child runs this: as if pydantic's import never returned
+    time.sleep(3600)
+
+compiled._validated = stuck
+started = time.monotonic()
+finish = compiled.begin(Path(sys.argv[1]), timeout=float(sys.argv[2]))
+print(sorted(finish().config.programs), round(time.monotonic() - started, 1))
+print("pydantic" in sys.modules)
+try:
+    print(os.waitpid(-1, os.WNOHANG))
+except ChildProcessError:
+    print("no child left")
+"""
+
+
+def test_a_validating_child_that_hangs_is_killed_and_this_process_validates(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`run` waits for its forked child only so long: then the child is killed and reaped, and the answer made here."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    out = subprocess.run(
+        [sys.executable, "-c", HANGS, str(path), "0.5"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    answer, validated_here, children = out.stdout.splitlines()
+    programs, took = answer.rsplit(" ", 1)
+    assert programs == "['web']" and 0.5 <= float(took) < 30
+    assert validated_here == "True" and children == "no child left"
+    assert f"the child validating {path} gave no answer within 0.5s; validating in this process" in out.stderr
+    assert entries(env) == []  # an answer made here is not cached, as when the child cannot run
