@@ -101,20 +101,13 @@ class DependencyTable(Strict):
     url: str = ""
     interval: Duration = 1.0
     # Once ready, between probes; unset: `interval`. A kept connection is watched in between.
-    ready_interval: Duration | None = None
+    ready_interval: PositiveDuration | None = None
     timeout: Duration = 60.0
     on_timeout: Literal["continue", "exit"] = "continue"
     probe_timeout: PositiveDuration = 3.0
     primary: bool = False
     # Between probes while start-up waits; unset: from `interval` up to max(interval, 5s), factor 1.5.
     backoff: BackoffTable | None = None
-
-    @field_validator("ready_interval")
-    @classmethod
-    def _positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError("must be positive")
-        return value
 
     @field_validator("url")
     @classmethod
