@@ -29,6 +29,30 @@ def find_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> 
     return Path(explicit or environ.get("SUPERVISOR_CONFIG") or DEFAULT_PATH)
 
 
+def absolute(path: Path, environ: Mapping[str, str] = os.environ) -> Path:
+    """Return ``path`` made absolute as the operator named it, without resolving symbolic links.
+
+    A symlinked release (``/srv/app/current -> releases/42``) is named through its link, so a
+    reload after the link moves reads the new release and a restart runs in it. A relative path
+    is joined onto the logical working directory: ``$PWD`` when it is the same directory as
+    ``.`` (a shell's or a service manager's ``cd /srv/app/current`` keeps the link there, where
+    ``os.getcwd()`` has it resolved), else ``os.getcwd()``. ``..`` is kept, never collapsed:
+    after a link it names the target's parent, which only the kernel knows, so this joins as
+    pathlib does and never normalises as ``os.path.abspath`` does.
+    """
+    if path.is_absolute():
+        return path
+    cwd = os.getcwd()
+    logical = environ.get("PWD", "")
+    if logical.startswith("/") and logical != cwd:
+        try:
+            same = os.path.samefile(logical, ".")
+        except OSError:
+            same = False
+        cwd = logical if same else cwd
+    return Path(cwd, path)
+
+
 def parse_address(value: str) -> tuple[str, int]:
     """Split ``host:port`` (``[::1]:80`` for IPv6); raise ``ValueError`` when it is not one."""
     host, sep, port = value.rpartition(":")

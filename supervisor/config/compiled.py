@@ -1,131 +1,40 @@
-"""Load a configuration without importing pydantic: from a cache, or from a child that validates it.
+"""Load a configuration without importing pydantic: from the cache, or from a child that validates it.
 
 The daemon runs on ``supervisor.settings``' plain values. Validating needs pydantic (~15 MB
 resident, ~75 ms to import), so a short-lived child validates (``python -m
 supervisor.config.compiled FILE OUT``) and writes the result, pickled, to ``OUT``; its
-refusal comes back the same way, as the ``ConfigError`` the loader raised.
-
-A result is cached under ``$SUPERVISOR_CACHE_DIR`` (else the XDG cache directory), keyed by
-everything validation reads: the file's bytes and resolved path, the whole environment, the
-working directory, the user, and the code that validates (its files' sizes and mtimes). A
-start with the same inputs reads the cache and spawns no child. Only files owned by us and
-writable by no one else are read, and only by an unpickler that accepts the configuration's
-own classes. Anything unusual (no cache directory, a child that cannot run) falls back to
-validating in this process: slower and larger, never wrong.
+refusal comes back the same way, as the ``ConfigError`` the loader raised. A result is kept
+in ``supervisor.config.cache``, whose key says what it covers; a start with the same inputs
+reads it and spawns no child. Anything unusual (no cache directory we trust, a child that
+cannot run or gives no answer within ``CHILD_TIMEOUT``) falls back to validating in this
+process: slower and larger, never wrong.
 """
 
 from __future__ import annotations
 
 import os
-import stat
+import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from supervisor import __version__, settings
-from supervisor.digest import blake2b
+from supervisor import settings
+from supervisor.config.cache import cache_key, cached, store
 from supervisor.errors import ConfigError
 from supervisor.settings import Loaded
 
-_CODE = Path(__file__).resolve().parents[1]
-# The modules whose code decides what a file validates to.
-_CODE_FILES = (
-    "settings.py",
-    "errors.py",
-    "interpolation.py",
-    "durations.py",
-    "backoff.py",
-    "config/models.py",
-    "config/fields.py",
-    "config/ladder.py",
-    "config/loader.py",
-)
-_KEEP = 64  # cached configurations kept per cache directory; the oldest go first
+__all__ = ["CHILD_TIMEOUT", "begin", "cache_key", "cached", "child_argv", "load", "load_async", "main", "store"]
+
+# How long a validating child may take. pydantic's import and a large file take well under a
+# second; a child still at it after this is stuck (a hung file system, a lock held across the
+# fork), and validating here is the way on. The daemon's reload gives its child as long.
+CHILD_TIMEOUT = 120.0
 
 
 def child_argv(path: Path, out: str) -> list[str]:
     """The command that validates ``path`` and writes the result to ``out``."""
     return [sys.executable, "-m", "supervisor.config.compiled", str(path), out]
-
-
-def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
-    """Digest of every input of validation; None when the file cannot be read."""
-    digest = blake2b(digest_size=20)
-    try:
-        digest.update(path.read_bytes())
-        digest.update(f"\0{path.resolve()}\0{os.getcwd()}\0{os.geteuid()}\0{__version__}\0{sys.version}\0".encode())
-        for name in _CODE_FILES:
-            st = os.stat(_CODE / name)
-            digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    except OSError:
-        return None
-    for key in sorted(environ):
-        digest.update(f"{key}={environ[key]}\0".encode(errors="surrogateescape"))
-    return digest.hexdigest()
-
-
-def _cache_file(key: str, environ: Mapping[str, str]) -> Path:
-    from supervisor.migrations import cache_dir
-
-    return cache_dir(environ) / f"config-{key}.pickle"
-
-
-def cached(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded | None:
-    """Return the cached result of validating ``path`` with these inputs, or None."""
-    key = cache_key(path, environ)
-    if key is None:
-        return None
-    target = _cache_file(key, environ)
-    try:
-        with open(target, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                return None
-            value = settings.loads(fh.read())
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, Loaded) else None
-
-
-def store(
-    path: Path, loaded: Loaded, environ: Mapping[str, str] = os.environ, key_before: str | None = None
-) -> Path | None:
-    """Cache a validation result (atomically); return the file, or None when there is no cache.
-
-    ``key_before``: the key when validation began; a file edited meanwhile is not cached under
-    its new key with the old result.
-    """
-    key = cache_key(path, environ)
-    if key is None or (key_before is not None and key != key_before):
-        return None  # unreadable now, or edited while it was validated
-    target = _cache_file(key, environ)
-    import tempfile
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(settings.dumps(loaded))
-        os.replace(tmp, target)
-        _prune(target.parent)
-    except OSError:
-        return None  # a read-only home: every start validates, as without a cache
-    return target
-
-
-def _prune(directory: Path) -> None:
-    entries = []
-    for entry in os.scandir(directory):
-        if entry.name.startswith("config-") and entry.name.endswith(".pickle"):
-            try:
-                entries.append((entry.stat().st_mtime_ns, entry.path))
-            except OSError:
-                continue
-    for _, name in sorted(entries)[:-_KEEP]:
-        try:
-            os.unlink(name)
-        except OSError:
-            pass
 
 
 def _scratch() -> str:
@@ -184,20 +93,23 @@ def load(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded:
     key_before = cache_key(path, environ)
     out = _scratch()
     try:
-        done = subprocess.run(child_argv(path, out), env=dict(environ), capture_output=True, timeout=120)
+        done = subprocess.run(child_argv(path, out), env=dict(environ), capture_output=True, timeout=CHILD_TIMEOUT)
         ran = done.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ran = False
     return _finish(path, out, ran, environ, key_before)
 
 
-def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], Loaded]:
+def begin(
+    path: Path, environ: Mapping[str, str] = os.environ, timeout: float = CHILD_TIMEOUT
+) -> Callable[[], Loaded]:
     """Start validating ``path`` in a forked child; call the result for the answer (or the refusal).
 
     ``run`` calls this first and imports the daemon while the child imports pydantic and
     validates: on two cores the miss costs the longer of the two, not their sum, and no second
     interpreter starts. Only for a process without threads (a fork copies the caller's thread
-    alone); a running daemon validates with ``load_async``.
+    alone); a running daemon validates with ``load_async``. A child with no answer ``timeout``
+    seconds after the fork is killed, and this process validates instead.
     """
     hit = cached(path, environ)
     if hit is not None:
@@ -207,6 +119,7 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
         if stream is not None:
             stream.flush()
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    deadline = time.monotonic() + timeout
     try:
         pid = os.fork()
     except OSError:
@@ -226,15 +139,20 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
     os.close(write_end)
 
     def finish() -> Loaded:
-        data = b""
         try:
-            while chunk := os.read(read_end, 1 << 16):
-                data += chunk
+            data = _read_until(read_end, deadline)
         finally:
             os.close(read_end)
+        if data is None:
+            os.kill(pid, signal.SIGKILL)
+            print(
+                f"supervisor: the child validating {path} gave no answer within {timeout:g}s; "
+                "validating in this process",
+                file=sys.stderr,
+            )
         _, status = os.waitpid(pid, 0)  # ours alone: no reaper runs before the daemon's loop
         try:
-            value = settings.loads(data) if os.waitstatus_to_exitcode(status) == 0 else None
+            value = settings.loads(data) if data is not None and os.waitstatus_to_exitcode(status) == 0 else None
         except ValueError:
             value = None
         return _settle(value, path, environ, key_before)
@@ -242,13 +160,30 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ) -> Callable[[], L
     return finish
 
 
+def _read_until(fd: int, deadline: float) -> bytes | None:
+    """Read ``fd`` to its end; None if the end has not come by ``deadline`` (``time.monotonic()``)."""
+    import select  # asyncio has imported it already in `run`
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    data = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(remaining * 1000):
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return data
+        data += chunk
+
+
 async def load_async(
     path: Path, run_child: Callable[[list[str]], Awaitable[bool]], environ: Mapping[str, str] = os.environ
 ) -> Loaded:
     """``load`` for a running daemon: ``run_child(argv)`` runs the validating child, True when it exited 0.
 
-    Never from the cache: a reload must see the file and what its paths point to as they are now
-    (a symlinked release switched under the same bytes has the same key).
+    Never from the cache: a reload is the operator asking for the file as it is now, and rare
+    enough to validate afresh.
     """
     key_before = cache_key(path, environ)
     out = _scratch()

@@ -13,13 +13,24 @@ import typing
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
 from supervisor.durations import parse_duration, parse_size
 from supervisor.interpolation import FromEnv
 from supervisor.settings import parse_address
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be positive")
+    return seconds
+
+
+# For a period or a limit where 0 means nothing sensible: a loop that never waits, a probe that
+# cannot answer in time.
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Command = Annotated[list[str], Field(min_length=1)]
 

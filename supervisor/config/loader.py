@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from supervisor.config.models import ConfigFile, plain
 from supervisor.errors import ConfigError
 from supervisor.interpolation import FromEnv, interpolate
-from supervisor.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, find_path
+from supervisor.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, absolute, find_path
 
 __all__ = ["DEFAULT_PATH", "Loaded", "env_overrides", "find_path", "load"]
 
@@ -79,12 +79,13 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
         errors = [(_key(e["loc"]), _message(e)) for e in exc.errors()]
         raise ConfigError(shown, errors) from None
     config = _apply_alembic_cmd(config, env)
-    config = _resolve_paths(config, path.parent.resolve())
+    where = absolute(path, env)
+    config = _resolve_paths(config, where.parent)
     _check_start_first(config, problems)
     plan = _check_graph(config, problems)
     if problems:
         raise ConfigError(shown, problems)
-    return Loaded(path=path.resolve(), config=config, plan=plan, warnings=_warnings(config, plan))
+    return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config, plan))
 
 
 ENV_PREFIX = "SUPERVISOR_"
@@ -173,8 +174,14 @@ def _check_start_first(config: Config, problems: list[tuple[str, str]]) -> None:
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
+    """Make relative paths absolute against ``base``, the file's directory, keeping links and ``..``.
+
+    Not resolved: a ``cwd`` under ``/srv/app/current`` stays there, so a program restarted
+    after the link moved runs in the new release (see ``settings.absolute``).
+    """
+
     def rel(value: str | None) -> str | None:
-        return None if value is None else str((base / os.path.expanduser(value)).resolve())
+        return None if value is None else str(base / os.path.expanduser(value))
 
     def files(paths: tuple[str, ...]) -> tuple[str, ...]:
         # systemd's EnvironmentFile=-path: a leading "-" makes the file optional.

@@ -24,6 +24,7 @@ from supervisor.config.fields import (
     Command,
     Duration,
     EnvFiles,
+    PositiveDuration,
     Size,
     check_url,
     parse_from_env,
@@ -100,20 +101,13 @@ class DependencyTable(Strict):
     url: str = ""
     interval: Duration = 1.0
     # Once ready, between probes; unset: `interval`. A kept connection is watched in between.
-    ready_interval: Duration | None = None
+    ready_interval: PositiveDuration | None = None
     timeout: Duration = 60.0
     on_timeout: Literal["continue", "exit"] = "continue"
-    probe_timeout: Duration = 3.0
+    probe_timeout: PositiveDuration = 3.0
     primary: bool = False
     # Between probes while start-up waits; unset: from `interval` up to max(interval, 5s), factor 1.5.
     backoff: BackoffTable | None = None
-
-    @field_validator("ready_interval")
-    @classmethod
-    def _positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError("must be positive")
-        return value
 
     @field_validator("url")
     @classmethod
@@ -121,6 +115,15 @@ class DependencyTable(Strict):
         kind = info.data.get("type")
         if value and kind is not None:
             check_url(kind, value)
+        return value
+
+    @field_validator("backoff")
+    @classmethod
+    def _backoff_waits(cls, value: BackoffTable | None) -> BackoffTable | None:
+        # A program's backoff may be 0 (restart at once, bounded by max_restarts); between
+        # probes it would probe a refusing server back to back, for as long as the timeout.
+        if value is not None and (value.initial <= 0 or value.max <= 0):
+            raise ValueError("initial and max must be positive: with 0 the probes would run back to back")
         return value
 
     @model_validator(mode="after")
@@ -222,12 +225,12 @@ class ProgramTable(Strict):
     stop_timeout: Duration = 10.0
     stop_group: bool = False
     min_uptime: Duration = 1.0
-    start_timeout: Duration = 60.0
+    start_timeout: PositiveDuration = 60.0
     notify: bool = False
     restart: RestartTable = RestartTable()
     health: HealthTable | None = None
     max_memory: Size | None = None
-    memory_interval: Duration = 10.0  # a leak guard: supervisord's memmon looks every 60 s
+    memory_interval: PositiveDuration = 10.0  # a leak guard: supervisord's memmon looks every 60 s
     listen: str | None = None
     autostart: bool = True
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
@@ -258,13 +261,6 @@ class ProgramTable(Strict):
     @classmethod
     def _signal(cls, value: str) -> str:
         return signal_name(value)
-
-    @field_validator("start_timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
 
     @field_validator("listen")
     @classmethod

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from supervisor import settings
-from supervisor.config import compiled
+from supervisor.config import cache, compiled
 from supervisor.errors import ConfigError
 from tests.conftest import program
 
@@ -221,3 +221,312 @@ def test_a_forked_child_validates_while_the_caller_stays_without_pydantic(
     else:
         assert "programs.bad.command" in answer and entries(env) == []
     assert imported == "False"
+
+
+def link(current: Path, target: Path) -> None:
+    """Point ``current`` at ``target`` atomically, as a deploy does (``ln -sfn`` then rename)."""
+    staging = current.with_name(current.name + ".next")
+    staging.symlink_to(target)
+    os.replace(staging, current)
+
+
+def test_a_cache_hit_through_a_moved_release_link_keeps_the_link(tmp_path: Path, env: dict[str, str]) -> None:
+    """Same bytes in the next release: the hit's cwd is still under current/, which now leads to the new release."""
+    text = GOOD + 'cwd = "app"\n'
+    for n in ("1", "2"):
+        (tmp_path / "releases" / n / "app").mkdir(parents=True)
+        (tmp_path / "releases" / n / "supervisor.toml").write_text(text)
+    current = tmp_path / "current"
+    link(current, tmp_path / "releases" / "1")
+    path = current / "supervisor.toml"
+    assert compiled.load(path, env).config.programs["web"].cwd == f"{current}/app"
+    mark_cached(path, env)
+    link(current, tmp_path / "releases" / "2")
+    again = compiled.load(path, env)
+    assert again.warnings == ["from the cache"] and again.path == path
+    assert os.path.realpath(again.config.programs["web"].cwd) == str(tmp_path / "releases" / "2" / "app")
+    # the release named directly is another path, so another key: never the link's entry
+    assert compiled.cached(tmp_path / "releases" / "2" / "supervisor.toml", env) is None
+
+
+def test_a_reload_after_the_release_link_moves_runs_the_new_release(run_daemon, tmp_path: Path) -> None:
+    """A daemon started through current/ reads current/ again on reload: the new release's program starts there."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    releases = tmp_path / "releases"
+    for n, extra in (("1", ""), ("2", f'[programs.b]\ncommand = {program("sleeper")}\ncwd = "app"\n')):
+        (releases / n / "app").mkdir(parents=True)
+        (releases / n / "supervisor.toml").write_text(f'[programs.a]\ncommand = {program("sleeper")}\n{extra}')
+    current = tmp_path / "current"
+    link(current, releases / "1")
+    config = current / "supervisor.toml"
+    d = run_daemon(
+        None,
+        env={"SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")},
+        argv=[sys.executable, "-m", "supervisor", "run", "--config", str(config)],
+    )
+    d.wait_unit("a", state="running")
+    assert d.status()["supervisor"]["config"] == str(config)
+    link(current, releases / "2")
+    out = subprocess.run(
+        [sys.executable, "-m", "supervisor", "reload", "--socket", d.socket],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "added b; unchanged: a", out.stdout
+    b = d.wait_unit("b", state="running")
+    assert psutil.Process(b["pid"]).cwd() == str(releases / "2" / "app")
+
+
+def test_check_then_run_with_other_per_process_variables_reads_the_cache(tmp_path: Path, env: dict[str, str]) -> None:
+    """`check` at image build or in ExecStartPre, `run` in the container or the unit: HOSTNAME and the like differ."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    build = {**env, "HOSTNAME": "buildkitsandbox", "INVOCATION_ID": "1" * 32, "SHLVL": "1", "_": "/usr/bin/env"}
+    out = subprocess.run(
+        [sys.executable, "-m", "supervisor", "check", "--config", str(path)],
+        env=build,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    mark_cached(path, env)
+    container = {
+        **env,
+        "HOSTNAME": "3f2a9c1d0b7e",
+        "INVOCATION_ID": "2" * 32,
+        "SYSTEMD_EXEC_PID": "4242",
+        "JOURNAL_STREAM": "8:91234",
+        "MANAGERPID": "1",
+        "NOTIFY_SOCKET": "/run/systemd/notify",
+        "PWD": "/",
+        "OLDPWD": "/tmp",
+        "SHLVL": "2",
+        "_": "/usr/local/bin/supervisor",
+    }
+    assert compiled.load(path, container).warnings == ["from the cache"]
+    assert compiled.load(path, {**container, "DATABASE_URL": "postgresql://db/app"}).warnings == []
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    ['"${HOSTNAME}"', '"$\\u007bHOSTNAME}"', '"${HOST\\u004EAME}"', '"""${HOST\\\n    NAME}"""'],
+    ids=["plain", "escaped-brace", "escaped-letter", "line-ending-backslash"],
+)
+def test_a_file_that_interpolates_a_per_process_variable_is_keyed_on_it(
+    tmp_path: Path, env: dict[str, str], spelled: str
+) -> None:
+    """${HOSTNAME} in the file (however TOML spells it) makes HOSTNAME an input again: a new value validates again.
+
+    Spelled with escapes, the bytes cannot say which name it is: every per-process variable is keyed.
+    """
+    path = write(tmp_path, f'[programs.web]\ncommand = ["echo", {spelled}]\n')
+    first = compiled.load(path, {**env, "HOSTNAME": "a"})
+    assert first.config.programs["web"].command == ["echo", "a"]
+    mark_cached(path, env)
+    second = compiled.load(path, {**env, "HOSTNAME": "b"})
+    assert second.config.programs["web"].command == ["echo", "b"] and second.warnings == []
+    other_shlvl = compiled.load(path, {**env, "HOSTNAME": "a", "SHLVL": "9"})
+    assert other_shlvl.warnings == (["from the cache"] if spelled == '"${HOSTNAME}"' else [])
+
+
+def test_validation_reads_no_per_process_variable_by_name() -> None:
+    """What the key leaves out, the validating code never reads: only PWD appears, where it names the file."""
+    for name in cache._CODE_FILES:
+        text = (cache._CODE / name).read_text()
+        for var in cache._VOLATILE:
+            quoted = {f'"{var}"', f"'{var}'"}
+            if any(q in text for q in quoted):
+                assert (name, var) == ("settings.py", "PWD"), f"{name} reads ${var}"
+
+
+LOAD = """
+import sys
+from pathlib import Path
+from supervisor.config import compiled
+print(compiled.load(Path(sys.argv[1])).warnings)
+"""
+
+
+def load_elsewhere(path: Path, env: dict[str, str]) -> str:
+    """``compiled.load`` in another process, which a hang cannot take the test down with."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", LOAD, str(path)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("planted", ["symlink", "fifo"])
+def test_an_entry_that_is_no_file_is_neither_followed_nor_waited_on(
+    tmp_path: Path, env: dict[str, str], planted: str
+) -> None:
+    """A link planted as the entry is not read through (nor written through); a FIFO does not hang the load."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    (entry,) = entries(env)
+    elsewhere = tmp_path / "elsewhere.pickle"
+    elsewhere.write_bytes(entry.read_bytes())  # ours, private, a valid answer: only the link is wrong
+    elsewhere.chmod(0o600)
+    entry.unlink()
+    if planted == "symlink":
+        entry.symlink_to(elsewhere)
+    else:
+        os.mkfifo(entry, 0o600)
+    assert load_elsewhere(path, env) == "[]"  # not the planted answer: validated afresh, and in time
+    assert entry.is_file() and not entry.is_symlink()  # the answer replaced what was planted
+    assert settings.loads(elsewhere.read_bytes()).warnings == ["from the cache"]  # not written through
+
+
+def test_a_cache_directory_others_can_write_is_no_cache(tmp_path: Path, env: dict[str, str]) -> None:
+    """A group-writable directory is neither read nor written: every load validates, as without one."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    directory = Path(env["SUPERVISOR_CACHE_DIR"])
+    directory.chmod(0o770)
+    assert compiled.cached(path, env) is None
+    assert compiled.load(path, env).warnings == []
+    path.write_text(GOOD.replace("60", "61"))
+    assert compiled.load(path, env).config.programs["web"].command == ["sleep", "61"]
+    assert compiled.store(path, compiled.load(path, env), env) is None
+    assert len(entries(env)) == 1
+    directory.chmod(0o700)
+    assert compiled.load(path, env).warnings == []
+    assert len(entries(env)) == 2  # trusted again: the same load is stored
+
+
+STORE_FAILS = """
+import resource, signal, sys
+from pathlib import Path
+from supervisor.config import compiled
+from supervisor.config.loader import load
+
+path = Path(sys.argv[1])
+loaded = load(path)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+print(compiled.store(path, loaded))
+"""
+
+
+def test_a_write_that_fails_leaves_no_temporary_file(tmp_path: Path, env: dict[str, str]) -> None:
+    """A write cut short (here by a file size limit, as a full disk would) stores nothing and leaves nothing."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    directory = Path(env["SUPERVISOR_CACHE_DIR"])
+    directory.mkdir(mode=0o700)
+    out = subprocess.run(
+        [sys.executable, "-c", STORE_FAILS, str(path)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None"
+    assert sorted(os.listdir(directory)) == []
+
+
+def test_a_temporary_file_a_killed_writer_left_is_pruned(tmp_path: Path, env: dict[str, str]) -> None:
+    """Only once it is old: a fresh one may belong to a writer still at work."""
+    directory = Path(env["SUPERVISOR_CACHE_DIR"])
+    directory.mkdir(mode=0o700)
+    old, fresh = directory / ".config-1-aaaa", directory / ".config-2-bbbb"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    os.utime(old, (0, 0))
+    compiled.load(write(tmp_path, GOOD), env)
+    assert sorted(p.name for p in directory.iterdir()) == [fresh.name, entries(env)[0].name]
+
+
+def test_another_pydantic_is_a_miss(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What pydantic validates with is an input: another installed version validates again."""
+    path = write(tmp_path, GOOD)
+    compiled.load(path, env)
+    mark_cached(path, env)
+    assert compiled.load(path, env).warnings == ["from the cache"]
+    real = cache._libraries_stamp()
+    monkeypatch.setattr(cache, "_libraries_stamp", lambda: real.replace("pydantic=", "pydantic=1:2;was=", 1))
+    assert compiled.load(path, env).warnings == [] and len(entries(env)) == 2
+
+
+STAMP = """
+import sys
+from supervisor.config import cache
+print(cache._libraries_stamp())
+print(sorted(m for m in sys.modules if m.startswith("pydantic")))
+"""
+
+
+def test_the_pydantic_stamp_follows_the_installed_files_without_importing_them(tmp_path: Path) -> None:
+    """A package found first on the path, as the import would find it; rewriting it (an install) changes the stamp."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "site" / "pydantic" / "__init__.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("raise SystemExit('imported')\n")
+    env = {**os.environ, "PYTHONPATH": f"{fake.parent.parent}:{os.environ.get('PYTHONPATH', '')}"}
+
+    def stamp() -> str:
+        out = subprocess.run([sys.executable, "-c", STAMP], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        found, imported = out.stdout.splitlines()
+        assert imported == "[]"
+        return found
+
+    first = stamp()
+    st = fake.stat()
+    assert first.startswith(f"pydantic={st.st_size}:{st.st_mtime_ns};pydantic_core=")
+    assert "=?" not in first
+    fake.write_text("raise SystemExit('imported, and another version')\n")
+    assert stamp() != first
+
+
+HANGS = """
+import os, sys, time
+from pathlib import Path
+from supervisor.config import compiled
+
+def stuck(path, environ):  # the forked child runs this: as if pydantic's import never returned
+    time.sleep(3600)
+
+compiled._validated = stuck
+started = time.monotonic()
+finish = compiled.begin(Path(sys.argv[1]), timeout=float(sys.argv[2]))
+print(sorted(finish().config.programs), round(time.monotonic() - started, 1))
+print("pydantic" in sys.modules)
+try:
+    print(os.waitpid(-1, os.WNOHANG))
+except ChildProcessError:
+    print("no child left")
+"""
+
+
+def test_a_validating_child_that_hangs_is_killed_and_this_process_validates(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`run` waits for its forked child only so long: then the child is killed and reaped, and the answer made here."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    out = subprocess.run(
+        [sys.executable, "-c", HANGS, str(path), "0.5"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    answer, validated_here, children = out.stdout.splitlines()
+    programs, took = answer.rsplit(" ", 1)
+    assert programs == "['web']" and 0.5 <= float(took) < 30
+    assert validated_here == "True" and children == "no child left"
+    assert f"the child validating {path} gave no answer within 0.5s; validating in this process" in out.stderr
+    assert entries(env) == []  # an answer made here is not cached, as when the child cannot run

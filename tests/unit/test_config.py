@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -161,7 +162,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 
 
 def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
-    """cwd, alembic_config and the socket resolve against the file's own directory."""
+    """cwd, alembic_config and the socket are joined onto the file's own directory, `..` kept as written."""
     (tmp_path / "conf").mkdir()
     path = tmp_path / "conf" / "s.toml"
     path.write_text("""
@@ -179,8 +180,8 @@ cwd = "../app"
 """)
     cfg = load(path, environ={}).config
     assert cfg.supervisor.socket == str(tmp_path / "conf" / "run" / "s.sock")
-    assert cfg.programs["web"].cwd == str(tmp_path / "app")
-    assert cfg.jobs["migrate"].alembic_config == str(tmp_path / "app" / "alembic.ini")
+    assert cfg.programs["web"].cwd == f"{tmp_path}/conf/../app"
+    assert cfg.jobs["migrate"].alembic_config == f"{tmp_path}/conf/../app/alembic.ini"
 
 
 def test_plan_orders_by_dependency_and_warns_about_slow_ladders(tmp_path: Path) -> None:
@@ -514,3 +515,100 @@ def test_ready_interval_is_positive_and_defaults_to_none(tmp_path: Path) -> None
     path = write(tmp_path, text)
     deps = load(path, environ={}).config.dependencies
     assert (deps["db"].ready_interval, deps["pg"].ready_interval) == (None, 10.0)
+
+
+def test_periods_and_limits_where_zero_means_nothing_are_positive(tmp_path: Path) -> None:
+    """memory_interval, probe_timeout and a dependency's backoff of 0 would spin or never answer: refused by key."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[dependencies.db]
+type = "redis"
+url = "redis://127.0.0.1:6379/0"
+probe_timeout = 0
+backoff = { initial = 0 }
+[dependencies.cache]
+type = "redis"
+url = "redis://127.0.0.1:6379/0"
+backoff = { initial = "1s", max = 0 }
+[programs.web]
+command = ["true"]
+max_memory = "512MB"
+memory_interval = 0
+[programs.worker]
+command = ["true"]
+memory_interval = "0ms"
+""",
+        )
+    )
+    assert found["programs.web.memory_interval"] == "must be positive (got 0)"
+    assert found["programs.worker.memory_interval"] == "must be positive (got '0ms')"
+    assert found["dependencies.db.probe_timeout"] == "must be positive (got 0)"
+    assert "initial and max must be positive" in found["dependencies.db.backoff"]
+    assert "initial and max must be positive" in found["dependencies.cache.backoff"]
+    assert len(found) == 5
+
+
+def test_a_programs_restart_backoff_may_still_be_zero(tmp_path: Path) -> None:
+    """Restarting at once stays allowed (max_restarts bounds it); only waits between probes must be positive."""
+    path = write(tmp_path, '[programs.web]\ncommand = ["true"]\nrestart = { backoff = { initial = 0, max = 0 } }\n')
+    assert load(path, environ={}).config.programs["web"].restart.backoff.initial == 0.0
+
+
+RELEASE = """
+[supervisor]
+socket = "run/s.sock"
+[programs.web]
+command = ["true"]
+cwd = "app"
+env_file = ["-.env", "../shared.env"]
+[dependencies.db]
+type = "postgres"
+[jobs.migrate]
+command = ["true"]
+lock = "db"
+alembic_config = "alembic.ini"
+"""
+
+
+def releases(tmp_path: Path) -> Path:
+    """Two releases with the same file, ``current`` linked to the first; return ``current``."""
+    for n in ("1", "2"):
+        (tmp_path / "releases" / n / "app").mkdir(parents=True)
+        (tmp_path / "releases" / n / "supervisor.toml").write_text(RELEASE)
+    (tmp_path / "releases" / "shared.env").write_text("A=1\n")
+    current = tmp_path / "current"
+    current.symlink_to(tmp_path / "releases" / "1")
+    return current
+
+
+def test_a_file_reached_through_a_symlinked_release_keeps_the_link_in_every_path(tmp_path: Path) -> None:
+    """The file and its relative paths stay under current/ (so they follow the link when it moves); `..` is kept."""
+    current = releases(tmp_path)
+    loaded = load(current / "supervisor.toml", environ={})
+    assert loaded.path == current / "supervisor.toml"
+    web, migrate = loaded.config.programs["web"], loaded.config.jobs["migrate"]
+    assert web.cwd == f"{current}/app"
+    assert web.env_file == (f"-{current}/.env", f"{current}/../shared.env")
+    assert migrate.alembic_config == f"{current}/alembic.ini"
+    assert loaded.config.supervisor.socket == f"{current}/run/s.sock"
+    # `..` after the link is the kernel's: the release's parent, not current's (which has no shared.env)
+    assert Path(web.env_file[1]).read_text() == "A=1\n"
+    (current.parent / "next").symlink_to(tmp_path / "releases" / "2")
+    os.replace(current.parent / "next", current)
+    assert os.path.realpath(web.cwd) == str(tmp_path / "releases" / "2" / "app")
+
+
+def test_a_relative_file_is_named_through_the_logical_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From `cd current`, $PWD keeps the link that getcwd() resolves; a $PWD that is elsewhere is ignored."""
+    current = releases(tmp_path)
+    monkeypatch.chdir(current)
+    assert os.getcwd() == str(tmp_path / "releases" / "1")
+    here = load(Path("supervisor.toml"), environ={"PWD": str(current)})
+    assert here.path == current / "supervisor.toml" and here.config.programs["web"].cwd == f"{current}/app"
+    for pwd in ({}, {"PWD": str(tmp_path / "releases" / "2")}, {"PWD": "current"}):
+        physical = load(Path("supervisor.toml"), environ=pwd)
+        assert physical.path == tmp_path / "releases" / "1" / "supervisor.toml", pwd
