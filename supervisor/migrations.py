@@ -15,7 +15,6 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from supervisor.digest import blake2b
 from supervisor.probes import describe_pg_error
 from supervisor.record import Record
+from supervisor.settings import cache_dir
 
 # Failures worth another attempt: the database, not the migration, was the problem.
 _TRANSIENT = [
@@ -99,14 +99,6 @@ def parse_heads(output: str) -> tuple[set[str], tuple[str, ...]]:
     """Read the helper's last line: ``{"known": [...], "heads": [...]}``."""
     doc = json.loads(output.strip().splitlines()[-1])
     return set(doc["known"]), tuple(doc["heads"])
-
-
-def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """Where the script heads are cached: ``$SUPERVISOR_CACHE_DIR``, else the XDG cache directory."""
-    if environ.get("SUPERVISOR_CACHE_DIR"):
-        return Path(environ["SUPERVISOR_CACHE_DIR"])
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or "/tmp", ".cache")
-    return Path(base) / "supervisor"
 
 
 def _script_dirs(alembic_ini: str, cwd: str | None) -> list[Path] | None:

@@ -262,3 +262,11 @@ def loads(data: bytes) -> Loaded | ConfigError:
     if not isinstance(value, Loaded | ConfigError):
         raise ValueError(f"not a configuration: {type(value).__name__}")
     return value
+
+
+def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where validated configurations and migration heads are cached: ``$SUPERVISOR_CACHE_DIR``, else XDG's."""
+    if environ.get("SUPERVISOR_CACHE_DIR"):
+        return Path(environ["SUPERVISOR_CACHE_DIR"])
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or "/tmp", ".cache")
+    return Path(base) / "supervisor"

@@ -70,6 +70,7 @@ _VOLATILE = frozenset(
         "OLDPWD",
         "SHLVL",
         "_",
+        "SUPERVISOR_SPAWN_MARK",  # set by a supervisor that runs this one, per daemon
     }
 )
 
@@ -138,9 +139,7 @@ def _cache_dir(environ: Mapping[str, str], create: bool) -> tuple[Path, int] | N
     (a FIFO to hang us on, a link to redirect a write). Everything after goes through the
     descriptor, so the directory checked is the directory used.
     """
-    from supervisor.migrations import cache_dir
-
-    directory = cache_dir(environ)
+    directory = settings.cache_dir(environ)
     try:
         if create:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
