@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor import cachefiles
 from supervisor.digest import blake2b
 from supervisor.probes import describe_pg_error
 from supervisor.record import Record
-from supervisor.settings import cache_dir
 
 # Failures worth another attempt: the database, not the migration, was the problem.
 _TRANSIENT = [
@@ -149,9 +149,12 @@ def cached_heads(alembic_ini: str, cwd: str | None = None) -> tuple[set[str], tu
     key = heads_cache_key(alembic_ini, cwd)
     if key is None:
         return None
+    data = cachefiles.read(f"alembic-heads-{key}.json")
+    if data is None:
+        return None
     try:
-        return parse_heads((cache_dir() / f"alembic-heads-{key}.json").read_text())
-    except (OSError, ValueError, KeyError, IndexError):
+        return parse_heads(data.decode())
+    except (ValueError, KeyError, IndexError):
         return None
 
 
@@ -160,15 +163,9 @@ def store_heads(alembic_ini: str, known: set[str], heads: tuple[str, ...], cwd: 
     key = heads_cache_key(alembic_ini, cwd)
     if key is None:
         return None
-    target = cache_dir() / f"alembic-heads-{key}.json"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"known": sorted(known), "heads": list(heads)}) + "\n")
-        os.replace(tmp, target)
-    except OSError:
-        return None  # a read-only home: every start reads the scripts, as without a cache
-    return target
+    # None: a read-only home or an untrusted directory; every start reads the scripts, as without a cache.
+    data = json.dumps({"known": sorted(known), "heads": list(heads)}) + "\n"
+    return cachefiles.write(f"alembic-heads-{key}.json", data.encode())
 
 
 async def read_current(url: str, timeout_s: float = 10.0) -> tuple[str, ...]:

@@ -21,13 +21,12 @@ a directory we trust there is no cache: every start validates.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor import __version__, settings
+from supervisor import __version__, cachefiles, settings
 from supervisor.digest import blake2b
 from supervisor.settings import Loaded, absolute
 
@@ -132,27 +131,6 @@ def _escapes_may_spell_names(data: bytes) -> bool:
     return any(line.rstrip(b" \t\r").endswith(b"\\") for line in data.split(b"\n"))
 
 
-def _cache_dir(environ: Mapping[str, str], create: bool) -> tuple[Path, int] | None:
-    """Open the cache directory; None when there is none, or one we must not trust.
-
-    Trusted: owned by us and writable by no one else, or another user could plant an entry
-    (a FIFO to hang us on, a link to redirect a write). Everything after goes through the
-    descriptor, so the directory checked is the directory used.
-    """
-    directory = settings.cache_dir(environ)
-    try:
-        if create:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    st = os.fstat(fd)
-    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        os.close(fd)
-        return None
-    return directory, fd
-
-
 def _entry_name(key: str) -> str:
     return f"config-{key}.pickle"
 
@@ -160,25 +138,12 @@ def _entry_name(key: str) -> str:
 def cached(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded | None:
     """Return the cached result of validating ``path`` with these inputs, or None."""
     key = cache_key(path, environ)
-    opened = _cache_dir(environ, create=False) if key is not None else None
-    if key is None or opened is None:
+    data = cachefiles.read(_entry_name(key), environ) if key is not None else None
+    if data is None:
         return None
-    _, dir_fd = opened
     try:
-        # Not through a link, and without blocking on a FIFO: what opens must then be a file.
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(_entry_name(key), flags, dir_fd=dir_fd)
-    except OSError:
-        return None
-    finally:
-        os.close(dir_fd)
-    try:
-        with open(fd, "rb") as fh:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                return None
-            value = settings.loads(fh.read())
-    except (OSError, ValueError):
+        value = settings.loads(data)
+    except ValueError:
         return None
     return value if isinstance(value, Loaded) else None
 
@@ -194,31 +159,7 @@ def store(
     key = cache_key(path, environ)
     if key is None or (key_before is not None and key != key_before):
         return None  # unreadable now, or edited while it was validated
-    data = settings.dumps(loaded)
-    opened = _cache_dir(environ, create=True)
-    if opened is None:
-        return None  # a read-only home, or a directory others can write: validate every start
-    directory, dir_fd = opened
-    name, tmp = _entry_name(key), f".config-{os.getpid()}-{os.urandom(6).hex()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            with open(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            # A full disk, a file size limit: leave no partial temporary file behind.
-            try:
-                os.unlink(tmp, dir_fd=dir_fd)
-            except OSError:
-                pass
-            raise
-        _prune(dir_fd)
-    except OSError:
-        return None
-    finally:
-        os.close(dir_fd)
-    return directory / name
+    return cachefiles.write(_entry_name(key), settings.dumps(loaded), environ, after=_prune)
 
 
 def _prune(dir_fd: int) -> None:

@@ -100,9 +100,7 @@ def load(path: Path, environ: Mapping[str, str] = os.environ) -> Loaded:
     return _finish(path, out, ran, environ, key_before)
 
 
-def begin(
-    path: Path, environ: Mapping[str, str] = os.environ, timeout: float = CHILD_TIMEOUT
-) -> Callable[[], Loaded]:
+def begin(path: Path, environ: Mapping[str, str] = os.environ, timeout: float = CHILD_TIMEOUT) -> Callable[[], Loaded]:
     """Start validating ``path`` in a forked child; call the result for the answer (or the refusal).
 
     ``run`` calls this first and imports the daemon while the child imports pydantic and

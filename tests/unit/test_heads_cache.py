@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -57,3 +58,21 @@ def test_the_key_resolves_a_relative_script_location_from_the_jobs_cwd(tmp_path:
     ini.write_text("[alembic]\nscript_location = migrations\n")
     assert migrations.heads_cache_key(str(ini), cwd=str(tmp_path)) is not None
     assert migrations.heads_cache_key(str(ini), cwd=str(tmp_path / "migrations")) is None
+
+
+@pytest.mark.parametrize("planted", ["symlink", "fifo", "group-writable-dir"])
+def test_heads_planted_in_the_cache_are_not_trusted(scripts: Path, tmp_path: Path, planted: str) -> None:
+    """A link or a FIFO in place of the entry, or a directory others can write, is no cache (and no hang)."""
+    entry = migrations.store_heads(str(scripts), {"0001", "0002"}, ("0002",))
+    assert entry is not None
+    forged = tmp_path / "forged.json"
+    forged.write_text('{"known": ["9999"], "heads": ["9999"]}\n')
+    if planted == "group-writable-dir":
+        entry.write_text(forged.read_text())
+        entry.parent.chmod(0o770)
+        assert migrations.store_heads(str(scripts), {"0001"}, ("0001",)) is None  # nor written
+    else:
+        entry.unlink()
+        entry.symlink_to(forged) if planted == "symlink" else os.mkfifo(entry, 0o600)
+    # A FIFO read with a blocking open would hang here, with no writer ever to come.
+    assert migrations.cached_heads(str(scripts)) is None
