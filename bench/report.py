@@ -147,7 +147,8 @@ def report(r: dict[str, Any]) -> str:
     if "stack_cost" in r:
         sc = r["stack_cost"]
         t.row(
-            "idle CPU of the example stack's daemon (probes every 10 s once ready, connections watched; health checks on), schedstat",
+            "idle CPU of the example stack's daemon (probes every 10 s once ready, connections watched;"
+            " health checks on), schedstat",
             [x["idle_cpu_ms_per_s"] for x in sc["ours"]],
             [("supervisord (no checks)", [x["idle_cpu_ms_per_s"] for x in sc["supervisord"]])],
             "ms/s",

@@ -123,9 +123,11 @@ class _Screen:
     def size(self) -> os.terminal_size:
         """Return the terminal's size now (it may have been resized)."""
         try:
-            return os.get_terminal_size(self.out.fileno())
+            size = os.get_terminal_size(self.out.fileno())
         except OSError:
             return os.terminal_size((100, 40))
+        # A pseudo-terminal nobody sized (script, some CI runners) says 0x0: draw as if 100x40.
+        return os.terminal_size((size.columns or 100, size.lines or 40))
 
     def draw(self, lines: list[str]) -> None:
         """Overwrite the screen from the top, line by line, and clear what is left below."""
