@@ -143,3 +143,15 @@ def test_watch_through_a_pipe_prints_one_table_per_interval_and_stars_changes(ru
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_watch_on_a_terminal_that_reports_no_size_draws_the_table(run_daemon) -> None:
+    """A pseudo-terminal nobody sized (0x0, as under `script`) gets the table, not only blank lines."""
+    d = run_daemon(TWO)
+    d.wait_ready()
+    term = Terminal([PY, "-m", "supervisor", "status", "--watch", "--interval", "0.3", "--socket", d.socket], 0, 0)
+    try:
+        frame = ANSI.sub("", term.read("beta"))
+        assert "alpha" in frame and "enlarge the terminal" not in frame
+    finally:
+        term.close()
