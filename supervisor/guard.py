@@ -15,6 +15,12 @@ ways:
   ``tini``), and nobody else whatever their name. This covers a program from its exec on, so
   there is no window between ``posix_spawn`` and any line of ours. (The pipe's EOF comes only
   after a spawned child's exec, since the child holds its own copy of the write end until then.)
+  ``/proc/PID/environ`` shows the environment as it was at exec, where it was put: a program
+  that writes over that memory (``setproctitle``, as Celery, gunicorn and PostgreSQL do for
+  their titles) hides its mark from then on, and then only its pid line covers it; a grandchild
+  of that kind in a session of its own is not found. Reading a process's environment takes its
+  memory map's lock, so a process stuck on a hung file system may slow the scan, which comes
+  after every registered group is killed.
 - **By pid.** After a spawn we write ``+ PID``; once the reaper has collected the pid,
   ``- PID``. This covers a program that empties its environment (``env -i``). The lines are
   batched: written once per turn of the event loop, not per spawn, because each write wakes the
@@ -175,6 +181,8 @@ class Guard:
             return
         if self.owner == os.getpid():  # not a forked child's atexit: the guard is its parent's
             self.flush()
+            if self._fd < 0:
+                return  # the flush found it dead, and no new one could start
             if not self.registered:
                 self._send(b"x\n")  # every program is reaped: nothing to scan for
         os.close(self._fd)
@@ -200,10 +208,14 @@ class Guard:
         if self._fd < 0:
             return
         self._lines.append(line)
+        if self.defer is not None and len(self._lines) == 1:
+            try:
+                self.defer(self.flush)
+                return
+            except Exception:  # a closed loop: the caller's spawn must not fail for it
+                self.defer = None
         if self.defer is None:
             self.flush()
-        elif len(self._lines) == 1:
-            self.defer(self.flush)
 
     def _send(self, data: bytes) -> bool:
         if self._fd < 0:
@@ -295,6 +307,7 @@ class Guard:
             "guard.unavailable",
             why=why,
             registered=len(self.registered),
+            uncovered="the programs running now would outlive a SIGKILL of the supervisor",
             next="programs start through setpriv (PDEATHSIG) from now on",
         )
 

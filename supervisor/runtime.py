@@ -66,9 +66,11 @@ async def _run(loaded: Loaded, writer: LogWriter | None = None) -> int:
     try:
         return await daemon.run()
     finally:
-        await server.close()
-        keeper.flush()
-        keeper.defer = None
+        try:
+            await server.close()
+        finally:
+            keeper.defer = None  # the loop ends here: from now on, lines go at once
+            keeper.flush()
 
 
 def _context(loop: asyncio.AbstractEventLoop, reaper: process.Reaper, give_up: Any) -> Context:

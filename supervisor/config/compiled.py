@@ -148,9 +148,15 @@ def begin(path: Path, environ: Mapping[str, str] = os.environ, timeout: float = 
                 "validating in this process",
                 file=sys.stderr,
             )
-        _, status = os.waitpid(pid, 0)  # ours alone: no reaper runs before the daemon's loop
+            # Waited for a second at most: a child stuck in the kernel (a hung file system) dies
+            # only when its I/O ends, and the daemon's reaper collects it then, as an orphan.
+            reap_by = time.monotonic() + 1.0
+            while os.waitpid(pid, os.WNOHANG) == (0, 0) and time.monotonic() < reap_by:
+                time.sleep(0.01)
+            return _settle(None, path, environ, key_before)
+        _, status = os.waitpid(pid, 0)  # it closed the pipe: exiting; no reaper runs before the loop
         try:
-            value = settings.loads(data) if data is not None and os.waitstatus_to_exitcode(status) == 0 else None
+            value = settings.loads(data) if os.waitstatus_to_exitcode(status) == 0 else None
         except ValueError:
             value = None
         return _settle(value, path, environ, key_before)

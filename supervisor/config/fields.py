@@ -23,7 +23,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def _positive(seconds: float) -> float:
-    if seconds <= 0:
+    if not seconds > 0:
         raise ValueError("must be positive")
     return seconds
 

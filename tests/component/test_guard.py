@@ -290,3 +290,26 @@ def test_a_sigkilled_daemon_leaves_no_grandchild_that_left_for_a_session_of_its_
     d.signal(signal.SIGKILL)
     d.wait_exit()
     wait_until(lambda: not alive(main) and not alive(runaway), 10, f"{main} and its runaway {runaway} to be gone")
+
+
+CLOSED_LOOP = """
+import asyncio, os, sys
+from supervisor import guard, process
+keeper = guard.shared()
+assert keeper.available()
+loop = asyncio.new_event_loop()
+keeper.defer = loop.call_soon
+loop.close()  # a daemon's loop that ended without resetting the guard's batching
+child = process.spawn(process.SpawnSpec(["/bin/sleep", "303"], dict(os.environ), capture=False))
+print(child.pid, keeper.defer is None, keeper._lines == [], child.pid in keeper.registered, flush=True)
+os.kill(child.pid, 9)
+os.waitpid(child.pid, 0)
+"""
+
+
+def test_a_spawn_after_the_loop_closed_returns_its_child_and_registers_it_at_once() -> None:
+    """Batching through a closed loop must not fail the spawn of a program that is already running."""
+    out = subprocess.run([PY, "-c", CLOSED_LOOP], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    _, unbatched, flushed, registered = out.stdout.split()
+    assert (unbatched, flushed, registered) == ("True", "True", "True")

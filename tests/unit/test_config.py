@@ -612,3 +612,33 @@ def test_a_relative_file_is_named_through_the_logical_working_directory(
     for pwd in ({}, {"PWD": str(tmp_path / "releases" / "2")}, {"PWD": "current"}):
         physical = load(Path("supervisor.toml"), environ=pwd)
         assert physical.path == tmp_path / "releases" / "1" / "supervisor.toml", pwd
+
+
+def test_nan_and_inf_are_no_durations(tmp_path: Path) -> None:
+    """TOML's nan and inf pass a `<= 0` check: a sleep of nan returns at once, so they are refused by key."""
+    found = dict(
+        problems(
+            tmp_path,
+            """
+[dependencies.db]
+type = "redis"
+interval = nan
+ready_interval = inf
+probe_timeout = -inf
+backoff = { initial = nan }
+[programs.web]
+command = ["true"]
+memory_interval = nan
+start_timeout = inf
+""",
+        )
+    )
+    for key in (
+        "dependencies.db.interval",
+        "dependencies.db.ready_interval",
+        "dependencies.db.probe_timeout",
+        "dependencies.db.backoff.initial",
+        "programs.web.memory_interval",
+        "programs.web.start_timeout",
+    ):
+        assert "finite" in found[key], (key, found)
