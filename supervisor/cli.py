@@ -17,7 +17,7 @@ from supervisor.errors import (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(names: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="supervisor", description="A process supervisor for Python web stacks.")
     parser.add_argument("--version", action="version", version=f"supervisor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,15 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print the version (as --version)")
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=["bash", "zsh"])
-    p = sub.add_parser("_names")  # no help: hidden; completion scripts ask it for unit names
-    p.add_argument("--config", "-c", metavar="FILE")
-    p.add_argument("--programs", action="store_true")
+    if names:  # completion scripts ask it for unit names; hidden from help and from typo errors
+        p = sub.add_parser("_names")
+        p.add_argument("--config", "-c", metavar="FILE")
+        p.add_argument("--programs", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; return the exit code."""
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(names=argv[:1] == ["_names"])
     args = parser.parse_args(argv)
     command = args.command
     if command == "status" and args.watch and (args.json or args.quiet):

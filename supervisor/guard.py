@@ -120,7 +120,8 @@ class Guard:
 
     def __init__(self, argv: list[str] | None = None, shell: str = "/bin/sh") -> None:
         self.shell = shell
-        self.argv = argv or [NAME, "-c", SCRIPT]
+        # The script comes in the environment, so that ps shows one short line, not the script.
+        self.argv = argv or [NAME, "-c", 'eval "$SUPERVISOR_GUARD"']
         self.owner = os.getpid()
         self.mark = os.urandom(8).hex()  # what every program of ours carries in its environment as MARK
         self.pid: int | None = None  # None: not running (never started, reaped, or given up)
@@ -237,7 +238,7 @@ class Guard:
             self.pid = os.posix_spawn(
                 self.shell,
                 [*self.argv, NAME, self.mark, str(self._since)],
-                {"PATH": "/usr/bin:/bin"},
+                {"PATH": "/usr/bin:/bin", "SUPERVISOR_GUARD": SCRIPT},
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, read_end, 0),
                     (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),

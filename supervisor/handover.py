@@ -27,7 +27,7 @@ from supervisor.events import (
     SpawnFailed,
     Timer,
 )
-from supervisor.model import After, Health, Model, RestartPolicy, State
+from supervisor.model import After, Health, LastExit, Model, RestartPolicy, State
 
 
 def applies(m: Model, p: RestartPolicy) -> bool:
@@ -103,6 +103,9 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
         if ev.pid not in m.retiring:
             return m, []  # a process we no longer track
         m = replace(m, retiring=tuple(r for r in m.retiring if r != ev.pid))
+        if ev.pid == m.replaced_pid and m.replaced_reason is not None:
+            # As a stop-first restart shows it: the replaced incarnation's exit, and why it went.
+            m = replace(m, last_exit=LastExit(ev.status, m.replaced_reason), replaced_pid=None, replaced_reason=None)
         return m, [log("program.retired", pid=ev.pid, **describe_exit(ev.status))]
     if ev.pid is not None and ev.pid == m.next_pid:
         m = replace(m, next_pid=None, next_started_at=None)
@@ -144,7 +147,13 @@ def _promote(m: Model, now: float, p: RestartPolicy, actions: list[Action]) -> t
     old, reason = m.pid, m.handover_reason or Reason.OPERATOR
     took = round(now - m.next_started_at, 3) if m.next_started_at is not None else None
     m = _candidate_takes_over(m, State.RUNNING, Health.HEALTHY if p.has_health else None, m.next_started_at)
-    m = replace(m, retiring=(*m.retiring, old) if old is not None else m.retiring, error=None)
+    m = replace(
+        m,
+        retiring=(*m.retiring, old) if old is not None else m.retiring,
+        replaced_pid=old,
+        replaced_reason=reason,
+        error=None,
+    )
     done = log("program.handover_done", pid=m.pid, old_pid=old, ready_after_s=took, reason=reason.value)
     return m, [*actions, done, *([Retire(old)] if old is not None else [])]
 

@@ -115,4 +115,7 @@ class Model(Record):
     next_started_at: float | None = None
     handover_id: int = 0  # the handover_timeout timer carries it
     handover_reason: Reason | None = None
+    # The incarnation a handover replaced, still retiring, and why: its exit becomes last_exit.
+    replaced_pid: int | None = None
+    replaced_reason: Reason | None = None
     retiring: tuple[int, ...] = ()

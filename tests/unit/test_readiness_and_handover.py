@@ -25,6 +25,7 @@ from supervisor.events import (
     Stop,
     signal_name,
 )
+from supervisor.model import LastExit
 from supervisor.states import Model, RestartPolicy, State, transition
 from tests.unit.test_states import Machine
 
@@ -152,8 +153,11 @@ def test_start_first_keeps_the_old_one_until_the_new_one_is_ready() -> None:
     actions = m.send(Ready(102))
     assert m.model.pid == 102 and m.model.next_pid is None and Retire(101) in actions
     assert m.model.retiring == (101,) and m.model.restarts == 1
+    assert m.model.last_exit is None  # the old one still serves its last requests
     m.send(Exited(ExitStatus(signal=signal.SIGTERM), pid=101))
     assert m.model.retiring == () and m.model.state is State.RUNNING and m.model.pid == 102
+    # As a stop-first restart shows it: the replaced incarnation's exit, and that an operator asked.
+    assert m.model.last_exit == LastExit(ExitStatus(signal=signal.SIGTERM), Reason.OPERATOR)
 
 
 def test_a_candidate_not_ready_in_time_is_retired_and_the_old_keeps_serving() -> None:
