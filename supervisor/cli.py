@@ -250,15 +250,24 @@ def _daemon_side(args: argparse.Namespace) -> int:
     from supervisor.settings import find_path
 
     path = find_path(args.config)
+    early: Any = None
     if args.command == "run":
         from supervisor import tls
-
-        with tls.hidden():
-            import asyncio  # noqa: F401  # first, and without OpenSSL: see supervisor.tls
         from supervisor.config import compiled
 
-        # A forked child validates (pydantic stays out of the daemon) while this process imports.
-        validated = compiled.begin(path)
+        hit = compiled.cached(path)
+        if hit is not None:
+            # Validated before in this environment: the programs that wait on nothing start now,
+            # before the engine is imported (supervisor.prestart), once the file can run here.
+            early = _prestart(hit, path)
+            if early is None:
+                return EXIT_CONFIG
+            validated: Any = lambda: hit  # noqa: E731
+        with tls.hidden():
+            import asyncio  # noqa: F401  # first, and without OpenSSL: see supervisor.tls
+        if hit is None:
+            # A forked child validates (pydantic stays out of the daemon) while this process imports.
+            validated = compiled.begin(path)
         from supervisor import runtime  # the daemon imports meanwhile
     else:
         from supervisor.config.loader import load
@@ -271,7 +280,7 @@ def _daemon_side(args: argparse.Namespace) -> int:
     try:
         loaded = validated()
         # Whatever would only fail at spawn time is refused before anything starts.
-        found = runnable.problems(loaded.config, os.environ) if args.command != "wait" else []
+        found = runnable.problems(loaded.config, os.environ) if args.command != "wait" and early is None else []
         if args.command == "migrate":  # runs the jobs only
             found = [(key, what) for key, what in found if key.startswith("jobs.")]
         if found:
@@ -299,10 +308,25 @@ def _daemon_side(args: argparse.Namespace) -> int:
     from supervisor import runtime
 
     if args.command == "run":
-        return runtime.run(loaded)
+        return runtime.run(loaded, early)
     if args.command == "migrate":
         return runtime.migrate(loaded)
     return runtime.wait(loaded, args.timeout)
+
+
+def _prestart(loaded: Any, path: Any) -> Any:
+    """Refuse a file that cannot run here (None), else start the programs that wait on nothing."""
+    import os
+
+    from supervisor.config import runnable
+
+    found = runnable.problems(loaded.config, os.environ)
+    if found:
+        print(ConfigError(str(path), found).render(), file=sys.stderr)
+        return None
+    from supervisor import prestart
+
+    return prestart.start(loaded)
 
 
 def _warm_heads(loaded: Any) -> None:

@@ -20,6 +20,7 @@ from supervisor.frontdoor import FrontDoor
 from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
+from supervisor.prestart import Prestarted
 from supervisor.process import SpawnSpec
 from supervisor.readiness import (
     Call,
@@ -42,7 +43,13 @@ from supervisor.units.program import ProgramRunner
 class Daemon(FrontDoor):
     """Starts units in dependency order, gates them, and stops them in reverse."""
 
-    def __init__(self, loaded: Loaded, notifier: Notifier | None = None, log_writer: LogWriter | None = None) -> None:
+    def __init__(
+        self,
+        loaded: Loaded,
+        notifier: Notifier | None = None,
+        log_writer: LogWriter | None = None,
+        prestarted: Prestarted | None = None,
+    ) -> None:
         self.loaded = loaded
         self.log_writer = log_writer
         self.cfg = loaded.config
@@ -80,6 +87,7 @@ class Daemon(FrontDoor):
             output=self._output,
             listening=start_listening,
             notify_socket=self.notify_listener.address,
+            prestarted=prestarted,
         )
         self._build()
 
@@ -124,6 +132,19 @@ class Daemon(FrontDoor):
         snap = Snapshot.of([(u.kind, u.name) for u in self.units.values() if u.startup_pending()])
         if self.readiness.report(snap, len(self.programs)):
             self.state = Phase.RUNNING
+
+    def _after_prestart(self) -> None:
+        early, self.ctx.prestarted = self.ctx.prestarted, None
+        if early is None:
+            return
+        left = early.discard(reap=False)  # unowned: the reaper collects them as orphans
+        taken = [name for name in early.started if name not in left]
+        if taken:
+            self.log.info("supervisor.started_early", programs=taken, why="they wait on nothing")
+        if left:
+            self.log.warning("supervisor.prestart_unclaimed", programs=left, next="killed; started the usual way")
+        # One started early may have exited before SIGCHLD had a handler: no signal will come for it.
+        self.reaper.reap()
 
     def _job_running(self, running: bool) -> None:
         if running:
@@ -192,6 +213,7 @@ class Daemon(FrontDoor):
         for unit in self.units.values():
             unit.begin()  # probe; read migration heads while dependencies are awaited; start programs
         self._schedule_recompute()
+        self.loop.call_soon(self._after_prestart)  # after that first recompute, which takes them
         interrupts = 0
         while True:
             item = await self.queue.get()

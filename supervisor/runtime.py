@@ -14,17 +14,18 @@ from supervisor import guard, logs, process
 from supervisor.clock import MonotonicClock
 from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
 from supervisor.logwriter import LogWriter
+from supervisor.prestart import Prestarted
 from supervisor.settings import Loaded, parse_address
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
 
 
-def run(loaded: Loaded) -> int:
-    """Run the daemon until it stops; return its exit code."""
+def run(loaded: Loaded, prestarted: Prestarted | None = None) -> int:
+    """Run the daemon until it stops; return its exit code. ``prestarted``: see ``supervisor.prestart``."""
     cfg = loaded.config.supervisor
     writer = logs.configure(cfg.log_format, cfg.log_level)
-    code = asyncio.run(_run(loaded, writer))
+    code = asyncio.run(_run(loaded, writer, prestarted))
     # Everything of ours is stopped, reaped and closed. Skip the interpreter's teardown of
     # pydantic & co. (tens of ms) so that `docker stop` and systemd get their answer sooner.
     process.release_guard()  # os._exit skips atexit: without this the guard could outlive us a moment
@@ -34,7 +35,15 @@ def run(loaded: Loaded) -> int:
     os._exit(code)
 
 
-async def _run(loaded: Loaded, writer: LogWriter | None = None) -> int:
+async def _run(loaded: Loaded, writer: LogWriter | None = None, prestarted: Prestarted | None = None) -> int:
+    try:
+        return await _serve(loaded, writer, prestarted)
+    finally:
+        if prestarted is not None:
+            prestarted.discard()  # the daemon did not come up to take them: they go with it
+
+
+async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarted | None) -> int:
     from supervisor.control.server import AlreadyRunning, ControlServer, claim_socket
     from supervisor.daemon import Daemon
 
@@ -47,7 +56,7 @@ async def _run(loaded: Loaded, writer: LogWriter | None = None) -> int:
         log.error("supervisor.already_running", error=str(exc), next="not starting")
         return EXIT_UNAVAILABLE
     try:
-        daemon = Daemon(loaded, log_writer=writer)
+        daemon = Daemon(loaded, log_writer=writer, prestarted=prestarted)
     except OSError as exc:
         log.error("supervisor.cannot_start", error=str(exc), hint="is a listen address already in use?")
         return EXIT_UNAVAILABLE

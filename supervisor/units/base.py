@@ -10,13 +10,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from supervisor import process
 from supervisor.clock import Scheduler
 from supervisor.events import ExitStatus
 from supervisor.output import OutputPump
 from supervisor.process import Child, Reaper, SpawnSpec
+
+if TYPE_CHECKING:
+    from supervisor.prestart import Prestarted
 
 
 class Spawner(Protocol):
@@ -124,6 +127,7 @@ class Context:
     listening: Callable[[int], None] = lambda fd: None  # a listen socket's program is about to start
     notify_socket: str | None = None  # NOTIFY_SOCKET for programs with notify = true
     spawner: Spawner = field(default_factory=OsSpawner)
+    prestarted: Prestarted | None = None  # programs started before the engine, for their runners to take
 
 
 class LineBuffer:

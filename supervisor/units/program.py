@@ -8,11 +8,11 @@ import time
 
 from supervisor import events, states
 from supervisor.clock import Handle
-from supervisor.envfile import unit_environment
 from supervisor.events import Event, ExitStatus
 from supervisor.model import Health
 from supervisor.output import OutputPump
-from supervisor.process import SpawnSpec, child_environment, tree_rss
+from supervisor.prestart import program_spec
+from supervisor.process import SpawnSpec, tree_rss
 from supervisor.settings import ProgramConfig
 from supervisor.states import Model, State, transition
 from supervisor.status import Handover, LastExit, ProgramEntry
@@ -185,25 +185,19 @@ class ProgramRunner:
     def spawn_spec(self, argv: list[str] | None = None, capture: bool = True) -> SpawnSpec:
         """Return how this program's processes are started (its probes' too, with ``argv``)."""
         # Env files are read at each start, under environment; an unreadable one fails the spawn.
-        extra = unit_environment(self.cfg.env_file, self.cfg.environment)
-        if self.cfg.notify and self.ctx.notify_socket and argv is None:
-            extra["NOTIFY_SOCKET"] = self.ctx.notify_socket
-        env = child_environment(self.ctx.base_env, extra)
-        return SpawnSpec(
-            argv=argv or list(self.cfg.command),
-            env=env,
-            cwd=self.cfg.cwd,
-            user=self.cfg.user,
-            listen_fd=None if argv is not None else self.listen_fd,
-            capture=capture,
-        )
+        return program_spec(self.cfg, self.ctx.base_env, self.ctx.notify_socket, self.listen_fd, argv, capture)
 
     def _spawn(self, candidate: bool = False) -> None:
         if self.listen_fd is not None:
             self.ctx.listening(self.listen_fd)  # accept connections from the first start on
         wall = time.time()
         try:
-            child = self.ctx.spawner.spawn(self.spawn_spec())
+            spec = self.spawn_spec()
+            early = None if candidate or self.ctx.prestarted is None else self.ctx.prestarted.take(self.name, spec)
+            if early is not None:
+                child, wall = early  # started before the engine was imported (supervisor.prestart)
+            else:
+                child = self.ctx.spawner.spawn(spec)
         except Exception as exc:  # SpawnError, or an OSError such as EMFILE
             self.dispatch(events.SpawnFailed(str(exc), candidate=candidate))
             return

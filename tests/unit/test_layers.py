@@ -31,6 +31,7 @@ LAYERS = {
     "tls": 0,
     "digest": 0,
     "record": 0,
+    "prestart": 1,
     "cachefiles": 0,
     "config": 1,
     "logwriter": 1,
