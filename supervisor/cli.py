@@ -246,6 +246,12 @@ def _reload(client: Any, args: argparse.Namespace) -> int:
 
 def _daemon_side(args: argparse.Namespace) -> int:
     import os
+    import signal
+
+    if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+        # Inherited across exec: the kernel would reap our children itself, and we would never
+        # hear of their exits (nor could we wait for a validating child).
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
     from supervisor.settings import find_path
 

@@ -20,7 +20,7 @@ from supervisor.frontdoor import FrontDoor
 from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
-from supervisor.prestart import Prestarted
+from supervisor.prestart import STOP_SIGNALS, Prestarted
 from supervisor.process import SpawnSpec
 from supervisor.readiness import (
     Call,
@@ -195,6 +195,7 @@ class Daemon(FrontDoor):
         # asyncio runs this callback in the loop, never in signal context; reaping there (not
         # behind the queue) lets a task that awaits a child's exit hold up the queue safely.
         self.loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while programs started early
         if os.getpid() != 1 and not process.set_subreaper():
             self.log.warning("supervisor.no_subreaper", hint="orphans of children will not be reaped by us")
         self.log.info(
@@ -213,7 +214,10 @@ class Daemon(FrontDoor):
         for unit in self.units.values():
             unit.begin()  # probe; read migration heads while dependencies are awaited; start programs
         self._schedule_recompute()
-        self.loop.call_soon(self._after_prestart)  # after that first recompute, which takes them
+        # After that first recompute, which takes them. No await may come between the SIGCHLD
+        # handler above and here: a reap before the recompute would collect an early child as an
+        # orphan, and its runner would then own a pid whose exit it never hears of.
+        self.loop.call_soon(self._after_prestart)
         interrupts = 0
         while True:
             item = await self.queue.get()

@@ -31,6 +31,8 @@ from supervisor.envfile import unit_environment
 from supervisor.process import Child, SpawnSpec
 from supervisor.settings import Loaded, ProgramConfig, parse_address
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
+
 
 def program_spec(
     cfg: ProgramConfig,
@@ -70,28 +72,37 @@ class Prestarted:
         self.started: list[str] = []  # every name started early, taken or not
 
     def take(self, name: str, spec: SpawnSpec) -> tuple[Child, float] | None:
-        """The child started early for ``name`` with this very spec, and when; None when there is none."""
-        entry = self.children.get(name)
-        if entry is None or entry[0] != spec:
-            return None  # not started early, or the engine would start it differently: it does
-        del self.children[name]
+        """The child started early for ``name`` with this very spec, and when; None when there is none.
+
+        Started with another spec (an env file edited in between), the early child is killed and
+        reaped first, so that two copies of the program never run side by side.
+        """
+        entry = self.children.pop(name, None)
+        if entry is None:
+            return None
+        if entry[0] != spec:
+            self._kill(entry[1], reap=True)
+            return None
         return entry[1], entry[2]
 
     def discard(self, reap: bool = True) -> list[str]:
         """Kill what was not taken (its whole group); reap it unless a reaper will. Return the names."""
         names = list(self.children)
         for _, child, _ in self.children.values():
-            with contextlib.suppress(OSError):
-                os.killpg(child.pid, signal.SIGKILL)
-            for fd in (child.stdout_fd, child.stderr_fd):
-                if fd is not None:
-                    os.close(fd)
-            if reap:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(child.pid, 0)
-            guard.shared().reaped(child.pid)
+            self._kill(child, reap)
         self.children.clear()
         return names
+
+    @staticmethod
+    def _kill(child: Child, reap: bool) -> None:
+        process.kill_tree(child.pid)  # its group, and what left the group for its session
+        for fd in (child.stdout_fd, child.stderr_fd):
+            if fd is not None:
+                os.close(fd)
+        if reap:  # unreaped so far: nothing else waits for our children before the engine's loop
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child.pid, 0)
+            guard.shared().reaped(child.pid)
 
 
 def start(loaded: Loaded, environ: Mapping[str, str] = os.environ) -> Prestarted:
@@ -101,6 +112,10 @@ def start(loaded: Loaded, environ: Mapping[str, str] = os.environ) -> Prestarted
     programs = {name: p for name, p in cfg.programs.items() if eligible(p)}
     if not programs or not _can_come_up(loaded):
         return started
+    # Until the engine has its handlers (Daemon.run unblocks them), a stop request waits rather
+    # than killing us with programs already running: they would go by the guard's SIGKILL, not
+    # their stop ladders. Both spawn paths clear the mask in the child.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     process.set_subreaper()  # before any spawn: orphans of these come back to us, as later ones do
     process.close_inherited_fds_on_exec()  # what our parent handed us is not for our programs
     keeper = guard.shared()

@@ -14,7 +14,7 @@ from supervisor import guard, logs, process
 from supervisor.clock import MonotonicClock
 from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
 from supervisor.logwriter import LogWriter
-from supervisor.prestart import Prestarted
+from supervisor.prestart import STOP_SIGNALS, Prestarted
 from supervisor.settings import Loaded, parse_address
 from supervisor.units.base import Context
 from supervisor.units.dependency import DependencyRunner
@@ -41,6 +41,7 @@ async def _run(loaded: Loaded, writer: LogWriter | None = None, prestarted: Pres
     finally:
         if prestarted is not None:
             prestarted.discard()  # the daemon did not come up to take them: they go with it
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # as Daemon.run does
 
 
 async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarted | None) -> int:

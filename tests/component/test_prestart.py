@@ -80,3 +80,54 @@ def test_a_file_that_no_longer_runs_here_starts_nothing_early(run_daemon, tmp_pa
     d = run_daemon(f'[programs.p]\ncommand = {appends_pid(starts)}\nenv_file = "{env_file}"\n', prefix=removes)
     assert d.wait_exit() == 78
     assert "programs.p.env_file" in d.tail() and not starts.exists()
+
+
+IGNORES_SIGCHLD = (
+    "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+# sh resets SIGCHLD for its own waits, so the wrapper that ignores it comes last, after `check`.
+WARM_THEN_IGNORE = ("sh", "-c", '"$4" -m supervisor check --config "$9" >/dev/null && exec "$@"', "sh", PY, "-c")
+WARM_THEN_IGNORE += (IGNORES_SIGCHLD,)
+
+
+def test_an_inherited_ignored_sigchld_does_not_hide_an_early_programs_exit(run_daemon, tmp_path: Path) -> None:
+    """SIGCHLD ignored by whoever started us would let the kernel reap c behind our back: it is reset."""
+    d = run_daemon(
+        '[programs.a]\ncommand = ["sleep", "300"]\n'
+        '[programs.c]\ncommand = ["sh", "-c", "exit 3"]\nrestart = { policy = "never" }\n',
+        prefix=WARM_THEN_IGNORE,
+    )
+    assert d.wait_event("supervisor.started_early")["programs"] == ["a", "c"]
+    wait_until(lambda: d.unit("c")["state"] == "exited", 10, "c to be seen exited", seen=d.tail)
+
+
+def test_a_stop_request_while_programs_start_early_stops_them_by_their_ladders(run_daemon, tmp_path: Path) -> None:
+    """SIGTERM before the engine has its handlers waits for them: a graceful stop, exit 0, not a kill."""
+    d = run_daemon(
+        '[programs.p]\ncommand = ["sh", "-c", "kill -TERM $PPID; exec sleep 300"]\n',  # asks as soon as it runs
+        prefix=WARM,
+    )
+    assert d.wait_exit() == 0, d.tail()
+    assert d.events("supervisor.started_early") and d.events("supervisor.signal", signal="SIGTERM")
+
+
+def test_a_program_started_early_with_other_settings_is_gone_before_the_engine_starts_its_own() -> None:
+    """Never two copies side by side: a spec that no longer matches kills and reaps the early child first."""
+    import os
+
+    from supervisor import prestart, process
+
+    spec = process.SpawnSpec(["sleep", "300"], dict(os.environ), capture=True)
+    early = prestart.Prestarted()
+    child = process.spawn(spec)
+    early.children["p"] = (spec, child, 0.0)
+    other = process.SpawnSpec(["sleep", "300"], {**os.environ, "X": "2"}, capture=True)
+    assert early.take("p", other) is None and early.children == {}
+    try:
+        os.kill(child.pid, 0)
+    except ProcessLookupError:
+        pass  # killed and reaped: not even a zombie left
+    else:
+        raise AssertionError(f"the early child {child.pid} is still there")
