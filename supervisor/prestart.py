@@ -26,7 +26,7 @@ import stat
 import time
 from collections.abc import Mapping
 
-from supervisor import guard, process
+from supervisor import guard, process, socketlock
 from supervisor.envfile import unit_environment
 from supervisor.process import Child, SpawnSpec
 from supervisor.settings import Loaded, ProgramConfig, parse_address
@@ -138,7 +138,7 @@ def start(loaded: Loaded, environ: Mapping[str, str] = os.environ) -> Prestarted
 def _can_come_up(loaded: Loaded) -> bool:
     """Whether nothing we can check now would make the daemon refuse to start."""
     sup = loaded.config.supervisor
-    if _taken(sup.socket):
+    if not socketlock.take(sup.socket, sup.group) or _taken(sup.socket):
         return False  # another supervisor: ``run`` will exit 69, and must leave nothing behind
     addresses = [sup.http] if sup.http else []
     addresses += [p.listen for p in loaded.config.programs.values() if p.listen is not None]
@@ -152,13 +152,7 @@ def _taken(path: str) -> bool:
             return True
     except OSError:
         return False  # nothing there
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(2.0)
-        try:
-            sock.connect(path)
-        except OSError:
-            return False  # nobody (a stale file is removed by the daemon)
-    return True
+    return socketlock.answers(path)  # else nobody: a stale file is removed by the daemon
 
 
 def _bindable(address: str) -> bool:

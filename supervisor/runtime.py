@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from supervisor import guard, logs, process
+from supervisor import guard, logs, process, socketlock
 from supervisor.clock import MonotonicClock
 from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
 from supervisor.logwriter import LogWriter
@@ -50,9 +50,14 @@ async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarte
 
     log = logs.get()
     process.close_inherited_fds_on_exec()
+    path = loaded.config.supervisor.socket
     try:
         # Before binding any listen address: a second supervisor should hear about the first one.
-        await claim_socket(loaded.config.supervisor.socket, log)
+        if not socketlock.take(path, loaded.config.supervisor.group):
+            if socketlock.answers(path):
+                raise AlreadyRunning(f"another supervisor answers on {path}")
+            raise AlreadyRunning(f"another supervisor is starting on {path} (it holds {path}.lock)")
+        await claim_socket(path, log)
     except AlreadyRunning as exc:
         log.error("supervisor.already_running", error=str(exc), next="not starting")
         return EXIT_UNAVAILABLE

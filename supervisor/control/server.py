@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from supervisor.control.protocol import parse_signal
 from supervisor.control.target import ControlTarget, LogRow, NotFound, Refused, Verb
+from supervisor.socketlock import make_directory
 from supervisor.status import problems
 
 if TYPE_CHECKING:
@@ -112,13 +113,7 @@ class ControlServer:
     async def start(self) -> None:
         """Bind both sockets; refuse when another supervisor owns the control socket."""
         await claim_socket(self.path, self.log)
-        directory = os.path.dirname(self.path) or "."
-        created = not os.path.isdir(directory)
-        # A directory we create is private (or open to `group` only): the socket is not the
-        # only line of defence, and nobody else can squat its name in a shared /tmp.
-        os.makedirs(directory, mode=0o750 if self.group else 0o700, exist_ok=True)
-        if created and self.group:
-            os.chown(directory, -1, grp.getgrnam(self.group).gr_gid)
+        make_directory(self.path, self.group)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
             server = await asyncio.start_unix_server(self._unix_client, self.path, limit=MAX_HEADER_BYTES)

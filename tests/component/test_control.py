@@ -162,6 +162,37 @@ def test_second_daemon_is_refused_and_a_stale_socket_is_reused(run_daemon, tmp_p
         d3.wait(30)
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["validating", "from-the-cache"])
+def test_a_daemon_that_finds_the_socket_lock_held_starts_nothing(tmp_path: Path, warm: bool) -> None:
+    """Another supervisor still starting (it holds SOCKET.lock, and nobody answers yet): exit 69 first.
+
+    Two daemons started in the same moment both find no socket; the lock is what tells them apart.
+    """
+    import fcntl
+
+    starts, sock = tmp_path / "p.starts", tmp_path / "race.sock"
+    config = tmp_path / "race.toml"
+    config.write_text(
+        f'[supervisor]\nsocket = "{sock}"\nhttp = ""\nlog_format = "json"\n'
+        f'[programs.p]\ncommand = ["sh", "-c", "echo $$ >> {starts}; exec sleep 300"]\n'
+    )
+    argv = [PY, "-m", "supervisor", "run", "--config", str(config)]
+    if warm:  # found in the cache: it would start p early without the lock
+        assert cli("check", "--config", str(config)).returncode == 0
+    with open(f"{sock}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as the other supervisor does, from before its first program
+        refused = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 69, refused.stdout + refused.stderr
+    assert "another supervisor is starting" in refused.stdout and not starts.exists()
+    # The holder gone, its lock file left behind is no lock.
+    winner = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: cli("status", "--socket", str(sock)).returncode == 0, 15, "a daemon despite the old file")
+    finally:
+        winner.send_signal(signal.SIGTERM)
+        winner.wait(30)
+
+
 def status_as_nobody(socket_path: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """Run `supervisor status` as nobody, with the system Python and a copy of the package.
 
