@@ -36,6 +36,21 @@ def open_dir(environ: Mapping[str, str], create: bool) -> tuple[Path, int] | Non
     return directory, fd
 
 
+def unusable(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why there is no cache directory to write to, in words for the operator; None when there is one."""
+    directory = cache_dir(environ)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = os.stat(directory)
+    except OSError as exc:
+        return f"cannot create {directory}: {exc.strerror}"
+    if st.st_uid != os.geteuid():
+        return f"{directory} belongs to uid {st.st_uid}, not to us"
+    if st.st_mode & _UNSAFE:
+        return f"{directory} is writable by others (chmod go-w it)"
+    return None
+
+
 def read(name: str, environ: Mapping[str, str] = os.environ) -> bytes | None:
     """Return the bytes of entry ``name``, or None when it is missing or not to be trusted."""
     opened = open_dir(environ, create=False)

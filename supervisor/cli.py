@@ -309,7 +309,12 @@ def _daemon_side(args: argparse.Namespace) -> int:
         from supervisor.config import compiled
 
         # A `run` in this same environment (systemd's ExecStartPre, a restart) reads this result.
-        compiled.store(path, loaded)
+        if compiled.store(path, loaded) is None:
+            from supervisor import cachefiles
+
+            why = cachefiles.unusable()
+            if why:  # else only unreadable right now: nothing the operator must do
+                print(f"warning: not cached ({why}): each `run` validates the file first, in a child")
         return EXIT_OK
     from supervisor import runtime
 

@@ -530,3 +530,17 @@ def test_a_validating_child_that_hangs_is_killed_and_this_process_validates(
     assert validated_here == "True" and children == "no child left"
     assert f"the child validating {path} gave no answer within 0.5s; validating in this process" in out.stderr
     assert entries(env) == []  # an answer made here is not cached, as when the child cannot run
+
+
+def test_check_says_when_it_cannot_cache_and_why(tmp_path: Path, env: dict[str, str]) -> None:
+    """A cache directory others can write is not used, silently no more: `check` says so, and still passes."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, GOOD)
+    argv = [sys.executable, "-m", "supervisor", "check", "--config", str(path)]
+    assert "warning: not cached" not in subprocess.run(argv, env=env, capture_output=True, text=True).stdout
+    Path(env["SUPERVISOR_CACHE_DIR"]).chmod(0o777)
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "warning: not cached" in out.stdout and "writable by others" in out.stdout, out.stdout
