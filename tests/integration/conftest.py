@@ -102,14 +102,7 @@ class Proxy:
             # wait for it, so that open() can bind the port again at once.
             self._acceptor.join(2)
             self._acceptor = None
-        with self._lock:
-            for sock in list(self._live):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
-            self._live.clear()
+        self.cut_live()
 
     def cut_live(self) -> None:
         """Close every live connection, as a server that ends its clients' sessions does; keep listening."""
@@ -119,6 +112,7 @@ class Proxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                sock.close()
             self._live.clear()
 
     def _accept(self, listener: socket.socket) -> None:
