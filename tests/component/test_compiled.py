@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +32,12 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "supervisor.toml"
     path.write_text(text)
     return path
+
+
+def check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`supervisor check --config path` in another process, with this environment."""
+    argv = [sys.executable, "-m", "supervisor", "check", "--config", str(path)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
 
 
 def entries(env: dict[str, str]) -> list[Path]:
@@ -174,17 +182,9 @@ def test_an_https_check_gets_ssl_when_it_needs_it(tmp_path: Path) -> None:
 
 def test_check_leaves_a_result_that_run_reads(tmp_path: Path, env: dict[str, str]) -> None:
     """`supervisor check` in an environment caches what `run` in the same environment would validate."""
-    import subprocess
-    import sys
 
     path = write(tmp_path, GOOD)
-    out = subprocess.run(
-        [sys.executable, "-m", "supervisor", "check", "--config", str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = check(path, env)
     assert out.returncode == 0, out.stderr
     assert len(entries(env)) == 1
     assert compiled.cached(path, env) == compiled.load(path, env)
@@ -259,7 +259,7 @@ def test_a_reload_after_the_release_link_moves_runs_the_new_release(run_daemon, 
     releases = tmp_path / "releases"
     for n, extra in (("1", ""), ("2", f'[programs.b]\ncommand = {program("sleeper")}\ncwd = "app"\n')):
         (releases / n / "app").mkdir(parents=True)
-        (releases / n / "supervisor.toml").write_text(f'[programs.a]\ncommand = {program("sleeper")}\n{extra}')
+        (releases / n / "supervisor.toml").write_text(f"[programs.a]\ncommand = {program('sleeper')}\n{extra}")
     current = tmp_path / "current"
     link(current, releases / "1")
     config = current / "supervisor.toml"
@@ -285,18 +285,10 @@ def test_a_reload_after_the_release_link_moves_runs_the_new_release(run_daemon, 
 
 def test_check_then_run_with_other_per_process_variables_reads_the_cache(tmp_path: Path, env: dict[str, str]) -> None:
     """`check` at image build or in ExecStartPre, `run` in the container or the unit: HOSTNAME and the like differ."""
-    import subprocess
-    import sys
 
     path = write(tmp_path, GOOD)
     build = {**env, "HOSTNAME": "buildkitsandbox", "INVOCATION_ID": "1" * 32, "SHLVL": "1", "_": "/usr/bin/env"}
-    out = subprocess.run(
-        [sys.executable, "-m", "supervisor", "check", "--config", str(path)],
-        env=build,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = check(path, build)
     assert out.returncode == 0, out.stderr
     mark_cached(path, env)
     container = {
@@ -534,13 +526,10 @@ def test_a_validating_child_that_hangs_is_killed_and_this_process_validates(
 
 def test_check_says_when_it_cannot_cache_and_why(tmp_path: Path, env: dict[str, str]) -> None:
     """A cache directory others can write is not used, silently no more: `check` says so, and still passes."""
-    import subprocess
-    import sys
 
     path = write(tmp_path, GOOD)
-    argv = [sys.executable, "-m", "supervisor", "check", "--config", str(path)]
-    assert "warning: not cached" not in subprocess.run(argv, env=env, capture_output=True, text=True).stdout
+    assert "warning: not cached" not in check(path, env).stdout
     Path(env["SUPERVISOR_CACHE_DIR"]).chmod(0o777)
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    out = check(path, env)
     assert out.returncode == 0, out.stderr
     assert "warning: not cached" in out.stdout and "writable by others" in out.stdout, out.stdout
