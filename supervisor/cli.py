@@ -300,6 +300,9 @@ def _daemon_side(args: argparse.Namespace) -> int:
         for i, level in enumerate(loaded.plan, 1):
             print(f"  {i}. " + ", ".join(f"{n} ({loaded.kind_of(n)})" for n in level))
         for name, prog in loaded.config.programs.items():
+            if prog.after:
+                first, verb = ", ".join(prog.after), "is" if len(prog.after) == 1 else "are"
+                print(f"  {name}: starts after {first} (ordering only: waits while {first} {verb} starting)")
             if prog.restart.order == "start-first":
                 ready = "READY=1 (notify)" if prog.notify else "its heartbeat file"
                 print(f"  {name}: restarts start-first: the old process serves until the new one is ready by {ready}")

@@ -17,7 +17,7 @@ from supervisor.control.target import ProbeLatencies, ReloadResult
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError, SpawnError
 from supervisor.events import ExitStatus, Reason, Restart, Shutdown
 from supervisor.frontdoor import FrontDoor
-from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening
+from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening, starting_first
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
 from supervisor.prestart import STOP_SIGNALS, Prestarted
@@ -116,7 +116,12 @@ class Daemon(FrontDoor):
         if self.state is Phase.STOPPING:
             return
         for unit in self.units.values():
-            unit.gate(blocked_by(self.units, unit.depends_on))
+            blocked = blocked_by(self.units, unit.depends_on)
+            prog = self.cfg.programs.get(unit.name)
+            if not blocked and prog is not None and prog.after:
+                # `after`: its next start waits while theirs is under way (a running one runs on)
+                blocked = starting_first(self.units, prog.after)
+            unit.gate(blocked)
         instants.observe(
             self.startup,
             self.units.values(),
@@ -304,7 +309,8 @@ class Daemon(FrontDoor):
         programs = dict(new.config.programs)
         for name in failed:  # what runs stays as it is, so the next reload compares against it
             if name in self.cfg.programs:
-                programs[name] = self.cfg.programs[name]
+                # ...but with the new `after`: the new file's order has no loop, a mix of both might
+                programs[name] = replace(self.cfg.programs[name], after=programs[name].after)
             else:
                 del programs[name]
         self.loaded = replace(new, config=replace(new.config, programs=programs))

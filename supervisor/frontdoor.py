@@ -76,6 +76,24 @@ class FrontDoor:
 
     # ---- verbs ----------------------------------------------------------------------
 
+    def _recompute(self) -> None:
+        """Gate every unit again on what the others are doing now (the daemon's)."""
+        raise NotImplementedError
+
+    def _after_order(self, targets: list[ProgramRunner]) -> list[ProgramRunner]:
+        """Return ``targets`` in plan order, but each after the ones it starts after (``after``)."""
+        programs = self.loaded.config.programs
+        names = {p.name for p in targets}
+        depth: dict[str, int] = {}
+
+        def deepest(name: str, path: frozenset[str]) -> int:
+            if name not in depth:
+                firsts = [a for a in (programs[name].after if name in programs else []) if a in names and a not in path]
+                depth[name] = 1 + max((deepest(a, path | {name}) for a in firsts), default=-1)
+            return depth[name]
+
+        return sorted(targets, key=lambda p: deepest(p.name, frozenset()))
+
     async def act(self, name: str, verb: Verb) -> list[ProgramEntry]:
         """Start, stop or restart one program (or ``all``); wait (bounded) until it settles."""
         if self.state is Phase.STOPPING:
@@ -84,7 +102,9 @@ class FrontDoor:
         event: Start | Stop | Restart = Start() if verb == "start" else Stop() if verb == "stop" else Restart()
 
         async def dispatch() -> None:
-            for prog in targets:
+            for prog in self._after_order(targets):
+                # Gate again first: a follower's start (`after`) sees the starts just asked for.
+                self._recompute()
                 self.log.info("control.request", program=prog.name, action=verb)
                 prog.dispatch(event)
 
@@ -130,7 +150,8 @@ class FrontDoor:
 
     def timeline(self) -> TimelineDocument:
         """Return the start-up as it happened: each unit's instants and the critical chain."""
-        units = [(n, u.kind, u.depends_on) for n, u in self.units.items()]
+        programs = self.loaded.config.programs
+        units = [(n, u.kind, u.depends_on, programs[n].after if n in programs else []) for n, u in self.units.items()]
         return document(self.startup, units, self.clock.now() - self.started_at)
 
     # ---- what it shows --------------------------------------------------------------

@@ -68,3 +68,17 @@ def blocked_by(units: Mapping[str, Unit], depends_on: list[str]) -> list[str]:
         if not unit.lets_dependants_start():
             blocked.append(dep)
     return blocked
+
+
+def starting_first(units: Mapping[str, Unit], after: list[str]) -> list[str]:
+    """Return the programs named in ``after`` whose start is under way, or due in this same pass.
+
+    Ordering only, as systemd's ``After=``: a start waits for theirs to end (ready, or failed),
+    never for their dependencies, and never for a program that is up, stopped or backing off.
+    """
+    first = []
+    for name in after:
+        unit = units.get(name)
+        if isinstance(unit, ProgramRunner) and unit.start_under_way(not blocked_by(units, unit.depends_on)):
+            first.append(name)
+    return first

@@ -18,7 +18,7 @@ from supervisor.record import Record
 class State(enum.StrEnum):
     """A program's states, as the status document spells them."""
 
-    PENDING = "pending"  # waiting on its dependencies
+    PENDING = "pending"  # waiting on its dependencies, or on a start it comes after (`after`)
     STARTING = "starting"  # spawned (or being spawned), not yet ready
     RUNNING = "running"  # ready: READY=1, a passing health check, or up for min_uptime
     BACKOFF = "backoff"  # waiting before the next start

@@ -3,7 +3,7 @@
 On a start whose configuration comes from the cache, importing the engine (asyncio, structlog,
 the state machines, the control server) is most of the time to the first spawn: about 80 of
 93 ms in a start of 100 programs. A program that waits on nothing needs none of that to start:
-no ``depends_on``, ``autostart``, no ``listen`` socket, no ``notify`` socket and no ``user`` to
+no ``depends_on`` or ``after``, ``autostart``, no ``listen`` socket, no ``notify`` socket and no ``user`` to
 switch to. ``start`` spawns those at once, through ``process.spawn`` with the ``SpawnSpec`` the
 engine builds for them (``program_spec``, shared with the engine), and the engine's first spawn
 of each takes its child (``Prestarted.take``) instead of starting another. The engine reaps,
@@ -61,7 +61,14 @@ def program_spec(
 
 def eligible(cfg: ProgramConfig) -> bool:
     """Whether a program may start before the engine: it waits on nothing the engine sets up."""
-    return cfg.autostart and not cfg.depends_on and cfg.listen is None and not cfg.notify and cfg.user is None
+    return (
+        cfg.autostart
+        and not cfg.depends_on
+        and not cfg.after
+        and cfg.listen is None
+        and not cfg.notify
+        and cfg.user is None
+    )
 
 
 class Prestarted:

@@ -182,6 +182,7 @@ class ProgramConfig(Record):
     listen: str | None
     autostart: bool
     ladder: tuple[tuple[str, float], ...] | None = None  # list forms of stop_signal/stop_timeout
+    after: list[str] = field(default_factory=list)  # ordering only: programs whose start goes first
 
     def stop_ladder(self) -> tuple[tuple[str, float], ...]:
         """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""

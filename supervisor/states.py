@@ -167,7 +167,9 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
                 # backoff -> starting: the delay is over
                 return _spawn(m)
             # backoff -> pending: a dependency went away meanwhile
-            return replace(m, state=State.PENDING), [log("program.pending", why="dependency unavailable")]
+            return replace(m, state=State.PENDING), [
+                log("program.pending", why="waits for a dependency, or for a start it comes after")
+            ]
         if isinstance(ev, Start | Restart):
             # backoff -> starting: an operator does not want to wait
             return _spawn(replace(m, held=False), cancel=True)
@@ -315,7 +317,7 @@ def _on_exit(
         # running -> pending: a dependency is down, do not restart into a certain failure
         return replace(m, state=State.PENDING), [
             CancelTimers(),
-            log("program.exited", pid=pid, **exited, next="waits for its dependencies"),
+            log("program.exited", pid=pid, **exited, next="waits for its dependencies, or for a start it comes after"),
         ]
     # running|starting -> backoff | starting | fatal: it died, or failed its start
     return after_failure(m, now, p, rng, log("program.exited", pid=pid, **exited))

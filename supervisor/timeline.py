@@ -21,6 +21,7 @@ class Row(TimelineEntry):
     name: str
     kind: str
     depends_on: list[str]
+    after: list[str]  # programs whose start it waited for (ordering only)
     critical: bool
 
 
@@ -66,8 +67,8 @@ class Timeline:
 def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
     """Return the units that decided when the last unit became ready, first to last.
 
-    From the unit that was ready last, step to whichever of its ``depends_on`` became ready
-    last (the one that made it eligible), until a unit that waited on nothing.
+    From the unit that was ready last, step to whichever of its ``depends_on`` and ``after``
+    became ready last (the one that let it start), until a unit that waited on nothing.
     """
     by_name = {u["name"]: u for u in units}
     order = {u["name"]: i for i, u in enumerate(units)}
@@ -78,7 +79,14 @@ def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
     current = max(ready, key=lambda u: (u["ready_s"], order[u["name"]]))
     chain = [current["name"]]
     while True:
+        started = current.get("started_s")
         deps = [by_name[d] for d in current.get("depends_on", []) if d in by_name]
+        # An `after` program held it back only if it was ready by the time this one started.
+        deps += [
+            by_name[d]
+            for d in current.get("after", [])
+            if d in by_name and started is not None and (by_name[d].get("ready_s") or float("inf")) <= started
+        ]
         deps = [d for d in deps if d.get("ready_s") is not None and d["name"] not in chain]
         if not deps:
             break
@@ -87,11 +95,18 @@ def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(reversed(chain))
 
 
-def document(timeline: Timeline, units: list[tuple[str, str, list[str]]], uptime_s: float) -> Document:
-    """Return ``GET /v1/timeline``: each unit's instants and ``depends_on``, and the critical chain."""
+def document(timeline: Timeline, units: list[tuple[str, str, list[str], list[str]]], uptime_s: float) -> Document:
+    """Return ``GET /v1/timeline``: each unit's instants, ``depends_on`` and ``after``, and the critical chain."""
     rows: list[Row] = [
-        {"name": name, "kind": kind, "depends_on": list(deps), **timeline.of(name), "critical": False}
-        for name, kind, deps in units
+        {
+            "name": name,
+            "kind": kind,
+            "depends_on": list(deps),
+            "after": list(after),
+            **timeline.of(name),
+            "critical": False,
+        }
+        for name, kind, deps, after in units
     ]
     chain = critical_chain(rows)
     for row in rows:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from supervisor.record import Record
 from supervisor.settings import Config
@@ -29,7 +29,12 @@ def diff(old: Config, new: Config) -> ConfigDiff:
     """Compare ``old`` with ``new``, program by program (in the new file's order)."""
     added = tuple(n for n in new.programs if n not in old.programs)
     removed = tuple(n for n in old.programs if n not in new.programs)
-    changed = tuple(n for n in new.programs if n in old.programs and old.programs[n] != new.programs[n])
+    # `after` orders starts only: changing it restarts nothing, the next start follows it
+    changed = tuple(
+        n
+        for n in new.programs
+        if n in old.programs and replace(old.programs[n], after=new.programs[n].after) != new.programs[n]
+    )
     unchanged = tuple(n for n in new.programs if n not in added and n not in changed)
     new_listen = tuple(
         n

@@ -221,6 +221,17 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
                 problems.append((f"{table}.{name}.depends_on[{i}]", "a unit cannot depend on itself"))
             else:
                 edges[name].append(dep)
+    order = {name: list(deps) for name, deps in edges.items()}  # depends_on and after together
+    for name, prog in config.programs.items():
+        for i, other in enumerate(prog.after):
+            key = f"programs.{name}.after[{i}]"
+            if other == name:
+                problems.append((key, "a program cannot start after itself"))
+            elif other not in config.programs:
+                what = f"{seen[other]} are ordered by depends_on" if other in seen else "unknown program"
+                problems.append((key, f"{other!r}: after names programs only ({what})"))
+            else:
+                order[name].append(other)
     for name, job in config.jobs.items():
         if job.lock is not None:
             lock_dep = config.dependencies.get(job.lock)
@@ -234,10 +245,18 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
             problems.append((f"jobs.{name}.alembic_config", "needs a postgres dependency: set lock or depends_on"))
     if problems:
         return []
-    return _levels(edges, problems)
+    plan = _levels(edges, problems)
+    if plan and order != edges:
+        _levels(order, problems, "after", "start-order cycle (depends_on and after)")
+    return plan if not problems else []
 
 
-def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> list[list[str]]:
+def _levels(
+    edges: dict[str, list[str]],
+    problems: list[tuple[str, str]],
+    key: str = "depends_on",
+    what: str = "dependency cycle",
+) -> list[list[str]]:
     """Group units by levels: each level needs only earlier ones; a cycle is a problem."""
     sorter = TopologicalSorter(edges)
     try:
@@ -245,7 +264,7 @@ def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> lis
     except CycleError as exc:
         # graphlib lists each node before the ones that depend on it; read it as depends_on
         cycle = list(reversed(exc.args[1]))
-        problems.append(("depends_on", "dependency cycle: " + " -> ".join(cycle)))
+        problems.append((key, f"{what}: " + " -> ".join(cycle)))
         return []
     levels: list[list[str]] = []
     while sorter.is_active():

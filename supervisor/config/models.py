@@ -233,6 +233,7 @@ class ProgramTable(Strict):
     memory_interval: PositiveDuration = 10.0  # a leak guard: supervisord's memmon looks every 60 s
     listen: str | None = None
     autostart: bool = True
+    after: list[str] = []
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")

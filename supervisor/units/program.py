@@ -9,7 +9,7 @@ import time
 from supervisor import events, states
 from supervisor.clock import Handle
 from supervisor.events import Event, ExitStatus
-from supervisor.model import Health
+from supervisor.model import After, Health
 from supervisor.output import OutputPump
 from supervisor.prestart import program_spec
 from supervisor.process import SpawnSpec, tree_rss
@@ -76,7 +76,7 @@ class ProgramRunner:
         self.buffer = LineBuffer(log_lines)
         self.restarts_by_reason: dict[str, int] = {}
         self.notify_status: str | None = None
-        self.waiting_for: list[str] = []  # the dependencies that hold it in pending
+        self.waiting_for: list[str] = []  # what holds it in pending: depends_on, or starts it comes after
         self.spawned_wall: dict[int, float] = {}  # pid -> time.time() of its spawn (file checks)
         self._log = ctx.log.bind(program=name)
         self._queue: list[Event] = []
@@ -119,6 +119,9 @@ class ProgramRunner:
                     self._act(action)
                 self.watch.follow(before, self.model)
                 if before.state is not self.model.state:
+                    if self.model.state is State.PENDING and self.waiting_for:
+                        # learnt while it was up: it waits now, so say on what
+                        self._log.info("program.waiting", waiting_for=self.waiting_for)
                     self.ctx.changed()
                 elif before.health != self.model.health:
                     self.ctx.changed()  # dependants may wait for "healthy"; readiness may follow
@@ -300,11 +303,21 @@ class ProgramRunner:
         """Programs go down through their own ladders, in reverse order."""
 
     def wait_for(self, blocked: list[str]) -> None:
-        """Learn which dependencies block it; a program waiting in pending says so once."""
+        """Learn what blocks it (dependencies, or starts it comes after); in pending, say so once."""
         if blocked != self.waiting_for:
             self.waiting_for = blocked
             if blocked and self.model.state is State.PENDING:
                 self._log.info("program.waiting", waiting_for=blocked)
+
+    def start_under_way(self, deps_ok: bool) -> bool:
+        """Whether a start of it is under way: starting, stopping to start again, or pending with
+        nothing to wait for (it starts in this pass). ``after`` waits on exactly these."""
+        m = self.model
+        if m.held:
+            return False
+        if m.state is State.STOPPING:
+            return m.after in (After.START_NOW, After.RESTART)
+        return m.state is State.STARTING or (m.state is State.PENDING and deps_ok)
 
     def ready_for_dependants(self) -> bool:
         """Running (ready), and healthy where there is a health check."""

@@ -193,11 +193,14 @@ restart = {{ policy = "on-failure", success_exit_codes = [3] }}
 """)
     unit = ok.wait_unit("done", state="exited")
     assert unit["last_exit"]["code"] == 3 and unit["restarts"] == 0
-    d = run_daemon(f"""
+    d = run_daemon(
+        f"""
 [programs.broken]
 command = {program("crasher", 78)}
 restart = {{ max_restarts = 100 }}
-""", env={"SUPERVISOR_TERMINATION_LOG": str(termination)})
+""",
+        env={"SUPERVISOR_TERMINATION_LOG": str(termination)},
+    )
     assert d.wait_exit() == 1
     last = d.events()[-1]
     assert last["event"] == "supervisor.gave_up" and "broken" in last["why"] and "78" in last["why"]

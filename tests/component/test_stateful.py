@@ -39,6 +39,8 @@ CODES = [0, 1, 2, 3, 126, 127, 128, 129, 130, 137, 143, 200, 255]
 SIGNALS = [int(signal.SIGABRT), int(signal.SIGUSR2), int(signal.SIGSEGV), int(signal.SIGPIPE), int(signal.SIGKILL)]
 # Known bug: a child killed by a real-time signal makes `status` fail (signal.Signals(35) raises).
 RT_SIGNALS = [34, 35, 40, int(signal.SIGRTMAX)]
+# `after` edges: each follower's starts wait while the program it names is starting.
+AFTER = {"family": "web", "lazy": "alpha"}
 FD_SLACK = 40
 RSS_SLACK_BYTES = 48 * 1024 * 1024
 
@@ -59,6 +61,7 @@ def config_text(root: Path, gens: dict[str, int], extra: bool, web_port: int, we
         text += f"[programs.{name}]\ncommand = {program('oddball', name, root / f'{name}.plan')}\n"
         text += env(name) + restart % policy + "\n"
     text += f"[programs.family]\ncommand = {program('family', 'family', 2)}\n" + env("family") + restart % "always"
+    text += f'\nafter = ["{AFTER["family"]}"]\n'
     text += f"""
 [programs.web]
 command = {json.dumps([PY, str(root / "web.py")])}
@@ -68,6 +71,7 @@ health = {{ http = "http://127.0.0.1:{web_port}/", interval = "300ms", timeout =
 [programs.lazy]
 command = {program("oddball", "lazy", root / "lazy.plan")}
 autostart = false
+after = ["{AFTER["lazy"]}"]
 {env("lazy")}{restart % "always"}
 """
     if extra:
@@ -414,6 +418,26 @@ class DaemonMachine(RuleBasedStateMachine):
         first = set(zombies())
         if first:
             wait_until(lambda: not first & set(zombies()), 1.0, "zombies to be reaped", seen=lambda: first)
+
+    @invariant()
+    def after_waits_only_on_a_start(self) -> None:
+        """A program held back by `after` waits only while the one it names is starting (converging within 2 s)."""
+        if self.daemon is None:
+            return
+        stuck: list[str] = []
+
+        def only_on_starts() -> bool:
+            stuck.clear()
+            units = self._units()
+            for follower, first in AFTER.items():
+                unit, other = units.get(follower), units.get(first)
+                if unit is None or other is None or unit["state"] != "pending" or first not in unit["waiting_for"]:
+                    continue
+                if other["state"] not in ("pending", "starting"):
+                    stuck.append(f"{follower} waits on {first}, which is {other['state']}")
+            return not stuck
+
+        wait_until(only_on_starts, 2.0, "after to hold only while the named program starts", seen=lambda: stuck)
 
     @invariant()
     def held_programs_stay_stopped(self) -> None:

@@ -236,7 +236,7 @@ def watched(kind: str, port: int) -> str:
     url = with_port(ADMIN_URL if kind == "postgres" else REDIS_URL, port)
     return (
         f'[dependencies.dep]\ntype = "{kind}"\nurl = "{url}"\ninterval = "0.2s"\nready_interval = "60s"\n'
-        f"[programs.app]\ncommand = {program_command('sleeper')}\ndepends_on = [\"dep\"]\n"
+        f'[programs.app]\ncommand = {program_command("sleeper")}\ndepends_on = ["dep"]\n'
     )
 
 

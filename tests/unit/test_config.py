@@ -94,6 +94,58 @@ depends_on = ["a"]
     assert found[0][0] == "depends_on" and "a -> b -> a" in found[0][1]
 
 
+def test_after_names_other_programs_and_joins_the_cycle_check(tmp_path: Path) -> None:
+    """after names programs only, never itself, and may not close a loop with depends_on."""
+    found = problems(
+        tmp_path,
+        """
+[dependencies.db]
+type = "tcp"
+url = "127.0.0.1:5432"
+[programs.a]
+command = ["true"]
+after = ["ghost", "a", "db", "b"]
+[programs.b]
+command = ["true"]
+""",
+    )
+    assert found == [
+        ("programs.a.after[0]", "'ghost': after names programs only (unknown program)"),
+        ("programs.a.after[1]", "a program cannot start after itself"),
+        ("programs.a.after[2]", "'db': after names programs only (dependencies are ordered by depends_on)"),
+    ]
+    for second in ('depends_on = ["a"]', 'after = ["a"]'):
+        found = problems(
+            tmp_path,
+            f"""
+[programs.a]
+command = ["true"]
+after = ["b"]
+[programs.b]
+command = ["true"]
+{second}
+""",
+        )
+        assert found == [("after", "start-order cycle (depends_on and after): a -> b -> a")], second
+
+
+def test_after_orders_without_changing_the_plan(tmp_path: Path) -> None:
+    """after is no dependency: the plan (and so the shutdown order) keeps siblings on one level."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        """
+[programs.web]
+command = ["true"]
+[programs.worker]
+command = ["true"]
+after = ["web"]
+"""
+    )
+    loaded = load(path, {})
+    assert loaded.plan == [["web", "worker"]]
+    assert loaded.config.programs["worker"].after == ["web"]
+
+
 def test_health_check_needs_exactly_one_kind(tmp_path: Path) -> None:
     """A health table with two kinds, or a file check without max_age, is refused."""
     found = dict(

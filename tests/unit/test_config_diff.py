@@ -40,3 +40,13 @@ def test_dependency_job_and_supervisor_changes_wait_for_the_next_start() -> None
     )
     assert diff(old, new).next_start == ("jobs", "supervisor")
     assert diff(old, old).empty
+
+
+def test_a_change_of_after_alone_restarts_nothing() -> None:
+    """after orders the next start only: changing it leaves the running program alone."""
+    old = config(web={"command": ["w"]}, worker={"command": ["k"]})
+    new = config(web={"command": ["w"]}, worker={"command": ["k"], "after": ["web"]})
+    d = diff(old, new)
+    assert d.changed == () and d.unchanged == ("web", "worker")
+    again = config(web={"command": ["w"]}, worker={"command": ["k", "-v"], "after": ["web"]})
+    assert diff(old, again).changed == ("worker",)

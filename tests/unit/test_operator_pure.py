@@ -30,6 +30,19 @@ def test_critical_chain_follows_the_dependency_that_was_ready_last() -> None:
     assert critical_chain(rows) == ["db", "migrate", "web"]
 
 
+def test_critical_chain_steps_through_after_too() -> None:
+    """A unit that waited on another's start (after) has that one on its chain when it came last."""
+    rows = [
+        unit("migrate", 0.7),
+        {**unit("web", 1.2, ("migrate",), 0.7), "after": []},
+        {**unit("worker", 1.9, ("migrate",), 0.7), "started_s": 1.2, "after": ["web"]},
+    ]
+    assert critical_chain(rows) == ["migrate", "web", "worker"]
+    # A web ready only after worker had started (its start failed first) held nothing back.
+    rows[1]["ready_s"], rows[2]["started_s"] = 1.5, 0.9
+    assert critical_chain(rows) == ["migrate", "worker"]
+
+
 def test_critical_chain_skips_units_never_ready_and_breaks_ties_toward_the_dependant() -> None:
     """A unit that never became ready is not on the chain; on equal instants the later unit is last."""
     rows = [unit("a", 1.0), unit("b", None), unit("c", 1.0, ("a", "b"), 1.0)]
@@ -46,7 +59,7 @@ def test_timeline_keeps_first_instants_and_renders_the_chain() -> None:
         t.mark("db", field, 0.0)
         t.mark("web", field, 0.5)
     t.mark("web", "ready_s", 1.0)
-    doc = document(t, [("db", "dependency", []), ("web", "program", ["db"])], 5.0)
+    doc = document(t, [("db", "dependency", [], []), ("web", "program", ["db"], [])], 5.0)
     assert doc["critical_chain"] == ["db", "web"] and doc["last_ready_s"] == 1.0
     assert t.of("db") == {"eligible_s": 0.0, "started_s": 0.0, "ready_s": 0.5}
     text = render(doc, width=60).splitlines()

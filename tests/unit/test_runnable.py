@@ -57,9 +57,10 @@ def test_executables_resolve_on_the_program_own_path(tmp_path: Path) -> None:
     tool.chmod(0o755)
     text = f'[programs.own]\ncommand = ["mytool"]\nenvironment = {{ PATH = "{bin_dir}" }}\n'
     assert found(tmp_path, text) == {}
-    assert "not found on the supervisor's PATH" in found(tmp_path, '[programs.x]\ncommand = ["mytool"]\n')[
-        "programs.x.command[0]"
-    ]
+    assert (
+        "not found on the supervisor's PATH"
+        in found(tmp_path, '[programs.x]\ncommand = ["mytool"]\n')["programs.x.command[0]"]
+    )
     assert found(tmp_path, '[programs.x]\ncommand = ["mytool"]\n', {"PATH": str(bin_dir)}) == {}
     tool.chmod(stat.S_IRUSR | stat.S_IWUSR)
     not_executable = found(tmp_path, f'[programs.x]\ncommand = ["{tool}"]\n')
