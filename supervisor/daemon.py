@@ -9,7 +9,7 @@ import signal
 import socket
 from dataclasses import replace
 
-from supervisor import __version__, logs, process, timeline
+from supervisor import __version__, cachefiles, logs, process, timeline
 from supervisor.clock import MonotonicClock
 from supervisor.config import compiled
 from supervisor.config.diff import diff
@@ -203,13 +203,17 @@ class Daemon(FrontDoor):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while programs started early
         if os.getpid() != 1 and not process.set_subreaper():
             self.log.warning("supervisor.no_subreaper", hint="orphans of children will not be reaped by us")
+        from_cache = self.ctx.prestarted is not None  # a cache hit always comes with its early start
         self.log.info(
             "supervisor.starting",
             version=__version__,
             pid=os.getpid(),
             config=str(self.loaded.path),
+            config_from="cache" if from_cache else "validation",
             plan=self.loaded.plan,
         )
+        if not from_cache and (why := cachefiles.unusable()) is not None:
+            self.log.warning("config.cache_unusable", why=why, hint="each start validates the file in a child process")
         for warning in self.loaded.warnings:
             self.log.warning("config.warning", detail=warning)
         self.notifier.send(status="starting", mainpid=os.getpid())

@@ -131,3 +131,20 @@ def test_a_program_started_early_with_other_settings_is_gone_before_the_engine_s
         pass  # killed and reaped: not even a zombie left
     else:
         raise AssertionError(f"the early child {child.pid} is still there")
+
+
+def test_the_start_says_whether_its_file_came_from_the_cache(run_daemon, tmp_path: Path) -> None:
+    """supervisor.starting says cache or validation; a cache directory it cannot use is named, with why."""
+    cache = tmp_path / "cache"
+    env = {"SUPERVISOR_CACHE_DIR": str(cache)}
+    text = '[programs.p]\ncommand = ["sleep", "300"]\n'
+    warm = run_daemon(text, prefix=WARM, env=env)
+    assert warm.wait_event("supervisor.starting")["config_from"] == "cache"
+    cold = run_daemon(text, env=env)  # another file (another directory): validated anew
+    assert cold.wait_event("supervisor.starting")["config_from"] == "validation"
+    cold.wait_ready()
+    assert not cold.events("config.cache_unusable")
+    cache.chmod(0o777)
+    unusable = run_daemon(text, env=env)
+    warning = unusable.wait_event("config.cache_unusable")
+    assert "writable by others" in warning["why"], warning
