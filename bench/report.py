@@ -143,6 +143,31 @@ def report(r: dict[str, Any]) -> str:
             "≤ the old flow",
             lambda o, p: o <= p,
         )
+        if st.get("phase_migration_s"):
+            t.row(
+                "… ours, fresh: all dependencies ready (since `run` began)", st["phase_dependencies_ready_s"], [], "s"
+            )
+            t.row(
+                "… ours, fresh: the migration job",
+                st["phase_migration_s"],
+                [("`alembic upgrade head` alone, fresh", st["alembic_alone_fresh_s"])],
+                "s",
+            )
+            t.row(
+                "… ours, fresh: web spawned → ready (READY=1)",
+                st["phase_web_boot_s"],
+                [("uvicorn alone → /health 200", st["uvicorn_alone_s"])],
+                "s",
+            )
+            floor = (
+                med(st["phase_dependencies_ready_s"]) + med(st["alembic_alone_fresh_s"]) + med(st["uvicorn_alone_s"])
+            )
+            t.row(
+                "… fresh start's lower bound under depends_on: dependencies ready + the old flow's two steps alone",
+                [floor],
+                [("old entrypoint.sh flow", st["entrypoint_web_s"])],
+                "s",
+            )
         t.row("example stack start → every unit ready (worker, beat healthy too)", st["supervisor_all_s"], [], "s")
     if "stack_cost" in r:
         sc = r["stack_cost"]

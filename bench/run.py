@@ -336,6 +336,13 @@ def stack_ready(base: Path, runs: int) -> dict[str, list[float]]:
         "entrypoint_web_s": [],
         "supervisor_web_migrated_s": [],
         "entrypoint_web_migrated_s": [],
+        # Where our fresh start goes, from the daemon's own log (seconds since `run` began)...
+        "phase_dependencies_ready_s": [],
+        "phase_migration_s": [],
+        "phase_web_boot_s": [],
+        # ...and the old flow's two steps, each timed alone on the same database and code.
+        "alembic_alone_fresh_s": [],
+        "uvicorn_alone_s": [],
     }
     warmed = False
     for _ in range(runs):
@@ -366,8 +373,11 @@ def stack_ready(base: Path, runs: int) -> dict[str, list[float]]:
                 conf = str(ROOT / "conf" / "supervisor.toml")
                 subprocess.run([OURS, "check", "--config", conf], env=env, check=True, stdout=subprocess.DEVNULL)
                 warmed = True
+            if flow == "entrypoint":
+                _steps_alone(out, env, port)
             for suffix in ("", "_migrated"):
                 t0 = time.monotonic()
+                wall0 = time.time()
                 if flow == "supervisor":
                     proc = subprocess.Popen(
                         [OURS, "run", "--config", str(ROOT / "conf" / "supervisor.toml")],
@@ -391,6 +401,7 @@ def stack_ready(base: Path, runs: int) -> dict[str, list[float]]:
                 wait_for(lambda p=port: _get(f"http://127.0.0.1:{p}/health"), 60, "web /health", interval=0.01)
                 out[f"{flow}_web{suffix}_s"].append(time.monotonic() - t0)
                 if flow == "supervisor" and not suffix:
+                    _phases(out, work / "log", wall0)
                     status = [OURS, "status", "--quiet", "--socket", str(work / "s.sock")]
                     wait_for(lambda s=status: subprocess.run(s).returncode == 0, 60, "all ready", interval=0.05)
                     out["supervisor_all_s"].append(time.monotonic() - t0)
@@ -400,6 +411,51 @@ def stack_ready(base: Path, runs: int) -> dict[str, list[float]]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _empty_redis(BENCH_REDIS)
     return out
+
+
+def _phases(out: dict[str, list[float]], log: Path, wall0: float) -> None:
+    """Read the phases of one fresh start from the daemon's JSON log."""
+    from datetime import datetime
+
+    at: dict[tuple[str, str], float] = {}
+    for raw in log.read_bytes().splitlines():
+        try:
+            ev = json.loads(raw)
+        except ValueError:
+            continue
+        key = (ev.get("event", ""), ev.get("dependency") or ev.get("job") or ev.get("program") or "")
+        if key not in at and "timestamp" in ev:
+            at[key] = datetime.fromisoformat(ev["timestamp"].replace("Z", "+00:00")).timestamp()
+    deps = [t for (event, _), t in at.items() if event == "dependency.ready"]
+    out["phase_dependencies_ready_s"].append(max(deps) - wall0)
+    out["phase_migration_s"].append(at[("job.succeeded", "migrate")] - at[("job.started", "migrate")])
+    out["phase_web_boot_s"].append(at[("program.ready", "web")] - at[("program.started", "web")])
+
+
+def _steps_alone(out: dict[str, list[float]], env: dict[str, str], port: int) -> None:
+    """Time the old flow's two steps one at a time: `alembic upgrade head` on the fresh database, then uvicorn."""
+    cwd = ROOT / "examples" / "webstack"
+    t0 = time.monotonic()
+    subprocess.run(["alembic", "upgrade", "head"], env=env, cwd=cwd, check=True, capture_output=True)
+    out["alembic_alone_fresh_s"].append(time.monotonic() - t0)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        ["uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: _get(f"http://127.0.0.1:{port}/health"), 60, "uvicorn alone", interval=0.01)
+    out["uvicorn_alone_s"].append(time.monotonic() - t0)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    # Back to an empty database, so the old flow's own run migrates from scratch as before.
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
 
 
 # Celery's keys from the stack runs go to a Redis database of their own, emptied afterwards.
