@@ -77,11 +77,21 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; names may also follow options (``logs worker -n 3 beat``), as docker compose takes them."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse ends a command's names at its first option
+        if not isinstance(getattr(args, "names", None), list) or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.names = [*args.names, *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; return the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     parser = _parser(names=argv[:1] == ["_names"])
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     command = args.command
     if command == "status" and args.watch and (args.json or args.quiet):
         parser.error("status --watch draws the table; --json and --quiet go without it")
@@ -167,7 +177,8 @@ def _act(client: Any, verb: str, names: list[str]) -> int:
             continue
         for prog in doc["programs"]:
             pid = f" pid {prog['pid']}" if prog.get("pid") else ""
-            print(f"{prog['name']}: {prog['state']}{pid}")
+            waiting = f", waiting for {', '.join(prog['waiting_for'])}" if prog.get("waiting_for") else ""
+            print(f"{prog['name']}: {prog['state']}{pid}{waiting}")
     return worst
 
 
@@ -306,9 +317,9 @@ def _daemon_side(args: argparse.Namespace) -> int:
             if prog.restart.order == "start-first":
                 ready = "READY=1 (notify)" if prog.notify else "its heartbeat file"
                 print(f"  {name}: restarts start-first: the old process serves until the new one is ready by {ready}")
+        _warm_heads(loaded)  # its line belongs to the plan's; warnings come after
         for warning in loaded.warnings:
             print(f"warning: {warning}")
-        _warm_heads(loaded)
         from supervisor.config import compiled
 
         # A `run` in this same environment (systemd's ExecStartPre, a restart) reads this result.

@@ -17,7 +17,7 @@ from supervisor.control.target import ProbeLatencies, ReloadResult
 from supervisor.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError, SpawnError
 from supervisor.events import ExitStatus, Reason, Restart, Shutdown
 from supervisor.frontdoor import FrontDoor
-from supervisor.graph import bind_listener, blocked_by, build_unit, start_listening, starting_first
+from supervisor.graph import bind_listener, blocked_by, build_unit, gate_for, start_listening
 from supervisor.logwriter import LogWriter
 from supervisor.notify import NotifyListener
 from supervisor.prestart import STOP_SIGNALS, Prestarted
@@ -116,12 +116,7 @@ class Daemon(FrontDoor):
         if self.state is Phase.STOPPING:
             return
         for unit in self.units.values():
-            blocked = blocked_by(self.units, unit.depends_on)
-            prog = self.cfg.programs.get(unit.name)
-            if not blocked and prog is not None and prog.after:
-                # `after`: its next start waits while theirs is under way (a running one runs on)
-                blocked = starting_first(self.units, prog.after)
-            unit.gate(blocked)
+            unit.gate(gate_for(self.units, unit, self.cfg.programs))
         instants.observe(
             self.startup,
             self.units.values(),
@@ -358,8 +353,8 @@ class Daemon(FrontDoor):
         if failed:
             result["failed"] = failed
             result["error"] = "; ".join(f"{n}: {why}" for n, why in failed.items())
-        if change.next_start:
-            result["note"] = f"changes to {', '.join(change.next_start)} take effect at the next start"
+        if change.note:
+            result["note"] = change.note
         (self.log.warning if failed else self.log.info)("config.reloaded", **result)
         return result
 

@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 
-from supervisor.settings import Config, parse_address
+from supervisor.settings import Config, ProgramConfig, parse_address
 from supervisor.units.base import Context, Unit
 from supervisor.units.dependency import DependencyRunner
 from supervisor.units.job import JobRunner
@@ -82,3 +82,13 @@ def starting_first(units: Mapping[str, Unit], after: list[str]) -> list[str]:
         if isinstance(unit, ProgramRunner) and unit.start_under_way(not blocked_by(units, unit.depends_on)):
             first.append(name)
     return first
+
+
+def gate_for(units: Mapping[str, Unit], unit: Unit, programs: Mapping[str, ProgramConfig]) -> list[str]:
+    """Return what holds ``unit`` back now: its ``depends_on`` not yet done, else the starts it comes after."""
+    blocked = blocked_by(units, unit.depends_on)
+    prog = programs.get(unit.name)
+    if not blocked and prog is not None and prog.after:
+        # `after`: its next start waits while theirs is under way (a running one runs on)
+        blocked = starting_first(units, prog.after)
+    return blocked

@@ -150,6 +150,9 @@ def _exit(last: LastExit | None) -> str:
 def _reason(unit: UnitEntry) -> str:
     if unit.get("error"):
         return str(unit["error"])[:80]
+    waiting = unit.get("waiting_for") if unit["kind"] == "program" else None
+    if waiting:  # what holds it in pending: a dependency, or a start it comes after
+        return "waiting for " + ", ".join(waiting)
     revision = unit.get("revision") if unit["kind"] == "job" else None
     if revision:
         return f"db {','.join(revision['current']) or 'empty'} / head {','.join(revision['heads'])}"

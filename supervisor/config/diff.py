@@ -18,6 +18,17 @@ class ConfigDiff(Record):
     unchanged: tuple[str, ...]
     new_listen: tuple[str, ...]  # added or changed programs whose listen address must be bound anew
     next_start: tuple[str, ...]  # tables whose changes take effect only when the daemon starts again
+    reordered: tuple[str, ...] = ()  # unchanged programs whose `after` changed: from their next start
+
+    @property
+    def note(self) -> str:
+        """What a reload's answer says about changes that apply later, or ""."""
+        notes = []
+        if self.next_start:
+            notes.append(f"changes to {', '.join(self.next_start)} take effect at the next start")
+        if self.reordered:
+            notes.append(f"the start order (after) of {', '.join(self.reordered)} applies from its next start")
+        return "; ".join(notes)
 
     @property
     def empty(self) -> bool:
@@ -52,4 +63,5 @@ def diff(old: Config, new: Config) -> ConfigDiff:
         )
         if a != b
     )
-    return ConfigDiff(added, removed, changed, unchanged, new_listen, next_start)
+    reordered = tuple(n for n in unchanged if n in old.programs and old.programs[n].after != new.programs[n].after)
+    return ConfigDiff(added, removed, changed, unchanged, new_listen, next_start, reordered)

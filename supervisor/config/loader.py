@@ -8,6 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from graphlib import CycleError, TopologicalSorter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -247,16 +248,23 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
         return []
     plan = _levels(edges, problems)
     if plan and order != edges:
-        _levels(order, problems, "after", "start-order cycle (depends_on and after)")
+        _order_loop(edges, order, problems)
     return plan if not problems else []
 
 
-def _levels(
-    edges: dict[str, list[str]],
-    problems: list[tuple[str, str]],
-    key: str = "depends_on",
-    what: str = "dependency cycle",
-) -> list[list[str]]:
+def _order_loop(edges: dict[str, list[str]], order: dict[str, list[str]], problems: list[tuple[str, str]]) -> None:
+    """A loop through ``after`` and ``depends_on`` together is a problem, named link by link."""
+    try:
+        TopologicalSorter(order).prepare()
+    except CycleError as exc:
+        cycle = list(reversed(exc.args[1]))  # each waits for the next
+        links = [(a, b, "depends_on" if b in edges[a] else "after") for a, b in pairwise(cycle)]
+        first = next(a for a, _, kind in links if kind == "after")
+        words = ", ".join(f"{a} {kind} {b}" for a, b, kind in links)
+        problems.append((f"programs.{first}.after", f"start-order loop: {words}"))
+
+
+def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> list[list[str]]:
     """Group units by levels: each level needs only earlier ones; a cycle is a problem."""
     sorter = TopologicalSorter(edges)
     try:
@@ -264,7 +272,7 @@ def _levels(
     except CycleError as exc:
         # graphlib lists each node before the ones that depend on it; read it as depends_on
         cycle = list(reversed(exc.args[1]))
-        problems.append((key, f"{what}: " + " -> ".join(cycle)))
+        problems.append(("depends_on", "dependency cycle: " + " -> ".join(cycle)))
         return []
     levels: list[list[str]] = []
     while sorter.is_active():

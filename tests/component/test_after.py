@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from tests.conftest import program
+from tests.conftest import PY, program
 
 
 def _ts(stamp: str) -> float:
@@ -89,7 +90,7 @@ def test_a_follower_restarted_during_the_named_start_waits_for_it(run_daemon) ->
     d = run_daemon(f"""
 [programs.web]
 command = {program("sleeper")}
-min_uptime = "1500ms"
+min_uptime = "2500ms"
 [programs.worker]
 command = {program("sleeper")}
 min_uptime = "0"
@@ -100,7 +101,11 @@ after = ["web"]
     with ThreadPoolExecutor(1) as pool:
         web_restart = pool.submit(d.client.request, "POST", "/v1/programs/web/restart")
         d.wait_unit("web", state="starting")
-        assert d.client.request("POST", "/v1/programs/worker/restart")[0] == 200
+        # The command answers once worker's old process is gone, and says what it waits for.
+        out = subprocess.run(
+            [PY, "-m", "supervisor", "restart", "worker", "--socket", d.socket], capture_output=True, text=True
+        )
+        assert out.returncode == 0 and out.stdout.strip() == "worker: pending, waiting for web", out
         assert web_restart.result(timeout=30)[0] == 200
     assert d.unit("worker")["state"] == "running"
     # Its old process gone while web was starting, it said what it waited for.

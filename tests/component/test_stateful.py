@@ -1,9 +1,9 @@
 """Random sequences of operator commands, faults and reloads against the real daemon; invariants hold after each.
 
 The short profile runs in ``make test`` (about a minute); ``SUPERVISOR_STATEFUL_LONG=1`` runs the long one.
-``SUPERVISOR_STATEFUL_SKIP_KNOWN=1`` leaves out the steps that trigger the daemon bugs named below,
-to look for others while those are being fixed; a comma list of their keys leaves out only those
-(autostart, rt-signal, reload-hold, reload-bind).
+``SUPERVISOR_STATEFUL_SKIP_KNOWN=1`` leaves out the steps that found the daemon bugs named below
+(all fixed; the steps stay as their regression guard), to tell a new failure from an old one; a
+comma list of their keys leaves out only those (autostart, rt-signal, reload-hold, reload-bind).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ NAMES = ("alpha", "beta", "family", "web", "lazy", "extra")
 # Exit codes and signals a child may end with: plain, shell-style (> 128), and real-time signals.
 CODES = [0, 1, 2, 3, 126, 127, 128, 129, 130, 137, 143, 200, 255]
 SIGNALS = [int(signal.SIGABRT), int(signal.SIGUSR2), int(signal.SIGSEGV), int(signal.SIGPIPE), int(signal.SIGKILL)]
-# Known bug: a child killed by a real-time signal makes `status` fail (signal.Signals(35) raises).
+# Found here (fixed): a child killed by a real-time signal made `status` fail (signal.Signals(35) raised).
 RT_SIGNALS = [34, 35, 40, int(signal.SIGRTMAX)]
 # `after` edges: each follower's starts wait while the program it names is starting.
 AFTER = {"family": "web", "lazy": "alpha"}
@@ -145,7 +145,7 @@ class DaemonMachine(RuleBasedStateMachine):
         self.gens = dict.fromkeys(NAMES, 0)
         self.extra = False
         self.present = {n for n in NAMES if n != "extra"}
-        # Known bug (autostart = false ignored): "lazy" must stay stopped until an operator starts it.
+        # Found here (fixed: autostart = false was ignored): "lazy" stays stopped until an operator starts it.
         self.held: set[str] = set() if "autostart" in SKIP else {"lazy"}
         self.restarts: dict[str, int] = {}
         self.blocker: socket.socket | None = None
@@ -275,7 +275,7 @@ class DaemonMachine(RuleBasedStateMachine):
         ),
     )
     def odd_exit(self, name: str, how: str) -> None:
-        """A child ends with an odd code or signal, real-time ones included (known bug: those break status)."""
+        """A child ends with an odd code or signal, real-time ones included (they once broke status)."""
         pid = self._pid(name)
         if pid is None:
             return
@@ -289,7 +289,7 @@ class DaemonMachine(RuleBasedStateMachine):
     @rule(change=st.sampled_from([*NAMES, "toggle-extra", "nothing"]))
     def reload_valid(self, change: str) -> None:
         """SIGHUP after a valid edit: a changed program restarts, unless an operator holds it down."""
-        # Known bug (a reload drops an operator's stop hold): a held program that changed must stay stopped.
+        # Found here (fixed: a reload dropped an operator's stop hold): a held program that changed stays stopped.
         if "reload-hold" in SKIP and change in self.held:
             change = "nothing"
         if change == "toggle-extra":
@@ -325,7 +325,7 @@ class DaemonMachine(RuleBasedStateMachine):
     def reload_unbindable_listen(self) -> None:
         """A reload whose new listen address is taken is refused or reported, never fatal.
 
-        Known bug: a reload whose listen address cannot be bound kills the daemon.
+        Found here (fixed): a reload whose listen address could not be bound killed the daemon.
         """
         if self.blocker is None:
             self.blocker = socket.socket()

@@ -114,7 +114,7 @@ command = ["true"]
         ("programs.a.after[1]", "a program cannot start after itself"),
         ("programs.a.after[2]", "'db': after names programs only (dependencies are ordered by depends_on)"),
     ]
-    for second in ('depends_on = ["a"]', 'after = ["a"]'):
+    for second, kind in (('depends_on = ["a"]', "depends_on"), ('after = ["a"]', "after")):
         found = problems(
             tmp_path,
             f"""
@@ -126,7 +126,7 @@ command = ["true"]
 {second}
 """,
         )
-        assert found == [("after", "start-order cycle (depends_on and after): a -> b -> a")], second
+        assert found == [("programs.a.after", f"start-order loop: a after b, b {kind} a")], second
 
 
 def test_after_orders_without_changing_the_plan(tmp_path: Path) -> None:

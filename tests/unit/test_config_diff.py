@@ -47,6 +47,6 @@ def test_a_change_of_after_alone_restarts_nothing() -> None:
     old = config(web={"command": ["w"]}, worker={"command": ["k"]})
     new = config(web={"command": ["w"]}, worker={"command": ["k"], "after": ["web"]})
     d = diff(old, new)
-    assert d.changed == () and d.unchanged == ("web", "worker")
+    assert d.changed == () and d.unchanged == ("web", "worker") and d.reordered == ("worker",)
     again = config(web={"command": ["w"]}, worker={"command": ["k", "-v"], "after": ["web"]})
     assert diff(old, again).changed == ("worker",)

@@ -122,3 +122,16 @@ def test_reload_words() -> None:
     doc = {"changed": ["web"], "added": ["x"], "removed": ["y"], "unchanged": ["worker", "beat"]}
     assert reload_words(doc) == "restarted web; added x; removed y; unchanged: worker, beat"
     assert reload_words({"changed": [], "added": [], "removed": []}) == "nothing changed"
+
+
+def test_names_may_follow_options_but_unknown_options_are_refused() -> None:
+    """`logs worker -n 3 beat` reads both names; an unknown option is still an error (exit 2)."""
+    from supervisor.cli import _parser, parse
+
+    args = parse(_parser(), ["logs", "worker", "-n", "3", "beat"])
+    assert args.names == ["worker", "beat"] and args.lines == 3
+    with pytest.raises(SystemExit) as exc:
+        parse(_parser(), ["logs", "worker", "-n", "3", "--bogus"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        parse(_parser(), ["check", "extra"])  # a command without names takes none

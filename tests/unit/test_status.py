@@ -62,3 +62,10 @@ def test_table_has_one_row_per_unit_and_the_columns() -> None:
     assert "4242" in web and "1h06m" in web and "SIGKILL (health)" in web and "healthy" in web
     assert "db 0002 / head 0002" in next(line for line in lines if line.startswith("migrate"))
     assert lines[-1].startswith("supervisor 0.1.0 pid 1 running")
+
+
+def test_a_pending_program_says_what_it_waits_for() -> None:
+    """NOTE names what holds a pending program: a dependency, or a start it comes after."""
+    worker = {"name": "worker", "kind": "program", "state": "pending", "pid": None, "waiting_for": ["web"]}
+    lines = render_table(doc(units=[*doc()["units"], worker])).splitlines()
+    assert next(line for line in lines if line.startswith("worker")).endswith("waiting for web")
