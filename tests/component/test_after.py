@@ -6,33 +6,30 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from tests.conftest import PY, program
+from tests.conftest import PY, Daemon, program
 
 
-def _ts(stamp: str) -> float:
+def at(d: Daemon, event: str, name: str, index: int = 0) -> float:
+    """When the ``index``-th ``event`` of program ``name`` was logged (seconds since the epoch)."""
+    stamp = d.events(event, program=name)[index]["timestamp"]
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def followers_of_web(web: str, *names: str, head: str = "", runs: str = "sleeper") -> str:
+    """A configuration: web (test program ``runs``, with the lines ``web``), and each of ``names`` after it."""
+    text = f"{head}[programs.web]\ncommand = {program(runs)}\n{web}\n"
+    for name in names:
+        text += f'[programs.{name}]\ncommand = {program("sleeper")}\nmin_uptime = "0"\nafter = ["web"]\n'
+    return text
 
 
 def test_siblings_released_together_start_once_the_named_one_is_ready(run_daemon) -> None:
     """worker and beat, released in the same instant as web, spawn only after web is ready."""
-    d = run_daemon(f"""
-[programs.web]
-command = {program("sleeper")}
-min_uptime = "600ms"
-[programs.worker]
-command = {program("sleeper")}
-min_uptime = "0"
-after = ["web"]
-[programs.beat]
-command = {program("sleeper")}
-min_uptime = "0"
-after = ["web"]
-""")
+    d = run_daemon(followers_of_web('min_uptime = "600ms"', "worker", "beat"))
     d.wait_ready()
-    ready = _ts(d.events("program.ready", program="web")[0]["timestamp"])
-    web_started = _ts(d.events("program.started", program="web")[0]["timestamp"])
+    ready, web_started = at(d, "program.ready", "web"), at(d, "program.started", "web")
     for name in ("worker", "beat"):
-        started = _ts(d.events("program.started", program=name)[0]["timestamp"])
+        started = at(d, "program.started", name)
         assert started >= ready, f"{name} spawned {ready - started:.3f}s before web was ready"
         assert d.events("program.waiting", program=name, waiting_for=["web"]), d.tail()
     assert ready - web_started >= 0.55, "web was not up for its min_uptime before it counted as ready"
@@ -42,37 +39,19 @@ after = ["web"]
 
 def test_a_failing_start_does_not_hold_its_followers(run_daemon) -> None:
     """A web whose start fails lets worker start while web backs off: ordering, not a dependency."""
-    d = run_daemon(f"""
-[supervisor]
-on_fatal = "stay"
-[programs.web]
-command = {program("crasher")}
-restart = {{ backoff = {{ initial = "60s", jitter = 0 }}, max_restarts = 100 }}
-[programs.worker]
-command = {program("sleeper")}
-min_uptime = "0"
-after = ["web"]
-""")
+    crashing = 'restart = { backoff = { initial = "60s", jitter = 0 }, max_restarts = 100 }'
+    d = run_daemon(followers_of_web(crashing, "worker", head='[supervisor]\non_fatal = "stay"\n', runs="crasher"))
     d.wait_unit("worker", state="running", timeout=10)
     web = d.unit("web")
     assert web["state"] == "backoff", web
-    exited = _ts(d.events("program.exited", program="web")[0]["timestamp"])
-    started = _ts(d.events("program.started", program="worker")[0]["timestamp"])
-    assert started >= exited, "worker spawned while web's first start was still under way"
+    assert at(d, "program.started", "worker") >= at(d, "program.exited", "web"), (
+        "worker spawned while web's first start was still under way"
+    )
 
 
 def test_a_stopped_or_running_program_holds_nothing(run_daemon) -> None:
     """With web left stopped, worker starts at once; web's later start and restart leave worker be."""
-    d = run_daemon(f"""
-[programs.web]
-command = {program("sleeper")}
-autostart = false
-min_uptime = "300ms"
-[programs.worker]
-command = {program("sleeper")}
-min_uptime = "0"
-after = ["web"]
-""")
+    d = run_daemon(followers_of_web('autostart = false\nmin_uptime = "300ms"', "worker"))
     d.wait_ready()
     worker = d.unit("worker")
     assert worker["state"] == "running" and d.unit("web")["state"] == "stopped"
@@ -87,15 +66,7 @@ after = ["web"]
 
 def test_a_follower_restarted_during_the_named_start_waits_for_it(run_daemon) -> None:
     """Asked to restart while web starts, worker's new start waits until web is ready."""
-    d = run_daemon(f"""
-[programs.web]
-command = {program("sleeper")}
-min_uptime = "2500ms"
-[programs.worker]
-command = {program("sleeper")}
-min_uptime = "0"
-after = ["web"]
-""")
+    d = run_daemon(followers_of_web('min_uptime = "2500ms"', "worker"))
     d.wait_ready()
     # A restart request answers once the program is running again, so web's goes on aside.
     with ThreadPoolExecutor(1) as pool:
@@ -110,35 +81,22 @@ after = ["web"]
     assert d.unit("worker")["state"] == "running"
     # Its old process gone while web was starting, it said what it waited for.
     assert d.events("program.waiting", program="worker", waiting_for=["web"]), d.tail()
-    restarted = _ts(d.events("program.started", program="worker")[-1]["timestamp"])
-    ready = _ts(d.events("program.ready", program="web")[-1]["timestamp"])
+    restarted, ready = at(d, "program.started", "worker", -1), at(d, "program.ready", "web", -1)
     assert len(d.events("program.ready", program="web")) == 2
     assert restarted >= ready, f"worker restarted {ready - restarted:.3f}s before web was ready again"
 
 
 def test_start_all_and_restart_all_start_the_named_program_first(run_daemon) -> None:
     """`start all` and `restart all` (stop-first) spawn the followers only once web is ready again."""
-    d = run_daemon(f"""
-[programs.beat]
-command = {program("sleeper")}
-min_uptime = "0"
-after = ["web"]
-[programs.web]
-command = {program("sleeper")}
-min_uptime = "800ms"
-[programs.worker]
-command = {program("sleeper")}
-min_uptime = "0"
-after = ["web"]
-""")
+    d = run_daemon(followers_of_web('min_uptime = "800ms"', "beat", "worker"))
     d.wait_ready()
     assert d.client.request("POST", "/v1/programs/all/stop")[0] == 200
     for verb in ("start", "restart"):
         assert d.client.request("POST", f"/v1/programs/all/{verb}")[0] == 200, verb
         d.wait_unit("worker", state="running")
         d.wait_unit("beat", state="running")
-        ready = _ts(d.events("program.ready", program="web")[-1]["timestamp"])
+        ready = at(d, "program.ready", "web", -1)
         for name in ("beat", "worker"):
-            started = _ts(d.events("program.started", program=name)[-1]["timestamp"])
+            started = at(d, "program.started", name, -1)
             assert started >= ready, f"{verb} all: {name} spawned {ready - started:.3f}s before web was ready"
     assert len(d.events("program.ready", program="web")) == 3
