@@ -47,7 +47,7 @@ $(BENCH_VENV)/bin/supervisord:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'supervisor==4.3.0'
 
-$(OURS_VENV)/bin/supervisor: pyproject.toml $(wildcard supervisor/*.py supervisor/*/*.py)
+$(OURS_VENV)/bin/supervisor: pyproject.toml $(wildcard supervisor/*.py supervisor/*/*.py supervisor/*/*/*.py)
 	@test -x $(OURS_VENV)/bin/python || $(PYTHON) -m venv $(OURS_VENV)
 	$(OURS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
 	$(OURS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '.[example]'

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from supervisor import guard
-from supervisor.process import SpawnSpec, spawn
+from supervisor.host import guard
+from supervisor.host.process import SpawnSpec, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("guard (the daemon's path)", "setpriv (the old path)", "bare posix_spawn")

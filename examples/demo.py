@@ -42,7 +42,7 @@ def main() -> None:
     ensure_database(env["DATABASE_URL"])
     port, http = env.get("PORT", "8000"), env.get("SUPERVISOR_HTTP", "127.0.0.1:9001")
     sys.path.insert(0, str(ROOT))
-    from supervisor.interpolation import default_socket
+    from supervisor.config.interpolation import default_socket
 
     sock = default_socket()  # conf/supervisor.toml names no socket: $SUPERVISOR_SOCKET, else this
     bindir = Path(sys.executable).parent

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from supervisor import __version__
-from supervisor.errors import (
+from supervisor.machine.errors import (
     EXIT_CONFIG,
     EXIT_GAVE_UP,
     EXIT_OK,
@@ -101,15 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"supervisor {__version__}")
         return EXIT_OK
     if command in ("completion", "_names"):
-        from supervisor import completion
-
+        from supervisor.client import completion
         if command == "_names":
             for name in completion.unit_names(args.config, args.programs):
                 print(name)
             return EXIT_OK
         print(completion.script(args.shell, parser))
         return EXIT_OK
-    from supervisor.control.client import BadConfig, Client, Unreachable, find_socket
+    from supervisor.client.api import BadConfig, Client, Unreachable, find_socket
 
     try:
         path, origin = find_socket(args.socket, args.config)
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "status":
             if args.watch:
-                from supervisor.control.watch import watch
+                from supervisor.client.watch import watch
 
                 return watch(client, args.interval, args.names)
             return _status(client, args)
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _status(client: Any, args: argparse.Namespace) -> int:
-    from supervisor.status import problems, render_table
+    from supervisor.machine.status import problems, render_table
 
     # The table shows no RSS: without --json, spare the daemon its pass over the process table.
     code, doc = client.request("GET", "/v1/status" if args.json else "/v1/status?rss=0")
@@ -185,7 +184,7 @@ def _act(client: Any, verb: str, names: list[str]) -> int:
 def _logs(client: Any, args: argparse.Namespace) -> int:
     from urllib.parse import urlencode
 
-    from supervisor.control.render import log_line
+    from supervisor.client.render import log_line
 
     query = [("lines", str(args.lines)), *(("name", n) for n in args.names)]
     target = "/v1/logs?" + urlencode(query + ([("follow", "1")] if args.follow else []))
@@ -226,7 +225,7 @@ def _signal(client: Any, args: argparse.Namespace) -> int:
 
 
 def _timeline(client: Any, args: argparse.Namespace) -> int:
-    from supervisor.timeline import render
+    from supervisor.machine.timeline import render
 
     code, doc = client.request("GET", "/v1/timeline")
     if code != 200:
@@ -243,7 +242,7 @@ def _timeline(client: Any, args: argparse.Namespace) -> int:
 
 
 def _reload(client: Any, args: argparse.Namespace) -> int:
-    from supervisor.control.render import reload_words
+    from supervisor.client.render import reload_words
 
     code, doc = client.request("POST", "/v1/reload")
     if args.json:
@@ -264,24 +263,24 @@ def _daemon_side(args: argparse.Namespace) -> int:
         # hear of their exits (nor could we wait for a validating child).
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
-    from supervisor.settings import find_path
+    from supervisor.config.settings import find_path
 
     path = find_path(args.config)
     early: Any = None
     if args.command == "run":
-        from supervisor import tls
         from supervisor.config import compiled
+        from supervisor.host import tls
 
         hit = compiled.cached(path)
         if hit is not None:
             # Validated before in this environment: the programs that wait on nothing start now,
-            # before the engine is imported (supervisor.prestart), once the file can run here.
+            # before the engine is imported (supervisor.host.prestart), once the file can run here.
             early = _prestart(hit, path)
             if early is None:
                 return EXIT_CONFIG
             validated: Any = lambda: hit  # noqa: E731
         with tls.hidden():
-            import asyncio  # noqa: F401  # first, and without OpenSSL: see supervisor.tls
+            import asyncio  # noqa: F401  # first, and without OpenSSL: see supervisor.host.tls
         if hit is None:
             # A forked child validates (pydantic stays out of the daemon) while this process imports.
             validated = compiled.begin(path)
@@ -324,14 +323,12 @@ def _daemon_side(args: argparse.Namespace) -> int:
 
         # A `run` in this same environment (systemd's ExecStartPre, a restart) reads this result.
         if compiled.store(path, loaded) is None:
-            from supervisor import cachefiles
-
+            from supervisor.config import cachefiles
             why = cachefiles.unusable()
             if why:  # else only unreadable right now: nothing the operator must do
                 print(f"warning: not cached ({why}): each `run` validates the file first, in a child")
         return EXIT_OK
     from supervisor import runtime
-
     if args.command == "run":
         return runtime.run(loaded, early)
     if args.command == "migrate":
@@ -349,15 +346,13 @@ def _prestart(loaded: Any, path: Any) -> Any:
     if found:
         print(ConfigError(str(path), found).render(), file=sys.stderr)
         return None
-    from supervisor import prestart
-
+    from supervisor.host import prestart
     return prestart.start(loaded)
 
 
 def _warm_heads(loaded: Any) -> None:
     """Cache each migration job's script heads, so that `run` at head needs no alembic (e.g. at image build)."""
-    from supervisor import migrations
-
+    from supervisor.stack import migrations
     for name, job in loaded.config.jobs.items():
         if not job.alembic_config or not migrations.is_upgrade(list(job.command)):
             continue

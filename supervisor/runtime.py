@@ -10,19 +10,19 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from supervisor import guard, logs, process, socketlock
-from supervisor.clock import MonotonicClock
-from supervisor.errors import EXIT_OK, EXIT_UNAVAILABLE
-from supervisor.logwriter import LogWriter
-from supervisor.prestart import STOP_SIGNALS, Prestarted
-from supervisor.settings import Loaded, parse_address
-from supervisor.units.base import Context
-from supervisor.units.dependency import DependencyRunner
-from supervisor.units.job import JobRunner
+from supervisor.config.settings import Loaded, parse_address
+from supervisor.engine.units.base import Context
+from supervisor.engine.units.dependency import DependencyRunner
+from supervisor.engine.units.job import JobRunner
+from supervisor.host import guard, logs, process, socketlock
+from supervisor.host.logwriter import LogWriter
+from supervisor.host.prestart import STOP_SIGNALS, Prestarted
+from supervisor.machine.clock import MonotonicClock
+from supervisor.machine.errors import EXIT_OK, EXIT_UNAVAILABLE
 
 
 def run(loaded: Loaded, prestarted: Prestarted | None = None) -> int:
-    """Run the daemon until it stops; return its exit code. ``prestarted``: see ``supervisor.prestart``."""
+    """Run the daemon until it stops; return its exit code. ``prestarted``: see ``supervisor.host.prestart``."""
     cfg = loaded.config.supervisor
     writer = logs.configure(cfg.log_format, cfg.log_level)
     code = asyncio.run(_run(loaded, writer, prestarted))
@@ -46,7 +46,7 @@ async def _run(loaded: Loaded, writer: LogWriter | None = None, prestarted: Pres
 
 async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarted | None) -> int:
     from supervisor.control.server import AlreadyRunning, ControlServer, claim_socket
-    from supervisor.daemon import Daemon
+    from supervisor.engine.daemon import Daemon
 
     log = logs.get()
     process.close_inherited_fds_on_exec()

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from supervisor.control.client import Client, Unreachable
+from supervisor.client.api import Client, Unreachable
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "tests" / "programs"
@@ -216,7 +216,7 @@ def alive(pid: int) -> bool:
 
 
 def is_guard(proc: Any) -> bool:
-    """Whether a psutil process is a supervisor's guard (supervisor.guard), which runs as long as it does."""
+    """Whether a psutil process is a supervisor's guard (supervisor.host.guard), which runs as long as it does."""
     import psutil
 
     try:

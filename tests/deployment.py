@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import yaml
 
-from supervisor.control.client import Client
+from supervisor.client.api import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "kubernetes"

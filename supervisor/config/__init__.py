@@ -1,7 +1,7 @@
 """The configuration: the file's pydantic models, and ``load()`` that validates a file.
 
 Importing this package imports nothing else: the running daemon reaches its configuration
-through ``supervisor.config.compiled`` and ``supervisor.settings`` and never imports pydantic.
+through ``supervisor.config.compiled`` and ``supervisor.config.settings`` and never imports pydantic.
 ``load`` and ``find_path`` are read from ``supervisor.config.loader`` on first use.
 """
 

@@ -26,18 +26,19 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor import __version__, cachefiles, settings
-from supervisor.digest import blake2b
-from supervisor.settings import Loaded, absolute
+from supervisor import __version__
+from supervisor.config import cachefiles, settings
+from supervisor.config.digest import blake2b
+from supervisor.config.settings import Loaded, absolute
 
 _CODE = Path(__file__).resolve().parents[1]
 # The modules whose code decides what a file validates to.
 _CODE_FILES = (
-    "settings.py",
-    "errors.py",
-    "interpolation.py",
-    "durations.py",
-    "backoff.py",
+    "config/settings.py",
+    "machine/errors.py",
+    "config/interpolation.py",
+    "machine/durations.py",
+    "machine/backoff.py",
     "config/models.py",
     "config/fields.py",
     "config/ladder.py",

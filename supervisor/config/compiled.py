@@ -1,6 +1,6 @@
 """Load a configuration without importing pydantic: from the cache, or from a child that validates it.
 
-The daemon runs on ``supervisor.settings``' plain values. Validating needs pydantic (~15 MB
+The daemon runs on ``supervisor.config.settings``' plain values. Validating needs pydantic (~15 MB
 resident, ~75 ms to import), so a short-lived child validates (``python -m
 supervisor.config.compiled FILE OUT``) and writes the result, pickled, to ``OUT``; its
 refusal comes back the same way, as the ``ConfigError`` the loader raised. A result is kept
@@ -19,10 +19,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from supervisor import settings
+from supervisor.config import settings
 from supervisor.config.cache import cache_key, cached, store
-from supervisor.errors import ConfigError
-from supervisor.settings import Loaded
+from supervisor.config.settings import Loaded
+from supervisor.machine.errors import ConfigError
 
 __all__ = ["CHILD_TIMEOUT", "begin", "cache_key", "cached", "child_argv", "load", "load_async", "main", "store"]
 

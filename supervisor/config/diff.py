@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from supervisor.record import Record
-from supervisor.settings import Config
+from supervisor.config.settings import Config
+from supervisor.machine.record import Record
 
 
 @dataclass(frozen=True, repr=False, eq=False)

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
-from supervisor.durations import parse_duration, parse_size
-from supervisor.interpolation import FromEnv
-from supervisor.settings import parse_address
+from supervisor.config.interpolation import FromEnv
+from supervisor.config.settings import parse_address
+from supervisor.machine.durations import parse_duration, parse_size
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from supervisor.config.fields import signal_name
-from supervisor.durations import parse_duration
-from supervisor.record import Record
+from supervisor.machine.durations import parse_duration
+from supervisor.machine.record import Record
 
 Ladder = tuple[tuple[str, float], ...]
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from supervisor.config.interpolation import FromEnv, interpolate
 from supervisor.config.models import ConfigFile, plain
-from supervisor.errors import ConfigError
-from supervisor.interpolation import FromEnv, interpolate
-from supervisor.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, absolute, find_path
+from supervisor.config.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, absolute, find_path
+from supervisor.machine.errors import ConfigError
 
 __all__ = ["DEFAULT_PATH", "Loaded", "env_overrides", "find_path", "load"]
 

@@ -1,7 +1,7 @@
 """The configuration file's shape: pydantic models that reject, never coerce, what they do not know.
 
 Validation ends in ``plain()``: the same values as the frozen dataclasses of
-``supervisor.settings``, which is all the running daemon ever sees.
+``supervisor.config.settings``, which is all the running daemon ever sees.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from supervisor import settings
+from supervisor.config import settings
 from supervisor.config.fields import (
     Command,
     Duration,
@@ -30,9 +30,9 @@ from supervisor.config.fields import (
     parse_from_env,
     signal_name,
 )
+from supervisor.config.interpolation import default_socket
 from supervisor.config.ladder import Invalid, read_ladder
-from supervisor.interpolation import default_socket
-from supervisor.settings import parse_address
+from supervisor.config.settings import parse_address
 
 __all__ = [
     "BackoffTable",
@@ -299,7 +299,7 @@ _PLAIN: dict[type[BaseModel], type] = {
 
 
 def plain_table(value: Any) -> Any:
-    """Return a table (or a dict or list of them) as ``supervisor.settings`` values."""
+    """Return a table (or a dict or list of them) as ``supervisor.config.settings`` values."""
     if isinstance(value, BaseModel):
         fields = {name: plain_table(getattr(value, name)) for name in type(value).model_fields}
         if isinstance(value, ProgramTable):

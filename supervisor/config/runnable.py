@@ -12,8 +12,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor.envfile import EnvFileError, load_env_files
-from supervisor.settings import Config, JobConfig, ProgramConfig
+from supervisor.config.envfile import EnvFileError, load_env_files
+from supervisor.config.settings import Config, JobConfig, ProgramConfig
 
 
 def problems(config: Config, environ: Mapping[str, str]) -> list[tuple[str, str]]:

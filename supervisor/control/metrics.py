@@ -9,7 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from supervisor.control.target import ControlTarget, Figures
+from supervisor.engine.target import ControlTarget, Figures
 
 PROGRAM_STATES = ["pending", "starting", "running", "backoff", "stopping", "stopped", "exited", "fatal"]
 JOB_STATES = ["pending", "running", "retrying", "succeeded", "failed", "skipped"]

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from supervisor.control.protocol import parse_signal
-from supervisor.control.target import ControlTarget, LogRow, NotFound, Refused, Verb
-from supervisor.socketlock import make_directory
-from supervisor.status import problems
+from supervisor.engine.target import ControlTarget, LogRow, NotFound, Refused, Verb
+from supervisor.host.socketlock import make_directory
+from supervisor.machine.status import problems
 
 if TYPE_CHECKING:
     import h11

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import settings
-from supervisor.config import cache, compiled
-from supervisor.errors import ConfigError
+from supervisor.config import cache, compiled, settings
+from supervisor.machine.errors import ConfigError
 from tests.conftest import program
 
 GOOD = """
@@ -145,13 +144,12 @@ min_uptime = 0
 
 HTTPS_CHECK = """
 import sys
-from supervisor import tls
+from supervisor.host import tls
 with tls.hidden():
     import asyncio
 assert asyncio.base_events.ssl is None and asyncio.sslproto.ssl is None
 import http.server, ssl, threading
-from supervisor import probes
-
+from supervisor.stack import probes
 httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(sys.argv[1], sys.argv[2])
@@ -194,7 +192,7 @@ BEGIN = """
 import sys
 from pathlib import Path
 from supervisor.config import compiled
-from supervisor.errors import ConfigError
+from supervisor.machine.errors import ConfigError
 finish = compiled.begin(Path(sys.argv[1]))
 try:
     print(sorted(finish().config.programs))
@@ -337,7 +335,7 @@ def test_validation_reads_no_per_process_variable_by_name() -> None:
         for var in cache._VOLATILE:
             quoted = {f'"{var}"', f"'{var}'"}
             if any(q in text for q in quoted):
-                assert (name, var) == ("settings.py", "PWD"), f"{name} reads ${var}"
+                assert (name, var) == ("config/settings.py", "PWD"), f"{name} reads ${var}"
 
 
 LOAD = """

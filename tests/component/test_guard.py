@@ -99,8 +99,8 @@ def test_a_killed_guard_is_replaced_and_the_programs_stay_covered(run_daemon) ->
 # pid, and waits to be killed.
 REAPS = """\
 import fcntl, os, signal, struct, sys, termios, time
-from supervisor import guard
-from supervisor.process import Reaper, SpawnSpec, spawn
+from supervisor.host import guard
+from supervisor.host.process import Reaper, SpawnSpec, spawn
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
 child = spawn(SpawnSpec(["sleep", "100"], env=dict(os.environ), capture=False))
 keeper = guard.shared()
@@ -176,8 +176,8 @@ def test_a_reaped_pid_reused_by_an_unrelated_process_is_not_killed(reaped_by: st
 # program's pid (logs go to stderr).
 FALLS_BACK = """\
 import os, signal, sys, time
-from supervisor import guard, logs
-from supervisor.process import Reaper, SpawnSpec, spawn
+from supervisor.host import guard, logs
+from supervisor.host.process import Reaper, SpawnSpec, spawn
 logs.configure("json", stream=sys.stderr)
 if sys.argv[1] == "no-shell":
     guard._shared[:] = [guard.Guard(shell="/nonexistent/sh")]
@@ -225,7 +225,7 @@ def test_a_graceful_exit_leaves_no_guard(run_daemon) -> None:
 
 WINDOW = """
 import os, signal, subprocess, sys
-from supervisor import guard, process
+from supervisor.host import guard, process
 keeper = guard.shared()
 assert keeper.available()
 keeper.defer = lambda flush: None  # the "+ PID" line never leaves: only the mark can tell
@@ -294,7 +294,7 @@ def test_a_sigkilled_daemon_leaves_no_grandchild_that_left_for_a_session_of_its_
 
 CLOSED_LOOP = """
 import asyncio, os, sys
-from supervisor import guard, process
+from supervisor.host import guard, process
 keeper = guard.shared()
 assert keeper.available()
 loop = asyncio.new_event_loop()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import migrations
 from supervisor.cli import main
+from supervisor.stack import migrations
 from tests.unit import test_heads_cache
 
 scripts = pytest.fixture(test_heads_cache.scripts.__wrapped__)  # type: ignore[attr-defined]

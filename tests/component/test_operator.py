@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.control.client import find_socket
-from supervisor.control.render import log_line, unit_colour
-from supervisor.interpolation import default_socket
+from supervisor.client.api import find_socket
+from supervisor.client.render import log_line, unit_colour
+from supervisor.config.interpolation import default_socket
 from tests.conftest import PY, program, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.control.client import Client, Unreachable
+from supervisor.client.api import Client, Unreachable
 from tests.conftest import PY, program
 
 ONE = f"[programs.alpha]\ncommand = {program('sleeper')}\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.process import SpawnSpec, close_inherited_fds_on_exec, spawn
+from supervisor.host.process import SpawnSpec, close_inherited_fds_on_exec, spawn
 from tests.conftest import PY, alive, wait_until
 
 # A shell, not Python: Python itself ignores SIGPIPE and opens fds as it starts.
@@ -90,7 +90,7 @@ def test_child_dies_with_a_sigkilled_parent(path: str) -> None:
     """When the process that spawned it is SIGKILLed, the child goes too (the guard, or PDEATHSIG)."""
     code = (
         "import os, sys, time\n"
-        "from supervisor.process import SpawnSpec, spawn\n"
+        "from supervisor.host.process import SpawnSpec, spawn\n"
         "c = spawn(SpawnSpec(['sleep', '100'], env=dict(os.environ), capture=False))\n"
         "print(c.pid, flush=True)\n"
         "time.sleep(100)\n"
@@ -120,7 +120,7 @@ def test_user_drop_keeps_pdeathsig(path: str) -> None:
     """user = nobody: the child runs as nobody, and still dies with its parent."""
     code = (
         "import os, time\n"
-        "from supervisor.process import SpawnSpec, spawn\n"
+        "from supervisor.host.process import SpawnSpec, spawn\n"
         "c = spawn(SpawnSpec(['sleep', '100'], env=dict(os.environ), user='nobody', capture=False))\n"
         "print(c.pid, flush=True)\n"
         "time.sleep(100)\n"

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from supervisor.control.client import Client, Unreachable
+from supervisor.client.api import Client, Unreachable
 from tests.conftest import PY, Daemon, free_port, program, wait_until
 
 LONG = os.environ.get("SUPERVISOR_STATEFUL_LONG") == "1"

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from supervisor import proctree
+from supervisor.host import proctree
 from tests.conftest import wait_until
 
 GRANDPARENT = "import subprocess, sys; p = subprocess.Popen(['sleep', '60']); sys.stdin.read(); p.kill()"

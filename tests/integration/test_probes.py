@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import probes
+from supervisor.stack import probes
 from tests.conftest import PY, free_port, wait_until
 from tests.conftest import program as program_command
 from tests.integration.conftest import ADMIN_URL, REDIS_URL, Proxy, server_port, with_port

@@ -11,7 +11,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from supervisor.notify import ready
+from supervisor.host.notify import ready
 
 stopping = False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.migrations import is_upgrade
+from supervisor.stack.migrations import is_upgrade
 
 
 @pytest.mark.parametrize(

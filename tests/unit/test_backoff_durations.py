@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from supervisor.backoff import Backoff
-from supervisor.durations import format_duration, parse_duration, parse_size
+from supervisor.machine.backoff import Backoff
+from supervisor.machine.durations import format_duration, parse_duration, parse_size
 
 
 def test_sequence_is_exponential_and_capped() -> None:

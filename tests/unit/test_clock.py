@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.clock import on_grid
+from supervisor.machine.clock import on_grid
 
 
 @given(now=st.floats(0, 1e7), interval=st.floats(0.01, 3600))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.config import load
-from supervisor.errors import ConfigError
+from supervisor.machine.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

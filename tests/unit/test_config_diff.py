@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supervisor.config.diff import diff
 from supervisor.config.models import ConfigFile, ProgramTable, plain
-from supervisor.settings import Config
+from supervisor.config.settings import Config
 
 
 def config(**programs: dict[str, object]) -> Config:

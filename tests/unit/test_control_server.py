@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from supervisor.control.client import Client
+from supervisor.client.api import Client
 from supervisor.control.server import ControlServer
-from supervisor.control.target import (
+from supervisor.engine.target import (
     Conflict,
     ControlTarget,
     Figures,
@@ -28,8 +28,8 @@ from supervisor.control.target import (
     SignalSent,
     Verb,
 )
-from supervisor.status import ProgramEntry, StatusDocument
-from supervisor.timeline import Document as TimelineDocument
+from supervisor.machine.status import ProgramEntry, StatusDocument
+from supervisor.machine.timeline import Document as TimelineDocument
 from tests.conftest import free_port, wait_until
 
 WEB: ProgramEntry = {

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from supervisor import probes
-from supervisor.clock import Clock, FakeClock, MonotonicClock
 from supervisor.config.models import DependencyTable, plain_table
-from supervisor.units.base import Context
-from supervisor.units.dependency import DependencyRunner
+from supervisor.engine.units.base import Context
+from supervisor.engine.units.dependency import DependencyRunner
+from supervisor.machine.clock import Clock, FakeClock, MonotonicClock
+from supervisor.stack import probes
 
 
 class Log:

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import random
 
-from supervisor.backoff import Backoff
-from supervisor.depstates import Changed, DepPolicy, DepState, GiveUp, Probe, Probed, Wait, is_ok, start, transition
+from supervisor.machine.backoff import Backoff
+from supervisor.machine.depstates import (
+    Changed,
+    DepPolicy,
+    DepState,
+    GiveUp,
+    Probe,
+    Probed,
+    Wait,
+    is_ok,
+    start,
+    transition,
+)
 
 POLICY = DepPolicy(interval_s=2.0, timeout_s=10.0, backoff=Backoff(initial_s=1.0, factor=2.0, max_s=4.0, jitter=0.0))
 UP, DOWN = Probed(True, "PONG", 0.01), Probed(False, "refused", 0.01)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from supervisor import logstream
-from supervisor.control.target import PROBE_BUCKETS, NotFound, ProbeLatencies
-from supervisor.units.base import LineBuffer
+from supervisor.engine import logstream
+from supervisor.engine.target import PROBE_BUCKETS, NotFound, ProbeLatencies
+from supervisor.engine.units.base import LineBuffer
 
 
 def buffer(*rows: tuple[float, str]) -> LineBuffer:

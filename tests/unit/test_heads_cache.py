@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import migrations
+from supervisor.stack import migrations
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "webstack"
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from supervisor.client.render import reload_words
+from supervisor.client.watch import MARKED, changes, frame
 from supervisor.control.protocol import parse_signal
-from supervisor.control.render import reload_words
-from supervisor.control.watch import MARKED, changes, frame
-from supervisor.plain import add_sentence, address
-from supervisor.timeline import Timeline, critical_chain, document, render
+from supervisor.host.plain import add_sentence, address
+from supervisor.machine.timeline import Timeline, critical_chain, document, render
 
 
 def unit(name: str, ready: float | None, deps: tuple[str, ...] = (), eligible: float = 0.0) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import structlog
 
-from supervisor.clock import FakeClock
 from supervisor.config.models import ProgramTable, plain_table
-from supervisor.events import ExitStatus, Ready
-from supervisor.model import State
-from supervisor.process import Child, Reaper, SpawnSpec
-from supervisor.units.base import Context
-from supervisor.units.program import ProgramRunner
+from supervisor.engine.units.base import Context
+from supervisor.engine.units.program import ProgramRunner
+from supervisor.host.process import Child, Reaper, SpawnSpec
+from supervisor.machine.clock import FakeClock
+from supervisor.machine.events import ExitStatus, Ready
+from supervisor.machine.model import State
 
 
 class FakeSpawner:
@@ -68,7 +68,7 @@ class Harness:
         self.runner = ProgramRunner("app", cfg, self.ctx)
 
     def start(self) -> None:
-        from supervisor.events import DepsChanged, Start
+        from supervisor.machine.events import DepsChanged, Start
 
         self.runner.dispatch(Start())
         self.runner.dispatch(DepsChanged(True))
@@ -126,7 +126,7 @@ def test_stop_ladder_term_then_quit_then_sigkill_to_the_group(loop) -> None:
     """A stop goes TERM to the main process, QUIT after its rung, then SIGKILL to the tree."""
     h = Harness(loop, min_uptime=0, stop_signal=["SIGTERM", "SIGQUIT"], stop_timeout=["3s", "1s"])
     h.start()
-    from supervisor.events import Stop
+    from supervisor.machine.events import Stop
 
     h.runner.dispatch(Stop())
     assert h.spawner.signals == [(101, "SIGTERM", False)]
@@ -140,7 +140,7 @@ def test_stop_ladder_term_then_quit_then_sigkill_to_the_group(loop) -> None:
 
 def test_health_failures_stop_through_the_ladder_and_restart(loop) -> None:
     """Three failed checks after start_period restart the program: TERM, then SIGKILL when it ignores it."""
-    from supervisor.events import HealthResult
+    from supervisor.machine.events import HealthResult
 
     h = Harness(loop, health={"file": "/nonexistent", "max_age": "10s", "failure_threshold": 3}, stop_timeout="5s")
     h.start()
@@ -159,7 +159,7 @@ def test_health_failures_stop_through_the_ladder_and_restart(loop) -> None:
 
 def test_start_first_stops_the_old_one_only_once_the_new_one_is_ready(loop) -> None:
     """A restart spawns a candidate; the old process gets TERM only after the candidate's READY=1."""
-    from supervisor.events import Restart
+    from supervisor.machine.events import Restart
 
     h = Harness(loop, notify=True, listen="127.0.0.1:1", restart={"order": "start-first"})
     h.start()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import signal
 
-from supervisor.backoff import Backoff
-from supervisor.events import (
+from supervisor.machine.backoff import Backoff
+from supervisor.machine.events import (
     BecameFatal,
     DepsChanged,
     Exited,
@@ -25,8 +25,8 @@ from supervisor.events import (
     Stop,
     signal_name,
 )
-from supervisor.model import LastExit
-from supervisor.states import Model, RestartPolicy, State, transition
+from supervisor.machine.model import LastExit
+from supervisor.machine.states import Model, RestartPolicy, State, transition
 from tests.unit.test_states import Machine
 
 NO_JITTER = Backoff(initial_s=1.0, factor=2.0, max_s=8.0, jitter=0.0)

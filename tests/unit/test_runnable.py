@@ -10,7 +10,7 @@ import pytest
 
 from supervisor.cli import main
 from supervisor.config import load, runnable
-from supervisor.envfile import EnvFileError, load_env_files, unit_environment
+from supervisor.config.envfile import EnvFileError, load_env_files, unit_environment
 
 
 def found(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> dict[str, str]:

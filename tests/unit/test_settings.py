@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import settings
-from supervisor.config import load
+from supervisor.config import load, settings
 from supervisor.config.models import _PLAIN
-from supervisor.errors import ConfigError
+from supervisor.machine.errors import ConfigError
 
 # Fields the loader fills in after validation; the file cannot set them.
 EXTRAS = {"JobConfig": {"from_alembic_cmd"}, "ProgramConfig": {"ladder"}}

@@ -7,9 +7,9 @@ import signal
 
 import pytest
 
-from supervisor.backoff import Backoff
-from supervisor.clock import FakeClock
-from supervisor.events import (
+from supervisor.machine.backoff import Backoff
+from supervisor.machine.clock import FakeClock
+from supervisor.machine.events import (
     BecameFatal,
     CancelTimers,
     DepsChanged,
@@ -31,7 +31,7 @@ from supervisor.events import (
     Stop,
     Timer,
 )
-from supervisor.states import After, Model, RestartPolicy, State, UnexpectedEvent, transition
+from supervisor.machine.states import After, Model, RestartPolicy, State, UnexpectedEvent, transition
 
 NO_JITTER = Backoff(initial_s=1.0, factor=2.0, max_s=8.0, jitter=0.0)
 POLICY = RestartPolicy(backoff=NO_JITTER, reset_after_s=60, max_restarts=3, window_s=100, stop_timeout_s=5)

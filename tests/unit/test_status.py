@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supervisor.status import problems, render_table
+from supervisor.machine.status import problems, render_table
 
 
 def doc(**overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import socket
 import uuid
 from pathlib import Path
 
-from supervisor.systemd import Notifier, watchdog_interval_s
+from supervisor.host.systemd import Notifier, watchdog_interval_s
 
 
 def test_abstract_namespace_socket() -> None:

@@ -1,0 +1,1 @@
+"""The operator's side, standard library only: the control client, rendering, watch, completion."""

@@ -1,0 +1,421 @@
+"""The daemon: one asyncio loop that owns every unit, every child and every signal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+from dataclasses import replace
+
+from supervisor import __version__
+from supervisor.config import cachefiles, compiled
+from supervisor.config.diff import diff
+from supervisor.config.settings import Loaded
+from supervisor.engine.frontdoor import FrontDoor
+from supervisor.engine.graph import bind_listener, blocked_by, build_unit, gate_for, start_listening
+from supervisor.engine.readiness import (
+    Call,
+    DaemonEvent,
+    GiveUpRequested,
+    Phase,
+    Readiness,
+    SignalReceived,
+    Snapshot,
+    Stopped,
+)
+from supervisor.engine.target import ProbeLatencies, ReloadResult
+from supervisor.engine.units import instants
+from supervisor.engine.units.base import Context, Unit, run_command
+from supervisor.engine.units.job import JobRunner
+from supervisor.engine.units.program import ProgramRunner
+from supervisor.host import logs, process
+from supervisor.host.logwriter import LogWriter
+from supervisor.host.notify import NotifyListener
+from supervisor.host.prestart import STOP_SIGNALS, Prestarted
+from supervisor.host.process import SpawnSpec
+from supervisor.host.systemd import Notifier, watchdog_interval_s
+from supervisor.machine import timeline
+from supervisor.machine.clock import MonotonicClock
+from supervisor.machine.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError, SpawnError
+from supervisor.machine.events import ExitStatus, Reason, Restart, Shutdown
+
+
+class Daemon(FrontDoor):
+    """Starts units in dependency order, gates them, and stops them in reverse."""
+
+    def __init__(
+        self,
+        loaded: Loaded,
+        notifier: Notifier | None = None,
+        log_writer: LogWriter | None = None,
+        prestarted: Prestarted | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.log_writer = log_writer
+        self.cfg = loaded.config
+        self.log = logs.get()
+        self.loop = asyncio.get_running_loop()
+        self.clock = MonotonicClock(self.loop)
+        self.started_at = self.clock.now()
+        self.notifier = notifier or Notifier.from_environment()
+        self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.problems)
+        self.reaper = process.Reaper(on_orphan=self._orphan)
+        self.queue: asyncio.Queue[DaemonEvent] = asyncio.Queue()
+        self.state = Phase.STARTING
+        self.exit_code: int | None = None
+        self.exit_why: str | None = None
+        self.listeners: dict[str, socket.socket] = {}
+        self.units: dict[str, Unit] = {}
+        self.probe_latencies = ProbeLatencies()  # for /metrics, read at scrape time
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[ReloadResult]] = set()
+        self._recompute_scheduled = False
+        self._out = logs.get("output")
+        self.notify_listener = NotifyListener(self.loop, self._notified)
+        self.startup = timeline.Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
+        self.ctx = Context(
+            loop=self.loop,
+            clock=self.clock,
+            reaper=self.reaper,
+            log=self.log,
+            base_env=dict(os.environ),
+            rng=random.Random(),
+            changed=self._schedule_recompute,
+            fatal=self._fatal,
+            give_up=self._give_up,
+            on_probe=self._on_probe,
+            output=self._output,
+            listening=start_listening,
+            notify_socket=self.notify_listener.address,
+            prestarted=prestarted,
+        )
+        self._build()
+
+    # ---- construction ---------------------------------------------------------------
+
+    def _build(self) -> None:
+        for name, prog in self.cfg.programs.items():
+            if prog.listen:
+                self.listeners[name] = bind_listener(prog.listen)
+        for name in (n for level in self.loaded.plan for n in level):
+            self.units[name] = self.make_unit(name)
+
+    def make_unit(self, name: str) -> Unit:
+        """Build the runner for one unit of the current configuration."""
+        return build_unit(name, self.cfg, self.ctx, self.listeners, self._job_running)
+
+    # ---- gating ---------------------------------------------------------------------
+
+    def _schedule_recompute(self) -> None:
+        if not self._recompute_scheduled:
+            self._recompute_scheduled = True
+            self.loop.call_soon(self._recompute)
+
+    def _recompute(self) -> None:
+        self._recompute_scheduled = False
+        if self.state is Phase.STOPPING:
+            return
+        for unit in self.units.values():
+            unit.gate(gate_for(self.units, unit, self.cfg.programs))
+        instants.observe(
+            self.startup,
+            self.units.values(),
+            lambda deps: not blocked_by(self.units, deps),
+            self.clock.now() - self.started_at,
+        )
+        self._report_phase()
+
+    def _report_phase(self) -> None:
+        if self.state is Phase.STOPPING:
+            return
+        # A job not yet started counts too: READY=1 means start-up, migrations included, is over.
+        snap = Snapshot.of([(u.kind, u.name) for u in self.units.values() if u.startup_pending()])
+        if self.readiness.report(snap, len(self.programs)):
+            self.state = Phase.RUNNING
+
+    def _after_prestart(self) -> None:
+        early, self.ctx.prestarted = self.ctx.prestarted, None
+        if early is None:
+            return
+        left = early.discard(reap=False)  # unowned: the reaper collects them as orphans
+        taken = [name for name in early.started if name not in left]
+        if taken:
+            self.log.info("supervisor.started_early", programs=taken, why="they wait on nothing")
+        if left:
+            self.log.warning("supervisor.prestart_unclaimed", programs=left, next="killed; started the usual way")
+        # One started early may have exited before SIGCHLD had a handler: no signal will come for it.
+        self.reaper.reap()
+
+    def _job_running(self, running: bool) -> None:
+        if running:
+            self.readiness.job_running(
+                max((j.cfg.timeout for j in self.units.values() if isinstance(j, JobRunner)), default=60)
+            )
+
+    # ---- events from units ----------------------------------------------------------
+
+    def _notified(self, pid: int, fields: dict[str, str]) -> None:
+        for prog in self.programs:
+            incarnation = prog.owns(pid)
+            if incarnation is not None:
+                prog.notified(incarnation, fields)
+                return
+        self.log.debug("notify.ignored", pid=pid, hint="not a process of any program")
+
+    def _output(self, unit: str, stream: str, line: str) -> None:
+        self._out.info("program.output", program=unit, stream=stream, line=line)
+
+    def _on_probe(self, kind: str, name: str, seconds: float, ok: bool) -> None:
+        self.probe_latencies.observe(kind, name, seconds, ok)
+
+    def _orphan(self, pid: int, status: ExitStatus) -> None:
+        self.log.info("process.orphan_reaped", pid=pid, code=status.code, signal=status.signal)
+
+    def _fatal(self, name: str, why: str) -> None:
+        if self.cfg.supervisor.on_fatal == "exit":
+            self._give_up(EXIT_GAVE_UP, f"program {name} is fatal: {why}")
+        else:
+            self.log.error(
+                "supervisor.program_fatal", program=name, why=why, next="the others keep running (on_fatal = stay)"
+            )
+            self._schedule_recompute()
+
+    def _give_up(self, code: int, why: str) -> None:
+        if self.exit_code is None:
+            self.exit_code, self.exit_why = code, why
+            self.queue.put_nowait(GiveUpRequested(why))
+
+    # ---- the loop -------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until a signal or a give-up; return the process exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            # Signal handlers only enqueue; the work happens in this task.
+            self.loop.add_signal_handler(sig, self.queue.put_nowait, SignalReceived(sig))
+        # asyncio runs this callback in the loop, never in signal context; reaping there (not
+        # behind the queue) lets a task that awaits a child's exit hold up the queue safely.
+        self.loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while programs started early
+        if os.getpid() != 1 and not process.set_subreaper():
+            self.log.warning("supervisor.no_subreaper", hint="orphans of children will not be reaped by us")
+        from_cache = self.ctx.prestarted is not None  # a cache hit always comes with its early start
+        self.log.info(
+            "supervisor.starting",
+            version=__version__,
+            pid=os.getpid(),
+            config=str(self.loaded.path),
+            config_from="cache" if from_cache else "validation",
+            plan=self.loaded.plan,
+        )
+        if not from_cache and (why := cachefiles.unusable()) is not None:
+            self.log.warning("config.cache_unusable", why=why, hint="each start validates the file in a child process")
+        for warning in self.loaded.warnings:
+            self.log.warning("config.warning", detail=warning)
+        self.notifier.send(status="starting", mainpid=os.getpid())
+        watchdog = watchdog_interval_s(os.environ)
+        if watchdog:
+            self.readiness.watchdog(self.loop, watchdog)
+        for unit in self.units.values():
+            unit.begin()  # probe; read migration heads while dependencies are awaited; start programs
+        self._schedule_recompute()
+        # After that first recompute, which takes them. No await may come between the SIGCHLD
+        # handler above and here: a reap before the recompute would collect an early child as an
+        # orphan, and its runner would then own a pid whose exit it never hears of.
+        self.loop.call_soon(self._after_prestart)
+        interrupts = 0
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, SignalReceived) and item.signal == signal.SIGHUP:
+                task = self.loop.create_task(self.reload())
+                self._reloads.add(task)
+                task.add_done_callback(self._reloads.discard)
+            elif isinstance(item, SignalReceived):
+                interrupts += 1
+                if self.state is Phase.STOPPING:
+                    if item.signal == signal.SIGINT and interrupts > 1:
+                        self.log.warning("supervisor.kill_now", why="second SIGINT")
+                        await self._kill_all()
+                        break
+                    continue
+                self.log.info("supervisor.signal", signal=signal.Signals(item.signal).name, next="stopping")
+                self.loop.create_task(self._shutdown_then_stop())
+            elif isinstance(item, GiveUpRequested):
+                if self.state is not Phase.STOPPING:
+                    self.loop.create_task(self._shutdown_then_stop())
+            elif isinstance(item, Call):
+                fut = item.future
+                try:
+                    result = await item.fn()
+                except Exception as exc:  # a control request must never take the daemon down
+                    if not fut.done():
+                        fut.set_exception(exc)
+                else:
+                    if not fut.done():
+                        fut.set_result(result)
+            elif isinstance(item, Stopped):
+                break
+        code = EXIT_OK if self.exit_code is None else self.exit_code
+        self.notifier.close()
+        self.notify_listener.close()
+        if self.exit_why:
+            # The very last line says who gave up and why; Kubernetes shows it as the pod's reason.
+            self.log.error("supervisor.gave_up", why=self.exit_why, exit_code=code)
+            write_termination_log(self.exit_why)
+        else:
+            self.log.info("supervisor.exit", exit_code=code)
+        return code
+
+    async def reload(self) -> ReloadResult:
+        """Validate the file as it is now in a child (as SIGHUP does), then apply it in the main loop's task."""
+        async with self._reload_lock:  # one at a time, each against what the one before left
+            try:
+                new = await compiled.load_async(self.loaded.path, self._run_validator)
+            except ConfigError as exc:
+                problems = [f"{k}: {w}" for k, w in exc.problems]
+                self.log.error(
+                    "config.reload_refused", problems=problems, next="the running configuration stays as it was"
+                )
+                return {"ok": False, "error": exc.render()}
+
+            async def apply() -> ReloadResult:
+                if self.state is Phase.STOPPING:
+                    return {"ok": False, "error": "the supervisor is stopping"}
+                return self.apply(new)
+
+            return await self.call(apply)
+
+    async def _run_validator(self, argv: list[str]) -> bool:
+        try:
+            status = await run_command(self.ctx, SpawnSpec(argv, dict(os.environ)), 120.0)
+        except (SpawnError, OSError) as exc:  # no child (pids limit, fds): validate in this process
+            self.log.warning("config.validator_unavailable", error=str(exc))
+            return False
+        return status is not None and status.success
+
+    def apply(self, new: Loaded) -> ReloadResult:
+        """Apply a validated configuration: restart what changed, refuse what cannot be."""
+        change = diff(self.cfg, new.config)
+        # Bind every new listen address before anything changes: one that cannot be bound
+        # refuses that program's part of the reload, never the daemon.
+        fresh: dict[str, socket.socket] = {}
+        failed: dict[str, str] = {}
+        for name in change.new_listen:
+            address = new.config.programs[name].listen or ""
+            try:
+                fresh[name] = bind_listener(address)
+            except OSError as exc:
+                failed[name] = f"cannot bind {address}: {exc.strerror or exc}"
+        programs = dict(new.config.programs)
+        for name in failed:  # what runs stays as it is, so the next reload compares against it
+            if name in self.cfg.programs:
+                # ...but with the new `after`: the new file's order has no loop, a mix of both might
+                programs[name] = replace(self.cfg.programs[name], after=programs[name].after)
+            else:
+                del programs[name]
+        self.loaded = replace(new, config=replace(new.config, programs=programs))
+        self.cfg = self.loaded.config
+        changed = [n for n in change.changed if n not in failed]
+        added = [n for n in change.added if n not in failed]
+        for name in change.removed:
+            unit = self.units.pop(name)
+            assert isinstance(unit, ProgramRunner)
+            unit.dispatch(Shutdown())
+            self.loop.create_task(self._retire(unit, self.listeners.pop(name, None)))
+        for name in changed:
+            unit = self.units[name]
+            assert isinstance(unit, ProgramRunner)
+            if name in fresh or not self.cfg.programs[name].listen:
+                old_sock = self.listeners.pop(name, None)
+                if name in fresh:
+                    self.listeners[name] = fresh[name]
+                if old_sock is not None:
+                    old_sock.close()  # a running incarnation keeps its own copy until it goes
+            listener = self.listeners.get(name)
+            # Keep the runner (its log buffer, its counters); the next incarnation uses the new definition.
+            unit.redefine(self.cfg.programs[name], listener.fileno() if listener else None)
+            unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
+        for name in added:
+            if name in fresh:
+                self.listeners[name] = fresh[name]
+            self.units[name] = self.make_unit(name)
+        # Keep the status document in the new start-up order.
+        self.units = {n: self.units[n] for level in new.plan for n in level if n in self.units}
+        for name in added:
+            self.units[name].begin()
+        self._schedule_recompute()
+        result: ReloadResult = {
+            "ok": not failed,
+            "changed": changed,
+            "added": added,
+            "removed": list(change.removed),
+            "unchanged": list(change.unchanged),
+        }
+        if failed:
+            result["failed"] = failed
+            result["error"] = "; ".join(f"{n}: {why}" for n, why in failed.items())
+        if change.note:
+            result["note"] = change.note
+        (self.log.warning if failed else self.log.info)("config.reloaded", **result)
+        return result
+
+    async def _retire(self, unit: ProgramRunner, listener: socket.socket | None) -> None:
+        await unit.wait_down()
+        unit.close()
+        if listener is not None:
+            listener.close()
+
+    async def _shutdown_then_stop(self) -> None:
+        await self.shutdown()
+        self.queue.put_nowait(Stopped())
+
+    async def shutdown(self) -> None:
+        """Stop programs in reverse dependency order, bounded by ``shutdown_timeout``."""
+        self.state = Phase.STOPPING
+        self.readiness.stopping()
+        deadline = self.clock.now() + self.cfg.supervisor.shutdown_timeout
+        for unit in self.units.values():
+            unit.halt()
+        for level in reversed(self.loaded.plan):
+            progs = [u for n in level if isinstance(u := self.units.get(n), ProgramRunner)]
+            for prog in progs:
+                prog.dispatch(Shutdown())
+            waits = [asyncio.ensure_future(p.wait_down()) for p in progs]
+            if waits:
+                left = deadline - self.clock.now()
+                _, pending = await asyncio.wait(waits, timeout=max(0.0, left))
+                if pending:
+                    self.log.warning(
+                        "supervisor.shutdown_timeout",
+                        after_s=self.cfg.supervisor.shutdown_timeout,
+                        next="killing what is left",
+                    )
+                    await self._kill_all()
+                    break
+        for prog in self.programs:
+            prog.close()
+        for sock in self.listeners.values():
+            sock.close()
+
+    async def _kill_all(self) -> None:
+        alive = [p for p in self.programs if p.pids()]
+        for prog in alive:
+            for pid in prog.pids():
+                process.kill_tree(pid)
+        waits = [asyncio.ensure_future(p.wait_down()) for p in alive]
+        if waits:
+            # SIGKILL cannot be ignored; the reaper hands each exit over as SIGCHLD arrives.
+            await asyncio.wait(waits, timeout=5.0)
+
+
+def write_termination_log(why: str) -> None:
+    """Leave the reason where Kubernetes looks for a container's last words, when that file exists."""
+    path = os.environ.get("SUPERVISOR_TERMINATION_LOG", "/dev/termination-log")
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path, "w") as f:
+            f.write(why[:4000] + "\n")
+    except OSError:
+        pass

@@ -1,0 +1,94 @@
+"""The unit graph: building each unit's runner, the sockets programs listen on, and who blocks whom."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+
+from supervisor.config.settings import Config, ProgramConfig, parse_address
+from supervisor.engine.units.base import Context, Unit
+from supervisor.engine.units.dependency import DependencyRunner
+from supervisor.engine.units.job import JobRunner
+from supervisor.engine.units.program import ProgramRunner
+
+
+def bind_listener(address: str) -> socket.socket:
+    """Bind once; every incarnation of the program inherits this socket.
+
+    It listens only from the program's first start (``listening``): until then a
+    client is refused at once instead of waiting in a backlog nobody accepts from.
+    """
+    host, port = parse_address(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def start_listening(fd: int) -> None:
+    """Let a bound listen socket accept, once."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            sock.listen(1024)
+    finally:
+        sock.close()
+
+
+def build_unit(
+    name: str, cfg: Config, ctx: Context, listeners: Mapping[str, socket.socket], on_job_running: Callable[[bool], None]
+) -> Unit:
+    """Build the runner for unit ``name`` of ``cfg``."""
+    lines = cfg.supervisor.log_lines
+    if name in cfg.dependencies:
+        return DependencyRunner(name, cfg.dependencies[name], ctx)
+    if name in cfg.jobs:
+        job = cfg.jobs[name]
+        lock_dep = cfg.dependencies.get(job.lock) if job.lock else None
+        postgres = [d for d in job.depends_on if d in cfg.dependencies and cfg.dependencies[d].type == "postgres"]
+        url_dep = lock_dep or (cfg.dependencies[postgres[0]] if postgres else None)
+        return JobRunner(name, job, ctx, lock_dep, url_dep.url if url_dep else None, lines, on_running=on_job_running)
+    listener = listeners.get(name)
+    return ProgramRunner(name, cfg.programs[name], ctx, listener.fileno() if listener else None, lines)
+
+
+def blocked_by(units: Mapping[str, Unit], depends_on: list[str]) -> list[str]:
+    """Return the units named in ``depends_on`` that do not yet let their dependants start."""
+    blocked = []
+    for dep in depends_on:
+        unit = units.get(dep)
+        if unit is None:
+            continue
+        if not unit.lets_dependants_start():
+            blocked.append(dep)
+    return blocked
+
+
+def starting_first(units: Mapping[str, Unit], after: list[str]) -> list[str]:
+    """Return the programs named in ``after`` whose start is under way, or due in this same pass.
+
+    Ordering only, as systemd's ``After=``: a start waits for theirs to end (ready, or failed),
+    never for their dependencies, and never for a program that is up, stopped or backing off.
+    """
+    first = []
+    for name in after:
+        unit = units.get(name)
+        if isinstance(unit, ProgramRunner) and unit.start_under_way(not blocked_by(units, unit.depends_on)):
+            first.append(name)
+    return first
+
+
+def gate_for(units: Mapping[str, Unit], unit: Unit, programs: Mapping[str, ProgramConfig]) -> list[str]:
+    """Return what holds ``unit`` back now: its ``depends_on`` not yet done, else the starts it comes after."""
+    blocked = blocked_by(units, unit.depends_on)
+    prog = programs.get(unit.name)
+    if not blocked and prog is not None and prog.after:
+        # `after`: its next start waits while theirs is under way (a running one runs on)
+        blocked = starting_first(units, prog.after)
+    return blocked

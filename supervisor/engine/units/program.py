@@ -1,0 +1,414 @@
+"""The runner of one program: the only owner of its children, its timers and its probes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+from supervisor.config.settings import ProgramConfig
+from supervisor.engine.units.base import Context, LineBuffer, line_handler, run_command
+from supervisor.engine.units.watch import Watch
+from supervisor.host.output import OutputPump
+from supervisor.host.prestart import program_spec
+from supervisor.host.process import SpawnSpec, tree_rss
+from supervisor.machine import events, states
+from supervisor.machine.clock import Handle
+from supervisor.machine.events import Event, ExitStatus
+from supervisor.machine.model import After, Health
+from supervisor.machine.states import Model, State, transition
+from supervisor.machine.status import Handover, LastExit, ProgramEntry
+
+_WARN = {
+    "program.exited",
+    "program.fatal",
+    "program.unhealthy",
+    "program.kill",
+    "program.spawn_failed",
+    "program.memory_exceeded",
+    "program.health_failed",
+    "program.start_timeout",
+    "program.handover_failed",
+    "program.stop_escalated",
+}
+
+
+def restart_policy(cfg: ProgramConfig) -> states.RestartPolicy:
+    """Project a program's configuration onto what the state machine needs."""
+    health = cfg.health
+    ladder = tuple((int(signal.Signals[name]), wait) for name, wait in cfg.stop_ladder())
+    return states.RestartPolicy(
+        policy=cfg.restart.policy,
+        backoff=cfg.restart.backoff.policy(),
+        reset_after_s=cfg.restart.reset_after,
+        max_restarts=cfg.restart.max_restarts,
+        window_s=cfg.restart.window,
+        stop_timeout_s=cfg.stop_total,
+        stop_ladder=ladder,
+        stop_group=cfg.stop_group,
+        has_health=health is not None,
+        health_failure_threshold=health.failure_threshold if health else 3,
+        health_start_period_s=health.start_period if health else 0.0,
+        min_uptime_s=cfg.min_uptime,
+        start_timeout_s=cfg.start_timeout,
+        notify=cfg.notify,
+        start_first=cfg.restart.order == "start-first",
+        success_codes=frozenset(cfg.restart.success_exit_codes),
+        no_restart_codes=frozenset(cfg.restart.no_restart_exit_codes),
+    )
+
+
+class ProgramRunner:
+    """Turns everything that happens to one program into events for ``transition``."""
+
+    kind = "program"
+
+    def __init__(
+        self, name: str, cfg: ProgramConfig, ctx: Context, listen_fd: int | None = None, log_lines: int = 1000
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.ctx = ctx
+        self.policy = restart_policy(cfg)
+        self.listen_fd = listen_fd
+        # autostart = false: stopped after start-up until an operator starts it
+        self.model = Model() if cfg.autostart else Model(state=State.STOPPED, held=True)
+        self.buffer = LineBuffer(log_lines)
+        self.restarts_by_reason: dict[str, int] = {}
+        self.notify_status: str | None = None
+        self.waiting_for: list[str] = []  # what holds it in pending: depends_on, or starts it comes after
+        self.spawned_wall: dict[int, float] = {}  # pid -> time.time() of its spawn (file checks)
+        self._log = ctx.log.bind(program=name)
+        self._queue: list[Event] = []
+        self._busy = False
+        self._timers: dict[str, Handle] = {}
+        self._pumps: dict[int, list[OutputPump]] = {}
+        self._retire_timers: dict[int, Handle] = {}
+        self.watch = Watch(self, self._run_exec)
+        self._stopped_waiters: list[asyncio.Future[None]] = []
+        self._settled_waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def health_failures_total(self) -> int:
+        """Failed health checks, ever."""
+        return self.watch.health_failures_total
+
+    def redefine(self, cfg: ProgramConfig, listen_fd: int | None) -> None:
+        """Take a new definition; it applies from the next incarnation on."""
+        self.cfg = cfg
+        self.policy = restart_policy(cfg)
+        self.listen_fd = listen_fd
+
+    # ---- events in ------------------------------------------------------------------
+
+    def dispatch(self, event: Event) -> None:
+        """Feed one event; events raised while acting are queued, never nested."""
+        self._queue.append(event)
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._queue:
+                ev = self._queue.pop(0)
+                before = self.model
+                self.model, actions = transition(before, ev, self.ctx.clock.now(), self.policy, self.ctx.rng)
+                if before.restarts != self.model.restarts:
+                    reason = self._restart_reason(before)
+                    self.restarts_by_reason[reason] = self.restarts_by_reason.get(reason, 0) + 1
+                for action in actions:
+                    self._act(action)
+                self.watch.follow(before, self.model)
+                if before.state is not self.model.state:
+                    if self.model.state is State.PENDING and self.waiting_for:
+                        # learnt while it was up: it waits now, so say on what
+                        self._log.info("program.waiting", waiting_for=self.waiting_for)
+                    self.ctx.changed()
+                elif before.health != self.model.health:
+                    self.ctx.changed()  # dependants may wait for "healthy"; readiness may follow
+            self._wake_waiters()
+        finally:
+            self._busy = False
+
+    def _restart_reason(self, before: Model) -> str:
+        if before.handover_reason is not None and self.model.handover_reason is None and before.pid != self.model.pid:
+            return before.handover_reason.value
+        return self.model.last_exit.reason.value if self.model.last_exit else "exit"
+
+    # ---- actions out ----------------------------------------------------------------
+
+    def _act(self, action: events.Action) -> None:
+        if isinstance(action, events.Spawn):
+            self._spawn(action.candidate)
+        elif isinstance(action, events.SendStop):
+            if self.model.pid is not None:
+                self._send_stop(self.model.pid, action.signal, action.group)
+        elif isinstance(action, events.Retire):
+            self._retire(action.pid, 0)
+        elif isinstance(action, events.KillTree):
+            if self.model.pid is not None:
+                self.ctx.spawner.kill_tree(self.model.pid)
+        elif isinstance(action, events.SetTimer):
+            self._cancel(action.name)
+            self._timers[action.name] = self.ctx.clock.call_later(
+                action.delay_s, self.dispatch, events.Timer(action.name, action.generation)
+            )
+        elif isinstance(action, events.CancelTimers):
+            for name in list(self._timers):
+                self._cancel(name)
+        elif isinstance(action, events.Log):
+            fields = dict(action.fields)
+            (self._log.warning if action.event in _WARN else self._log.info)(action.event, **fields)
+        elif isinstance(action, events.BecameFatal):
+            self.ctx.fatal(self.name, action.why)
+
+    def _send_stop(self, pid: int, sig: int, group: bool) -> None:
+        """The stop signal goes to the main process (KillMode=mixed) unless ``stop_group``."""
+        self.ctx.spawner.signal(pid, sig, group)
+        # A stopped (SIGSTOP) process cannot act on its stop signal until continued.
+        self.ctx.spawner.signal(pid, signal.SIGCONT, group=True)
+
+    def _retire(self, pid: int, rung: int) -> None:
+        """Walk ``pid`` down the stop ladder; its exit arrives through the reaper."""
+        self._retire_timers.pop(pid, None)
+        ladder = self.policy.ladder()
+        if rung < len(ladder):
+            sig, wait_s = ladder[rung]
+            self._log.info("program.retiring", pid=pid, signal=events.signal_name(sig))
+            self._send_stop(pid, sig, self.policy.stop_group)
+            self._retire_timers[pid] = self.ctx.clock.call_later(wait_s, self._retire, pid, rung + 1)
+        else:
+            self._log.warning("program.kill", pid=pid, hint="did not exit on its stop signal")
+            self.ctx.spawner.kill_tree(pid)
+
+    def _cancel(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def spawn_spec(self, argv: list[str] | None = None, capture: bool = True) -> SpawnSpec:
+        """Return how this program's processes are started (its probes' too, with ``argv``)."""
+        # Env files are read at each start, under environment; an unreadable one fails the spawn.
+        return program_spec(self.cfg, self.ctx.base_env, self.ctx.notify_socket, self.listen_fd, argv, capture)
+
+    def _spawn(self, candidate: bool = False) -> None:
+        if self.listen_fd is not None:
+            self.ctx.listening(self.listen_fd)  # accept connections from the first start on
+        wall = time.time()
+        try:
+            spec = self.spawn_spec()
+            early = None if candidate or self.ctx.prestarted is None else self.ctx.prestarted.take(self.name, spec)
+            if early is not None:
+                child, wall = early  # started before the engine was imported (supervisor.host.prestart)
+            else:
+                child = self.ctx.spawner.spawn(spec)
+        except Exception as exc:  # SpawnError, or an OSError such as EMFILE
+            self.dispatch(events.SpawnFailed(str(exc), candidate=candidate))
+            return
+        pid = child.pid
+        self.spawned_wall[pid] = wall
+        self.ctx.reaper.own(pid, lambda status: self._exited(pid, status))
+        pumps = self._pumps.setdefault(pid, [])
+        for fd, stream in ((child.stdout_fd, "stdout"), (child.stderr_fd, "stderr")):
+            if fd is not None:
+                pumps.append(OutputPump(self.ctx.loop, fd, line_handler(self._line, stream)))
+        self.dispatch(events.Spawned(pid, candidate=candidate))
+
+    def _line(self, stream: str, line: str) -> None:
+        self.buffer.add(stream, line)
+        self.ctx.output(self.name, stream, line)
+
+    def _exited(self, pid: int, status: ExitStatus) -> None:
+        # Nothing of an incarnation may outlive its main process: its group goes now; the
+        # scan for stragglers that left the group waits until after any restart.
+        self.ctx.spawner.signal(pid, signal.SIGKILL, group=True)
+        self.ctx.clock.call_later(0.05, self.ctx.spawner.sweep, pid)
+        handle = self._retire_timers.pop(pid, None)
+        if handle is not None:
+            handle.cancel()
+        self.spawned_wall.pop(pid, None)
+        for pump in self._pumps.pop(pid, []):
+            pump.close()
+        self.dispatch(events.Exited(status, pid))
+
+    def _wake_waiters(self) -> None:
+        # Whoever waited is told once the events that concern it have been handled.
+        woken: list[asyncio.Future[None]] = []
+        if self.down():
+            woken, self._stopped_waiters = self._stopped_waiters, []
+        if self.settled():
+            woken += self._settled_waiters
+            self._settled_waiters = []
+        for fut in woken:
+            if not fut.done():
+                fut.set_result(None)
+
+    # ---- readiness: READY=1, health and memory -----------------------------------------
+
+    def owns(self, pid: int) -> int | None:
+        """Return the incarnation (main or candidate) that ``pid`` is, or descends from."""
+        incarnations = [p for p in (self.model.pid, self.model.next_pid) if p is not None]
+        if not incarnations:
+            return None
+        seen = 0
+        while pid > 1 and seen < 64:
+            if pid in incarnations:
+                return pid
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    pid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                return None
+            seen += 1
+        return None
+
+    def notified(self, incarnation: int, fields: dict[str, str]) -> None:
+        """Take a notify datagram from one of this program's incarnations."""
+        if "STATUS" in fields:
+            self.notify_status = fields["STATUS"][:200]
+        if fields.get("READY") == "1":
+            self.dispatch(events.Ready(incarnation))
+
+    async def _run_exec(self, argv: list[str], timeout_s: float) -> ExitStatus | None:
+        return await run_command(self.ctx, self.spawn_spec(argv, capture=False), timeout_s)
+
+    # ---- for the daemon ---------------------------------------------------------------
+
+    @property
+    def depends_on(self) -> list[str]:
+        """The units it waits for."""
+        return list(self.cfg.depends_on)
+
+    def begin(self) -> None:
+        """Start-up begins: ask to run, unless ``autostart = false``."""
+        if self.cfg.autostart:
+            self.dispatch(events.Start())
+
+    def gate(self, blocked: list[str]) -> None:
+        """Say which dependencies block it, and let the machine know when that changes."""
+        self.wait_for(blocked)
+        if (not blocked) != self.model.deps_ok:
+            self.dispatch(events.DepsChanged(not blocked))
+
+    def lets_dependants_start(self) -> bool:
+        """Running (ready), and healthy where there is a check."""
+        return self.ready_for_dependants()
+
+    def startup_pending(self) -> bool:
+        """Start-up waits until it is ready, held, left stopped by autostart, or given up."""
+        m = self.model
+        settled = self.ready_for_dependants() or m.held or not self.cfg.autostart
+        return not (settled or m.state in (State.EXITED, State.FATAL))
+
+    def halt(self) -> None:
+        """Programs go down through their own ladders, in reverse order."""
+
+    def wait_for(self, blocked: list[str]) -> None:
+        """Learn what blocks it (dependencies, or starts it comes after); in pending, say so once."""
+        if blocked != self.waiting_for:
+            self.waiting_for = blocked
+            if blocked and self.model.state is State.PENDING:
+                self._log.info("program.waiting", waiting_for=blocked)
+
+    def start_under_way(self, deps_ok: bool) -> bool:
+        """Whether a start of it is under way: starting, stopping to start again, or pending with
+        nothing to wait for (it starts in this pass). ``after`` waits on exactly these."""
+        m = self.model
+        if m.held:
+            return False
+        if m.state is State.STOPPING:
+            return m.after in (After.START_NOW, After.RESTART)
+        return m.state is State.STARTING or (m.state is State.PENDING and deps_ok)
+
+    def ready_for_dependants(self) -> bool:
+        """Running (ready), and healthy where there is a health check."""
+        return self.model.state is State.RUNNING and self.model.health in (None, Health.HEALTHY)
+
+    def pids(self) -> list[int]:
+        """Every process of this program that we track: main, candidate, retiring."""
+        m = self.model
+        return [p for p in (m.pid, m.next_pid, *m.retiring) if p is not None]
+
+    def down(self) -> bool:
+        """Whether no process of this program is left and none is going down."""
+        return not self.pids() and self.model.state is not State.STOPPING
+
+    def settled(self) -> bool:
+        """Whether an operator's request has played out: no stop ladder and no handover running."""
+        m = self.model
+        return m.state not in (State.STOPPING, State.STARTING) and m.handover_reason is None
+
+    async def wait_settled(self) -> None:
+        """Return once ``settled()`` holds."""
+        if self.settled():
+            return
+        fut: asyncio.Future[None] = self.ctx.loop.create_future()
+        self._settled_waiters.append(fut)
+        await fut
+
+    async def wait_down(self) -> None:
+        """Return once the program has no process."""
+        if self.down():
+            return
+        fut: asyncio.Future[None] = self.ctx.loop.create_future()
+        self._stopped_waiters.append(fut)
+        await fut
+
+    def close(self) -> None:
+        """Release timers and tasks (after the processes are gone)."""
+        self.watch.close()
+        for name in list(self._timers):
+            self._cancel(name)
+        for handle in self._retire_timers.values():
+            handle.cancel()
+        self._retire_timers.clear()
+        for pumps in self._pumps.values():
+            for pump in pumps:
+                pump.close()
+        self._pumps = {}
+
+    def status(self, rss: dict[int, int] | None = None) -> ProgramEntry:
+        """Return this unit's entry of the status document (``rss``: session sizes, if known)."""
+        m = self.model
+        now = self.ctx.clock.now()
+        last_exit: LastExit | None = None
+        if m.last_exit is not None:
+            st, reason = m.last_exit.status, m.last_exit.reason.value
+            last_exit = (
+                {"code": st.code, "reason": reason}
+                if st.signal is None
+                else {"signal": events.signal_name(st.signal), "reason": reason}
+            )
+        running = m.pid is not None and m.started_at is not None
+        handover: Handover | None = None
+        if m.handover_reason is not None:
+            handover = {"pid": m.next_pid, "reason": m.handover_reason.value}
+        return {
+            "name": self.name,
+            "kind": "program",
+            "state": m.state.value,
+            "pid": m.pid,
+            "uptime_s": round(now - m.started_at, 3) if running and m.started_at is not None else None,
+            "restarts": m.restarts,
+            "health": m.health,
+            "last_exit": last_exit,
+            "rss_bytes": (rss.get(m.pid) if rss is not None else tree_rss(m.pid)) if m.pid is not None else None,
+            "error": m.error,
+            "held": m.held,
+            "autostart": self.cfg.autostart,
+            "handover": handover,
+            "retiring": list(m.retiring),
+            "notify_status": self.notify_status,
+            "waiting_for": self.waiting_for if m.state is State.PENDING else [],
+        }
+
+    # ---- operator signals (``supervisor signal``) ---------------------------------------
+
+    def send_signal(self, sig: int, group: bool) -> None:
+        """Send ``sig`` to the main process, or with ``group`` to its whole process group."""
+        pid = self.model.pid
+        if pid is None:
+            raise ProcessLookupError(f"{self.name} has no process (it is {self.model.state.value})")
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        self._log.info("program.signalled", pid=pid, signal=name, group=group)
+        if not self.ctx.spawner.signal(pid, sig, group):
+            raise ProcessLookupError(f"{self.name}'s process {pid} is gone")

@@ -1,0 +1,1 @@
+"""The operating system: spawning, process trees, the guard, output pumps, notify, systemd, the socket lock."""

@@ -1,0 +1,209 @@
+"""The vocabulary of a program's state machine: the events it receives and the actions it returns."""
+
+from __future__ import annotations
+
+import enum
+import signal
+from dataclasses import dataclass
+
+from supervisor.machine.record import Record
+
+
+def signal_name(number: int) -> str:
+    """Return a signal's name, real-time ones included (``SIGRTMIN+1``), never raising."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+        return f"SIG{number}"
+
+
+class Reason(enum.StrEnum):
+    """Why a program went down."""
+
+    EXIT = "exit"
+    HEALTH = "health"
+    MEMORY = "memory"
+    OPERATOR = "operator"
+    SHUTDOWN = "shutdown"
+    RELOAD = "reload"
+    START_TIMEOUT = "start_timeout"  # not ready within start_timeout
+    HANDOVER = "handover"  # replaced by a newer incarnation that became ready (start-first)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class ExitStatus(Record):
+    """How a process ended: an exit code or a signal number."""
+
+    code: int | None = None
+    signal: int | None = None
+
+    @property
+    def success(self) -> bool:
+        """Whether it exited 0."""
+        return self.code == 0 and self.signal is None
+
+
+# ---- events -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class DepsChanged(Record):
+    """The program's dependencies became (un)available."""
+
+    ok: bool
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Start(Record):
+    """An operator (or the start-up) asks for the program to run."""
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Stop(Record):
+    """An operator stops the program and holds it stopped."""
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Restart(Record):
+    """An operator or a reload asks for a fresh incarnation at once."""
+
+    reason: Reason = Reason.OPERATOR
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Shutdown(Record):
+    """The supervisor is going down."""
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Spawned(Record):
+    """The child was forked and exec'd; ``candidate``: the new side of a start-first handover."""
+
+    pid: int
+    candidate: bool = False
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class SpawnFailed(Record):
+    """The child could not be exec'd (missing binary, bad cwd, unknown user)."""
+
+    error: str
+    candidate: bool = False
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Exited(Record):
+    """A process of the program was reaped: its main process unless ``pid`` says otherwise."""
+
+    status: ExitStatus
+    pid: int | None = None
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Ready(Record):
+    """The incarnation ``pid`` said ``READY=1`` on the notify socket."""
+
+    pid: int
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class HealthResult(Record):
+    """A health probe reported; ``pid``: the incarnation probed, when it is not the main one."""
+
+    ok: bool
+    detail: str = ""
+    pid: int | None = None
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class MemoryExceeded(Record):
+    """The RSS of the program's process tree went over ``max_memory``."""
+
+    rss_bytes: int
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Timer(Record):
+    """A timer the machine asked for fired; ``generation`` tells a stale one."""
+
+    name: str  # backoff | stop_timeout | min_uptime | start_timeout | handover_timeout
+    generation: int
+
+
+Event = (
+    DepsChanged
+    | Start
+    | Stop
+    | Restart
+    | Shutdown
+    | Spawned
+    | SpawnFailed
+    | Exited
+    | Ready
+    | HealthResult
+    | MemoryExceeded
+    | Timer
+)
+
+# ---- actions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Spawn(Record):
+    """Fork and exec the program, then feed ``Spawned`` or ``SpawnFailed`` back."""
+
+    candidate: bool = False  # beside the running incarnation (start-first)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class SendStop(Record):
+    """Send one rung's stop signal to the main process (or its group), then SIGCONT to the group."""
+
+    signal: int
+    group: bool = False
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Retire(Record):
+    """Take process ``pid`` down through the stop ladder, then feed ``Exited(status, pid)`` back."""
+
+    pid: int
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class KillTree(Record):
+    """SIGKILL the process group and sweep what is left of the tree."""
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class SetTimer(Record):
+    """Fire ``Timer(name, generation)`` after ``delay_s``."""
+
+    name: str
+    delay_s: float
+    generation: int
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class CancelTimers(Record):
+    """Cancel every pending timer of the program."""
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Log(Record):
+    """Emit an operator log event."""
+
+    event: str
+    fields: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class BecameFatal(Record):
+    """Tell the daemon that this program gave up (``on_fatal`` decides)."""
+
+    why: str
+
+
+Action = Spawn | SendStop | Retire | KillTree | SetTimer | CancelTimers | Log | BecameFatal

@@ -1,0 +1,207 @@
+"""The status document as typed values: its entries, what counts as a problem, and its table.
+
+Standard library only: the daemon builds the document from these types, and ``supervisor
+status`` reads the same shape back from JSON without loading anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal, NotRequired, TypedDict
+
+from supervisor.machine.durations import format_duration
+
+
+class TimelineEntry(TypedDict):
+    """When a unit became eligible, started, and became ready, in seconds since the daemon started."""
+
+    eligible_s: float | None
+    started_s: float | None
+    ready_s: float | None
+
+
+class LastExit(TypedDict):
+    """How the previous incarnation ended: ``code`` or ``signal``, and why it was restarted."""
+
+    code: NotRequired[int | None]
+    signal: NotRequired[str]
+    reason: str
+
+
+class Handover(TypedDict):
+    """A start-first restart in progress: the candidate's pid and why it was started."""
+
+    pid: int | None
+    reason: str
+
+
+class Revision(TypedDict):
+    """The database's Alembic revision and the scripts' heads."""
+
+    current: list[str]
+    heads: list[str]
+
+
+class DependencyEntry(TypedDict):
+    """One dependency in the status document."""
+
+    name: str
+    kind: Literal["dependency"]
+    type: str
+    state: str
+    latency_ms: float | None
+    error: str | None
+    attempt: int  # failed probes since the last success
+    timeline: NotRequired[TimelineEntry]
+
+
+class JobEntry(TypedDict):
+    """One job in the status document."""
+
+    name: str
+    kind: Literal["job"]
+    state: str
+    attempts: int
+    exit_code: int | None
+    duration_s: float | None
+    error: str | None
+    revision: NotRequired[Revision]
+    timeline: NotRequired[TimelineEntry]
+
+
+class ProgramEntry(TypedDict):
+    """One program in the status document."""
+
+    name: str
+    kind: Literal["program"]
+    state: str
+    pid: int | None
+    uptime_s: float | None
+    restarts: int
+    health: str | None
+    last_exit: LastExit | None
+    rss_bytes: int | None
+    error: str | None
+    held: bool
+    autostart: bool
+    handover: Handover | None
+    retiring: list[int]
+    notify_status: str | None
+    waiting_for: list[str]
+    timeline: NotRequired[TimelineEntry]
+
+
+UnitEntry = DependencyEntry | JobEntry | ProgramEntry
+
+
+class SupervisorEntry(TypedDict):
+    """The supervisor itself: ``ready`` is live, ``started`` says READY=1 went out."""
+
+    pid: int
+    version: str
+    state: str
+    uptime_s: float
+    ready: bool
+    started: bool
+    config: str
+    time: float
+
+
+class StatusDocument(TypedDict):
+    """``GET /v1/status`` and ``supervisor status --json``."""
+
+    supervisor: SupervisorEntry
+    units: list[UnitEntry]
+
+
+def unit_problems(units: Iterable[UnitEntry]) -> list[str]:
+    """Return one short reason per unit that is not as ``status`` exit 0 requires."""
+    out = []
+    for unit in units:
+        name, state, error = unit["name"], unit["state"], unit.get("error")
+        why = f": {error}" if error else ""
+        if unit["kind"] == "program":
+            if state == "stopped" and unit.get("autostart") is False and unit.get("held"):
+                continue  # autostart = false and never started: not a problem
+            if state != "running":
+                out.append(f"{name} is {state}{why}")
+            elif unit.get("health") == "unhealthy":
+                out.append(f"{name} is unhealthy")
+        elif unit["kind"] == "job":
+            if state not in ("succeeded", "skipped"):
+                out.append(f"job {name} {state}{why}")
+        elif unit["kind"] == "dependency" and state != "ready":
+            out.append(f"{name} {state}{why}")
+    return out
+
+
+def problems(doc: StatusDocument) -> list[str]:
+    """Return one short reason per unit of the document that is not as ``status`` exit 0 requires."""
+    return unit_problems(doc.get("units", []))
+
+
+def _exit(last: LastExit | None) -> str:
+    if not last:
+        return "-"
+    what = f"code {last['code']}" if "code" in last else str(last.get("signal"))
+    return f"{what} ({last.get('reason', 'exit')})"
+
+
+def _reason(unit: UnitEntry) -> str:
+    if unit.get("error"):
+        return str(unit["error"])[:80]
+    waiting = unit.get("waiting_for") if unit["kind"] == "program" else None
+    if waiting:  # what holds it in pending: a dependency, or a start it comes after
+        return "waiting for " + ", ".join(waiting)
+    revision = unit.get("revision") if unit["kind"] == "job" else None
+    if revision:
+        return f"db {','.join(revision['current']) or 'empty'} / head {','.join(revision['heads'])}"
+    return ""
+
+
+HEADER = ("NAME", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "LAST EXIT", "NOTE")
+
+
+def _row(u: UnitEntry) -> tuple[str, ...]:
+    if u["kind"] == "program":
+        return (
+            u["name"],
+            "program",
+            u["state"],
+            str(u.get("pid") or "-"),
+            format_duration(u.get("uptime_s")),
+            str(u.get("restarts", 0)),
+            u.get("health") or "-",
+            _exit(u.get("last_exit")),
+            _reason(u),
+        )
+    if u["kind"] == "job":
+        code = u.get("exit_code")
+        last = "-" if code is None else f"code {code}"
+        return (u["name"], "job", u["state"], "-", "-", f"{u.get('attempts', 0)} att.", "-", last, _reason(u))
+    latency = u.get("latency_ms")
+    note = _reason(u) or ("" if latency is None else f"{latency:.1f} ms")
+    return (u["name"], "dependency", u["state"], "-", "-", "-", "-", "-", note)
+
+
+def table_rows(doc: StatusDocument) -> list[tuple[str, ...]]:
+    """Return the header and one row of cells per unit, as ``status`` shows them."""
+    return [HEADER, *(_row(u) for u in doc.get("units", []))]
+
+
+def supervisor_line(doc: StatusDocument) -> str:
+    """Return the line about the supervisor itself: version, pid, state, uptime, readiness."""
+    sup = doc.get("supervisor") or {}
+    return (
+        f"supervisor {sup.get('version', '?')} pid {sup.get('pid', '?')} {sup.get('state', '?')}, "
+        f"up {format_duration(sup.get('uptime_s'))}, ready={'yes' if sup.get('ready') else 'no'}"
+    )
+
+
+def render_table(doc: StatusDocument) -> str:
+    """Render the status document as an aligned table, one line per unit."""
+    rows = table_rows(doc)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
+    lines.append(supervisor_line(doc))
+    return "\n".join(line.rstrip() for line in lines)
