@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if command in ("completion", "_names"):
         from supervisor.client import completion
+
         if command == "_names":
             for name in completion.unit_names(args.config, args.programs):
                 print(name)
@@ -324,11 +325,13 @@ def _daemon_side(args: argparse.Namespace) -> int:
         # A `run` in this same environment (systemd's ExecStartPre, a restart) reads this result.
         if compiled.store(path, loaded) is None:
             from supervisor.config import cachefiles
+
             why = cachefiles.unusable()
             if why:  # else only unreadable right now: nothing the operator must do
                 print(f"warning: not cached ({why}): each `run` validates the file first, in a child")
         return EXIT_OK
     from supervisor import runtime
+
     if args.command == "run":
         return runtime.run(loaded, early)
     if args.command == "migrate":
@@ -347,12 +350,14 @@ def _prestart(loaded: Any, path: Any) -> Any:
         print(ConfigError(str(path), found).render(), file=sys.stderr)
         return None
     from supervisor.host import prestart
+
     return prestart.start(loaded)
 
 
 def _warm_heads(loaded: Any) -> None:
     """Cache each migration job's script heads, so that `run` at head needs no alembic (e.g. at image build)."""
     from supervisor.stack import migrations
+
     for name, job in loaded.config.jobs.items():
         if not job.alembic_config or not migrations.is_upgrade(list(job.command)):
             continue

@@ -315,6 +315,7 @@ class Guard:
 
 def _log() -> Any:
     from supervisor.host import logs  # only on the rare paths: spawning alone never configures logging
+
     return logs.get()
 
 

@@ -118,6 +118,7 @@ def test_a_program_started_early_with_other_settings_is_gone_before_the_engine_s
     import os
 
     from supervisor.host import prestart, process
+
     spec = process.SpawnSpec(["sleep", "300"], dict(os.environ), capture=True)
     early = prestart.Prestarted()
     child = process.spawn(spec)

@@ -268,6 +268,7 @@ def test_a_start_at_head_reads_the_cached_heads_instead_of_the_scripts(
 ) -> None:
     """The helper caches the heads; the next start decides from the cache (a planted head proves it)."""
     from supervisor.stack import migrations
+
     conf = tmp_path / "m.toml"
     conf.write_text(f'[supervisor]\nlog_format = "json"\nsocket = "{tmp_path}/s.sock"\n' + config(database))
     env = {**os.environ, "SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")}
