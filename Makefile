@@ -28,7 +28,7 @@ test-fast: venv
 
 lint: venv
 	$(BIN)/ruff check supervisor tests bench examples
-	$(BIN)/ruff format --check supervisor || true
+	$(BIN)/ruff format --check supervisor tests bench examples
 	$(BIN)/mypy
 
 # The example stack under load and random faults for SOAK_SECONDS (`make test` runs a 40 s one);
