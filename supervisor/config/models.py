@@ -53,7 +53,9 @@ ExitCode = Annotated[int, Field(ge=0, le=255)]
 class Strict(BaseModel):
     """Base of every table: unknown keys are errors, values are never coerced across types."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # A field's docstring (the string literal below it) is its description: the schema and the
+    # configuration reference are generated from it.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
 
     @model_validator(mode="before")
     @classmethod
