@@ -328,3 +328,10 @@ def test_cancel_timers_accompanies_leaving_backoff_for_stopped() -> None:
     actions = m.send(Stop())
     assert m.model.state is State.STOPPED
     assert any(isinstance(a, CancelTimers) for a in actions)
+
+
+def test_every_state_has_its_edges() -> None:
+    """Each program state has a handler in ``transition``: a new state cannot be left out silently."""
+    from supervisor.machine import states
+
+    assert set(states._BY_STATE) == set(State)
