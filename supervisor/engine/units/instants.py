@@ -43,5 +43,5 @@ def observe(
                 timeline.mark(name, "eligible_s", at_s)
             if unit.model.pid is not None:
                 timeline.mark(name, "started_s", at_s)
-            if unit.ready_for_dependants():
+            if unit.lets_dependants_start():
                 timeline.mark(name, "ready_s", at_s)

@@ -8,16 +8,18 @@ import time
 
 from supervisor.config.settings import ProgramConfig
 from supervisor.engine.units.base import Context, LineBuffer, line_handler, run_command
+from supervisor.engine.units.policy import restart_policy
+from supervisor.engine.units.program_status import Extras, program_entry
 from supervisor.engine.units.watch import Watch
 from supervisor.host.output import OutputPump
 from supervisor.host.prestart import program_spec
-from supervisor.host.process import SpawnSpec, tree_rss
-from supervisor.machine import events, states
+from supervisor.host.process import SpawnSpec
+from supervisor.machine import events
 from supervisor.machine.clock import Handle
 from supervisor.machine.events import Event, ExitStatus
 from supervisor.machine.model import After, Health
 from supervisor.machine.states import Model, State, transition
-from supervisor.machine.status import Handover, LastExit, ProgramEntry
+from supervisor.machine.status import ProgramEntry
 
 _WARN = {
     "program.exited",
@@ -31,31 +33,6 @@ _WARN = {
     "program.handover_failed",
     "program.stop_escalated",
 }
-
-
-def restart_policy(cfg: ProgramConfig) -> states.RestartPolicy:
-    """Project a program's configuration onto what the state machine needs."""
-    health = cfg.health
-    ladder = tuple((int(signal.Signals[name]), wait) for name, wait in cfg.stop_ladder())
-    return states.RestartPolicy(
-        policy=cfg.restart.policy,
-        backoff=cfg.restart.backoff.policy(),
-        reset_after_s=cfg.restart.reset_after,
-        max_restarts=cfg.restart.max_restarts,
-        window_s=cfg.restart.window,
-        stop_timeout_s=cfg.stop_total,
-        stop_ladder=ladder,
-        stop_group=cfg.stop_group,
-        has_health=health is not None,
-        health_failure_threshold=health.failure_threshold if health else 3,
-        health_start_period_s=health.start_period if health else 0.0,
-        min_uptime_s=cfg.min_uptime,
-        start_timeout_s=cfg.start_timeout,
-        notify=cfg.notify,
-        start_first=cfg.restart.order == "start-first",
-        success_codes=frozenset(cfg.restart.success_exit_codes),
-        no_restart_codes=frozenset(cfg.restart.no_restart_exit_codes),
-    )
 
 
 class ProgramRunner:
@@ -290,13 +267,13 @@ class ProgramRunner:
             self.dispatch(events.DepsChanged(not blocked))
 
     def lets_dependants_start(self) -> bool:
-        """Running (ready), and healthy where there is a check."""
-        return self.ready_for_dependants()
+        """Running (ready), and healthy where there is a health check."""
+        return self.model.state is State.RUNNING and self.model.health in (None, Health.HEALTHY)
 
     def startup_pending(self) -> bool:
         """Start-up waits until it is ready, held, left stopped by autostart, or given up."""
         m = self.model
-        settled = self.ready_for_dependants() or m.held or not self.cfg.autostart
+        settled = self.lets_dependants_start() or m.held or not self.cfg.autostart
         return not (settled or m.state in (State.EXITED, State.FATAL))
 
     def halt(self) -> None:
@@ -318,10 +295,6 @@ class ProgramRunner:
         if m.state is State.STOPPING:
             return m.after in (After.START_NOW, After.RESTART)
         return m.state is State.STARTING or (m.state is State.PENDING and deps_ok)
-
-    def ready_for_dependants(self) -> bool:
-        """Running (ready), and healthy where there is a health check."""
-        return self.model.state is State.RUNNING and self.model.health in (None, Health.HEALTHY)
 
     def pids(self) -> list[int]:
         """Every process of this program that we track: main, candidate, retiring."""
@@ -368,38 +341,8 @@ class ProgramRunner:
 
     def status(self, rss: dict[int, int] | None = None) -> ProgramEntry:
         """Return this unit's entry of the status document (``rss``: session sizes, if known)."""
-        m = self.model
-        now = self.ctx.clock.now()
-        last_exit: LastExit | None = None
-        if m.last_exit is not None:
-            st, reason = m.last_exit.status, m.last_exit.reason.value
-            last_exit = (
-                {"code": st.code, "reason": reason}
-                if st.signal is None
-                else {"signal": events.signal_name(st.signal), "reason": reason}
-            )
-        running = m.pid is not None and m.started_at is not None
-        handover: Handover | None = None
-        if m.handover_reason is not None:
-            handover = {"pid": m.next_pid, "reason": m.handover_reason.value}
-        return {
-            "name": self.name,
-            "kind": "program",
-            "state": m.state.value,
-            "pid": m.pid,
-            "uptime_s": round(now - m.started_at, 3) if running and m.started_at is not None else None,
-            "restarts": m.restarts,
-            "health": m.health,
-            "last_exit": last_exit,
-            "rss_bytes": (rss.get(m.pid) if rss is not None else tree_rss(m.pid)) if m.pid is not None else None,
-            "error": m.error,
-            "held": m.held,
-            "autostart": self.cfg.autostart,
-            "handover": handover,
-            "retiring": list(m.retiring),
-            "notify_status": self.notify_status,
-            "waiting_for": self.waiting_for if m.state is State.PENDING else [],
-        }
+        extras = Extras(self.cfg.autostart, self.notify_status, self.waiting_for)
+        return program_entry(self.name, self.model, extras, self.ctx.clock.now(), rss)
 
     # ---- operator signals (``supervisor signal``) ---------------------------------------
 
@@ -408,7 +351,6 @@ class ProgramRunner:
         pid = self.model.pid
         if pid is None:
             raise ProcessLookupError(f"{self.name} has no process (it is {self.model.state.value})")
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        self._log.info("program.signalled", pid=pid, signal=name, group=group)
+        self._log.info("program.signalled", pid=pid, signal=events.signal_name(sig), group=group)
         if not self.ctx.spawner.signal(pid, sig, group):
             raise ProcessLookupError(f"{self.name}'s process {pid} is gone")
