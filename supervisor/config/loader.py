@@ -86,7 +86,7 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     plan = _check_graph(config, problems)
     if problems:
         raise ConfigError(shown, problems)
-    return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config, plan))
+    return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config))
 
 
 ENV_PREFIX = "SUPERVISOR_"
@@ -282,15 +282,13 @@ def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> lis
     return levels
 
 
-def _warnings(config: Config, plan: list[list[str]]) -> list[str]:
+def _warnings(config: Config) -> list[str]:
     out: list[str] = []
-    ladder = sum(
-        max((config.programs[n].stop_total for n in level if n in config.programs), default=0.0) for level in plan
-    )
+    ladder = config.shutdown_span()
     if ladder > config.supervisor.shutdown_timeout:
         out.append(
-            f"supervisor.shutdown_timeout: the stop ladders need up to {ladder:g}s in reverse "
-            f"dependency order but shutdown_timeout is {config.supervisor.shutdown_timeout:g}s; "
+            f"supervisor.shutdown_timeout: the stop ladders need up to {ladder:g}s along the longest "
+            f"chain of dependants but shutdown_timeout is {config.supervisor.shutdown_timeout:g}s; "
             "programs still running then are killed"
         )
     if len(config.supervisor.socket) > 107:

@@ -203,6 +203,44 @@ class Config(Record):
     jobs: dict[str, JobConfig]
     programs: dict[str, ProgramConfig]
 
+    def stop_before(self) -> dict[str, set[str]]:
+        """For each program, the programs that must be down before it stops: those that need it.
+
+        A program needs another when it names it in ``depends_on``, directly or through jobs and
+        dependencies that do. Programs on unrelated branches need nothing of each other, so they
+        stop side by side.
+        """
+        needs: dict[str, set[str]] = {}
+        for name in self.programs:
+            found: set[str] = set()
+            todo = list(self.programs[name].depends_on)
+            seen: set[str] = set()
+            while todo:
+                unit = todo.pop()
+                if unit in seen:
+                    continue
+                seen.add(unit)
+                if unit in self.programs:
+                    found.add(unit)
+                elif unit in self.jobs:
+                    todo.extend(self.jobs[unit].depends_on)
+            needs[name] = found
+        return {name: {other for other, wanted in needs.items() if name in wanted} for name in self.programs}
+
+    def shutdown_span(self) -> float:
+        """The longest time the stop ladders can take when independent branches stop side by side."""
+        before = self.stop_before()
+        spans: dict[str, float] = {}
+
+        def span(name: str) -> float:
+            if name not in spans:
+                spans[name] = 0.0  # the graph has no cycle (checked); this only guards the recursion
+                first = max((span(d) for d in before[name]), default=0.0)
+                spans[name] = first + self.programs[name].stop_total
+            return spans[name]
+
+        return max((span(n) for n in self.programs), default=0.0)
+
 
 @dataclass(frozen=True, repr=False, eq=False)
 class Loaded(Record):

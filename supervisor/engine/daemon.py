@@ -7,11 +7,9 @@ import os
 import random
 import signal
 import socket
-from dataclasses import replace
 
 from supervisor import __version__
 from supervisor.config import cachefiles, compiled
-from supervisor.config.diff import diff
 from supervisor.config.settings import Loaded
 from supervisor.engine.frontdoor import FrontDoor
 from supervisor.engine.graph import bind_listener, blocked_by, build_unit, gate_for, start_listening
@@ -25,6 +23,8 @@ from supervisor.engine.readiness import (
     Snapshot,
     Stopped,
 )
+from supervisor.engine.reload import apply_reload
+from supervisor.engine.shutdown import stop_all
 from supervisor.engine.target import ProbeLatencies, ReloadResult
 from supervisor.engine.units import instants
 from supervisor.engine.units.base import Context, Unit, run_command
@@ -39,7 +39,7 @@ from supervisor.host.systemd import Notifier, watchdog_interval_s
 from supervisor.machine import timeline
 from supervisor.machine.clock import MonotonicClock
 from supervisor.machine.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError, SpawnError
-from supervisor.machine.events import ExitStatus, Reason, Restart, Shutdown
+from supervisor.machine.events import ExitStatus
 
 
 class Daemon(FrontDoor):
@@ -296,103 +296,31 @@ class Daemon(FrontDoor):
 
     def apply(self, new: Loaded) -> ReloadResult:
         """Apply a validated configuration: restart what changed, refuse what cannot be."""
-        change = diff(self.cfg, new.config)
-        # Bind every new listen address before anything changes: one that cannot be bound
-        # refuses that program's part of the reload, never the daemon.
-        fresh: dict[str, socket.socket] = {}
-        failed: dict[str, str] = {}
-        for name in change.new_listen:
-            address = new.config.programs[name].listen or ""
-            try:
-                fresh[name] = bind_listener(address)
-            except OSError as exc:
-                failed[name] = f"cannot bind {address}: {exc.strerror or exc}"
-        programs = dict(new.config.programs)
-        for name in failed:  # what runs stays as it is, so the next reload compares against it
-            if name in self.cfg.programs:
-                # ...but with the new `after`: the new file's order has no loop, a mix of both might
-                programs[name] = replace(self.cfg.programs[name], after=programs[name].after)
-            else:
-                del programs[name]
-        self.loaded = replace(new, config=replace(new.config, programs=programs))
-        self.cfg = self.loaded.config
-        changed = [n for n in change.changed if n not in failed]
-        added = [n for n in change.added if n not in failed]
-        for name in change.removed:
-            unit = self.units.pop(name)
-            assert isinstance(unit, ProgramRunner)
-            unit.dispatch(Shutdown())
-            self.loop.create_task(self._retire(unit, self.listeners.pop(name, None)))
-        for name in changed:
-            unit = self.units[name]
-            assert isinstance(unit, ProgramRunner)
-            if name in fresh or not self.cfg.programs[name].listen:
-                old_sock = self.listeners.pop(name, None)
-                if name in fresh:
-                    self.listeners[name] = fresh[name]
-                if old_sock is not None:
-                    old_sock.close()  # a running incarnation keeps its own copy until it goes
-            listener = self.listeners.get(name)
-            # Keep the runner (its log buffer, its counters); the next incarnation uses the new definition.
-            unit.redefine(self.cfg.programs[name], listener.fileno() if listener else None)
-            unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
-        for name in added:
-            if name in fresh:
-                self.listeners[name] = fresh[name]
-            self.units[name] = self.make_unit(name)
-        # Keep the status document in the new start-up order.
-        self.units = {n: self.units[n] for level in new.plan for n in level if n in self.units}
-        for name in added:
-            self.units[name].begin()
-        self._schedule_recompute()
-        result: ReloadResult = {
-            "ok": not failed,
-            "changed": changed,
-            "added": added,
-            "removed": list(change.removed),
-            "unchanged": list(change.unchanged),
-        }
-        if failed:
-            result["failed"] = failed
-            result["error"] = "; ".join(f"{n}: {why}" for n, why in failed.items())
-        if change.note:
-            result["note"] = change.note
-        (self.log.warning if failed else self.log.info)("config.reloaded", **result)
-        return result
-
-    async def _retire(self, unit: ProgramRunner, listener: socket.socket | None) -> None:
-        await unit.wait_down()
-        unit.close()
-        if listener is not None:
-            listener.close()
+        return apply_reload(self, new)
 
     async def _shutdown_then_stop(self) -> None:
         await self.shutdown()
         self.queue.put_nowait(Stopped())
 
     async def shutdown(self) -> None:
-        """Stop programs in reverse dependency order, bounded by ``shutdown_timeout``."""
+        """Stop programs, each after the programs that need it, bounded by ``shutdown_timeout``."""
         self.state = Phase.STOPPING
         self.readiness.stopping()
         deadline = self.clock.now() + self.cfg.supervisor.shutdown_timeout
         for unit in self.units.values():
             unit.halt()
-        for level in reversed(self.loaded.plan):
-            progs = [u for n in level if isinstance(u := self.units.get(n), ProgramRunner)]
-            for prog in progs:
-                prog.dispatch(Shutdown())
-            waits = [asyncio.ensure_future(p.wait_down()) for p in progs]
-            if waits:
-                left = deadline - self.clock.now()
-                _, pending = await asyncio.wait(waits, timeout=max(0.0, left))
-                if pending:
-                    self.log.warning(
-                        "supervisor.shutdown_timeout",
-                        after_s=self.cfg.supervisor.shutdown_timeout,
-                        next="killing what is left",
-                    )
-                    await self._kill_all()
-                    break
+        programs = {n: u for n, u in self.units.items() if isinstance(u, ProgramRunner)}
+        if programs:
+            left = deadline - self.clock.now()
+            try:
+                await asyncio.wait_for(stop_all(programs, self.cfg.stop_before()), timeout=max(0.0, left))
+            except TimeoutError:
+                self.log.warning(
+                    "supervisor.shutdown_timeout",
+                    after_s=self.cfg.supervisor.shutdown_timeout,
+                    next="killing what is left",
+                )
+                await self._kill_all()
         for prog in self.programs:
             prog.close()
         for sock in self.listeners.values():

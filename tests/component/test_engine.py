@@ -86,6 +86,33 @@ depends_on = ["app"]
     assert not any(alive(p) for p in pids)
 
 
+def test_unrelated_branches_stop_side_by_side(run_daemon) -> None:
+    """A slow ladder on one branch holds up only what that branch needs, not an unrelated program."""
+    d = run_daemon(f"""
+[supervisor]
+shutdown_timeout = "20s"
+[programs.base]
+command = {program("sleeper")}
+[programs.slow]
+command = {program("ignores_sigterm")}
+depends_on = ["base"]
+stop_timeout = "3s"
+[programs.other_base]
+command = {program("sleeper")}
+[programs.other]
+command = {program("sleeper")}
+depends_on = ["other_base"]
+""")
+    d.wait_ready()
+    d.wait_event("program.output", program="slow")
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit() == 0
+    order = [e["program"] for e in d.events() if e.get("event") in ("program.stopped", "program.kill")]
+    # other_base no longer waits behind slow's ladder (the level above it); base still does.
+    assert order.index("other_base") < order.index("slow"), order
+    assert order.index("slow") < order.index("base"), order
+
+
 def test_ignoring_sigterm_gets_sigkill_after_stop_timeout(run_daemon) -> None:
     """A child that ignores its stop signal is SIGKILLed once stop_timeout has passed."""
     d = run_daemon(f"""

@@ -694,3 +694,26 @@ start_timeout = inf
         "programs.web.start_timeout",
     ):
         assert "finite" in found[key], (key, found)
+
+
+def test_the_shutdown_warning_counts_the_longest_chain_not_the_levels(tmp_path: Path) -> None:
+    """Ladders on unrelated branches run side by side, so check warns only when one chain exceeds the timeout."""
+    text = """
+[supervisor]
+shutdown_timeout = "12s"
+[programs.alone]
+command = ["true"]
+stop_timeout = "10s"
+[programs.base]
+command = ["true"]
+stop_timeout = "5s"
+[programs.top]
+command = ["true"]
+depends_on = ["base"]
+stop_timeout = "5s"
+"""
+    loaded = load(write(tmp_path, text), environ={})
+    assert loaded.config.shutdown_span() == 10
+    assert not [w for w in loaded.warnings if "shutdown_timeout" in w]
+    slow = load(write(tmp_path, text.replace('"12s"', '"9s"')), environ={})
+    assert [w for w in slow.warnings if "longest chain" in w]

@@ -182,3 +182,9 @@ def test_the_run_path_imports_neither_pydantic_nor_ssl() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"the run path imported: {out.stdout.strip()}"
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """About 400 lines is where a module should split: none is above it."""
+    sizes = {str(p.relative_to(PKG)): len(p.read_text().splitlines()) for p in PKG.rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 400} == {}
