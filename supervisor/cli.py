@@ -217,9 +217,9 @@ def _signal(client: Any, args: argparse.Namespace) -> int:
     if code != 200:
         print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
         return EXIT_GAVE_UP
-    import signal as _signal
+    from supervisor.machine.events import signal_name
 
-    name = _signal.Signals(doc["signal"]).name if doc["signal"] in _signal.Signals._value2member_map_ else doc["signal"]
+    name = signal_name(doc["signal"]) if isinstance(doc["signal"], int) else doc["signal"]
     whom = f"process group {doc['pid']}" if doc["group"] else f"pid {doc['pid']}"
     print(f"{args.name}: sent {name} to {whom}")
     return EXIT_OK

@@ -10,10 +10,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from supervisor.engine.target import ControlTarget, Figures
-
-PROGRAM_STATES = ["pending", "starting", "running", "backoff", "stopping", "stopped", "exited", "fatal"]
-JOB_STATES = ["pending", "running", "retrying", "succeeded", "failed", "skipped"]
-DEPENDENCY_STATES = ["waiting", "ready", "unavailable", "timed_out"]
+from supervisor.machine.events import RESTART_REASONS
+from supervisor.machine.jobstates import JobState
+from supervisor.machine.model import State
 
 
 class Metrics:
@@ -94,10 +93,10 @@ def _units(figures: Figures) -> Iterator[Metric]:
         if unit["kind"] == "program":
             counters = figures["programs"].get(name)
             up.add_metric([name], 1.0 if unit["state"] == "running" else 0.0)
-            for s in PROGRAM_STATES:
-                state.add_metric([name, s], 1.0 if unit["state"] == s else 0.0)
+            for ps in State:
+                state.add_metric([name, ps], 1.0 if unit["state"] == ps else 0.0)
             by_reason = counters["restarts_by_reason"] if counters else {}
-            for reason in ("exit", "health", "memory", "operator", "reload"):
+            for reason in RESTART_REASONS:
                 restarts.add_metric([name, reason], float(by_reason.get(reason, 0)))
             uptime.add_metric([name], float(unit["uptime_s"] or 0.0))
             if counters and counters["last_exit_code"] is not None:
@@ -107,8 +106,8 @@ def _units(figures: Figures) -> Iterator[Metric]:
         elif unit["kind"] == "dependency":
             dep_ready.add_metric([name, unit["type"]], 1.0 if unit["state"] == "ready" else 0.0)
         else:
-            for s in JOB_STATES:
-                job_state.add_metric([name, s], 1.0 if unit["state"] == s else 0.0)
+            for js in JobState:
+                job_state.add_metric([name, js], 1.0 if unit["state"] == js else 0.0)
             job_attempts.add_metric([name], float(unit["attempts"]))
             if unit["duration_s"] is not None:
                 job_duration.add_metric([name], unit["duration_s"])

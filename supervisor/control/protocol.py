@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-API_PREFIX = "/v1"
-
 
 def parse_signal(value: object) -> int | None:
     """Return the signal number for ``HUP``, ``SIGHUP``, ``sighup`` or ``1``; None if there is none."""

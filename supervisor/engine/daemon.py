@@ -39,7 +39,7 @@ from supervisor.host.systemd import Notifier, watchdog_interval_s
 from supervisor.machine import timeline
 from supervisor.machine.clock import MonotonicClock
 from supervisor.machine.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError, SpawnError
-from supervisor.machine.events import ExitStatus
+from supervisor.machine.events import ExitStatus, signal_name
 
 
 class Daemon(FrontDoor):
@@ -171,7 +171,8 @@ class Daemon(FrontDoor):
         self.probe_latencies.observe(kind, name, seconds, ok)
 
     def _orphan(self, pid: int, status: ExitStatus) -> None:
-        self.log.info("process.orphan_reaped", pid=pid, code=status.code, signal=status.signal)
+        signame = signal_name(status.signal) if status.signal is not None else None
+        self.log.info("process.orphan_reaped", pid=pid, code=status.code, signal=signame)
 
     def _fatal(self, name: str, why: str) -> None:
         if self.cfg.supervisor.on_fatal == "exit":
@@ -239,7 +240,7 @@ class Daemon(FrontDoor):
                         await self._kill_all()
                         break
                     continue
-                self.log.info("supervisor.signal", signal=signal.Signals(item.signal).name, next="stopping")
+                self.log.info("supervisor.signal", signal=signal_name(item.signal), next="stopping")
                 self.loop.create_task(self._shutdown_then_stop())
             elif isinstance(item, GiveUpRequested):
                 if self.state is not Phase.STOPPING:

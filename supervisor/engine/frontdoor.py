@@ -33,7 +33,7 @@ from supervisor.host import process
 from supervisor.host.logwriter import LogWriter
 from supervisor.machine.clock import Clock
 from supervisor.machine.events import Restart, Start, Stop
-from supervisor.machine.states import State
+from supervisor.machine.model import DOWN_STATES
 from supervisor.machine.status import ProgramEntry, StatusDocument, UnitEntry, unit_problems
 from supervisor.machine.timeline import Document as TimelineDocument
 from supervisor.machine.timeline import Timeline, document
@@ -129,7 +129,7 @@ class FrontDoor:
 
         async def send() -> SignalSent:
             pid = prog.model.pid
-            if pid is None or prog.model.state in (State.STOPPED, State.EXITED, State.FATAL):
+            if pid is None or prog.model.state in DOWN_STATES:
                 raise Conflict(f"{name} is not running (it is {prog.model.state.value})")
             try:
                 prog.send_signal(sig, group)
@@ -172,7 +172,7 @@ class FrontDoor:
         return unit_problems(self._entries({}))
 
     def status(self, rss_pass: bool = True) -> StatusDocument:
-        """Return the status document of SPEC.md; ``ready`` is live, as ``/readyz`` answers.
+        """Return the status document; ``ready`` is live, as ``/readyz`` answers.
 
         ``rss_pass=False`` leaves RSS out and saves the /proc pass.
         """

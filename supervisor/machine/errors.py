@@ -1,10 +1,9 @@
-"""Exceptions and the process exit codes of SPEC.md."""
+"""Exceptions, and the process exit codes the command line promises (see the CLI reference)."""
 
 from __future__ import annotations
 
 EXIT_OK = 0
 EXIT_GAVE_UP = 1  # a program exhausted its restart budget
-EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3  # the daemon cannot be reached
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a dependency or job gave up
 EXIT_CONFIG = 78  # EX_CONFIG: invalid configuration

@@ -32,6 +32,10 @@ class Reason(enum.StrEnum):
     HANDOVER = "handover"  # replaced by a newer incarnation that became ready (start-first)
 
 
+# Every reason a program can be restarted for (a shutdown ends it for good): /metrics exports each.
+RESTART_REASONS = tuple(r for r in Reason if r is not Reason.SHUTDOWN)
+
+
 @dataclass(frozen=True, repr=False, eq=False)
 class ExitStatus(Record):
     """How a process ended: an exit code or a signal number."""

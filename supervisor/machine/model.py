@@ -37,7 +37,6 @@ class Health(enum.StrEnum):
 
 
 # Named groups of states, as supervisord keeps RUNNING_STATES beside its states.
-ALIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 DOWN_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL})
 
 

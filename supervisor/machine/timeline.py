@@ -12,8 +12,6 @@ from typing import Any, TypedDict
 
 from supervisor.machine.status import TimelineEntry
 
-FIELDS = ("eligible_s", "started_s", "ready_s")
-
 
 class Row(TimelineEntry):
     """One unit of ``GET /v1/timeline``: its instants, what it waits on, and whether it is on the critical chain."""

@@ -241,3 +241,30 @@ def test_the_tcp_side_reads_the_document_and_the_figures(served: Served) -> None
         urllib.request.urlopen(urllib.request.Request(f"{base}/v1/programs/web/stop", method="POST"), timeout=10)
     assert info.value.code == 405
     assert not any(call[0] == "act" for call in served.target.calls)
+
+
+def test_metrics_export_every_restart_reason_and_state() -> None:
+    """Every restart reason and every program and job state has its series, read from the one vocabulary."""
+    from supervisor.control.metrics import Metrics
+    from supervisor.machine.events import Reason
+    from supervisor.machine.jobstates import JobState
+    from supervisor.machine.model import State
+
+    target = FakeTarget()
+    reasons = {r.value: 1 for r in Reason if r is not Reason.SHUTDOWN}
+    job = {"name": "migrate", "kind": "job", "state": "running", "attempts": 1, "duration_s": None}
+    doc = {**DOC, "units": [*DOC["units"], job]}
+    counters = {"restarts_by_reason": reasons, "last_exit_code": None, "health_failures": 0}
+    target.figures = lambda: {  # type: ignore[method-assign]
+        "status": doc,
+        "programs": {"web": counters},
+        "probes": [],
+        "log_lines_dropped": 0,
+    }
+    text = Metrics(target).render()[0].decode()
+    for reason in reasons:
+        assert f'supervisor_program_restarts_total{{program="web",reason="{reason}"}} 1.0' in text, reason
+    for state in State:
+        assert f'supervisor_program_state{{program="web",state="{state}"}}' in text, state
+    for jstate in JobState:
+        assert f'supervisor_job_state{{job="migrate",state="{jstate}"}}' in text, jstate

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
-    """conf/systemd/supervisor.service passes systemd-analyze verify and says what SPEC requires."""
+    """conf/systemd/supervisor.service passes systemd-analyze verify and says what the product requires."""
     text = (ROOT / "conf/systemd/supervisor.service").read_text()
     for line in ("Type=notify", "KillMode=mixed", "RestartPreventExitStatus=78", "WatchdogSec="):
         assert line in text

@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterable
 
 from supervisor.engine.units.base import Unit
 from supervisor.engine.units.dependency import DependencyRunner
-from supervisor.engine.units.job import RUNNING, JobRunner
+from supervisor.engine.units.job import JobRunner
 from supervisor.engine.units.program import ProgramRunner
+from supervisor.machine.jobstates import RUNNING
 from supervisor.machine.timeline import Timeline
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import Callable
 
 from supervisor.config.envfile import unit_environment
@@ -12,25 +11,19 @@ from supervisor.engine.units.alembic_gate import AlembicGate
 from supervisor.engine.units.base import Context, LineBuffer, run_command
 from supervisor.host.process import SpawnSpec, child_environment
 from supervisor.machine.errors import EXIT_UNAVAILABLE
+from supervisor.machine.events import signal_name
+from supervisor.machine.jobstates import (
+    FAILED,
+    FINISHED_STATES,
+    PENDING,
+    RETRYING,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    JobState,
+)
 from supervisor.machine.status import JobEntry
 from supervisor.stack import migrations
-
-
-class JobState(enum.StrEnum):
-    """A job's states, as the status document spells them."""
-
-    PENDING = "pending"  # waiting on its dependencies
-    RUNNING = "running"
-    RETRYING = "retrying"  # waiting before its next attempt
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # at head, or ALEMBIC_CMD=true
-
-
-PENDING, RUNNING, RETRYING = JobState.PENDING, JobState.RUNNING, JobState.RETRYING
-SUCCEEDED, FAILED, SKIPPED = JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED
-# Named groups beside the states: over for this start-up; lets its dependants start (with continue).
-FINISHED_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED})
 
 
 class JobRunner:
@@ -223,7 +216,7 @@ class JobRunner:
                 if status is None
                 else f"exit code {status.code}"
                 if status.signal is None
-                else f"signal {status.signal}"
+                else f"signal {signal_name(status.signal)}"
             )
             # Only transient failures of an alembic migration are retried; others always are.
             cause = migrations.transient_cause("\n".join(output)) if self.cfg.alembic_config else "failed"
