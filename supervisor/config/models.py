@@ -200,9 +200,10 @@ class HealthTable(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> HealthTable:
-        kinds = [k for k in ("http", "tcp", "exec", "file") if getattr(self, k) is not None]
+        kinds = [k for k in settings.HEALTH_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(f"name exactly one of http, tcp, exec, file (got {', '.join(kinds) or 'none'})")
+            one_of = ", ".join(settings.HEALTH_KINDS)
+            raise ValueError(f"name exactly one of {one_of} (got {', '.join(kinds) or 'none'})")
         if self.file is not None and self.max_age is None:
             raise ValueError("a file check needs max_age")
         if self.max_age is not None and self.file is None:

@@ -139,6 +139,10 @@ class RestartConfig(Record):
     no_restart_exit_codes: list[int]
 
 
+# The kinds of health check, each a key of ``health``: models, the check's kind and the watch read this.
+HEALTH_KINDS = ("http", "tcp", "exec", "file")
+
+
 @dataclass(frozen=True, repr=False, eq=False)
 class HealthConfig(Record):
     """``health = { http | tcp | exec | file, ... }``: exactly one kind of check."""
@@ -156,7 +160,7 @@ class HealthConfig(Record):
     @property
     def kind(self) -> str:
         """Return which check this is."""
-        return next(k for k in ("http", "tcp", "exec", "file") if getattr(self, k) is not None)
+        return next(k for k in HEALTH_KINDS if getattr(self, k) is not None)
 
 
 @dataclass(frozen=True, repr=False, eq=False)

@@ -6,12 +6,15 @@ import asyncio
 import random
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import structlog
 
 from supervisor.config.models import ProgramTable, plain_table
+from supervisor.config.settings import HealthConfig
 from supervisor.engine.units.base import Context
 from supervisor.engine.units.program import ProgramRunner
 from supervisor.host.process import Child, Reaper, SpawnSpec
@@ -172,3 +175,28 @@ def test_start_first_stops_the_old_one_only_once_the_new_one_is_ready(loop) -> N
     assert h.runner.pids() == [102, 101]
     h.exit(101, sig=signal.SIGTERM)
     assert h.runner.pids() == [102] and h.state is State.RUNNING
+
+
+def test_every_health_kind_makes_a_probe() -> None:
+    """Each kind that the configuration accepts has a probe: a kind added in one place fails here."""
+    from supervisor.config.settings import HEALTH_KINDS
+    from supervisor.engine.units.watch import Watch
+
+    values = {"http": "http://127.0.0.1:1/", "tcp": "127.0.0.1:1", "exec": ["true"], "file": "/tmp/hb"}
+    assert set(values) == set(HEALTH_KINDS)
+    for kind in HEALTH_KINDS:
+        health = HealthConfig(
+            http=None,
+            tcp=None,
+            exec=None,
+            file=None,
+            max_age=None,
+            interval=1.0,
+            timeout=1.0,
+            failure_threshold=1,
+            start_period=0.0,
+        )
+        health = replace(health, **{kind: values[kind]}, max_age=5.0 if kind == "file" else None)
+        runner = SimpleNamespace(cfg=SimpleNamespace(health=health), spawned_wall={})
+        watch = Watch(runner, lambda argv, timeout_s: asyncio.sleep(0, None))  # type: ignore[arg-type]
+        assert watch._make_probe(1) is not None, kind

@@ -95,14 +95,16 @@ class Watch:
         h = self.runner.cfg.health
         if h is None:
             return None
-        if h.http is not None:
+        kind = h.kind
+        if kind == "http" and h.http is not None:
             return probes.http(h.http, h.timeout)
-        if h.tcp is not None:
+        if kind == "tcp" and h.tcp is not None:
             return probes.tcp(h.tcp, h.timeout)
-        if h.file is not None and h.max_age is not None:
+        if kind == "file" and h.file is not None and h.max_age is not None:
             return probes.file(h.file, h.max_age, not_before=self.runner.spawned_wall.get(pid, 0.0))
-        assert h.exec is not None
-        return probes.exec_(list(h.exec), h.timeout, self.run_exec)
+        if kind == "exec" and h.exec is not None:
+            return probes.exec_(list(h.exec), h.timeout, self.run_exec)
+        raise AssertionError(f"no probe for health kind {kind!r}")  # HEALTH_KINDS and this must agree
 
     async def _health_loop(self, generation: int, probe: probes.Probe) -> None:
         r = self.runner
