@@ -161,15 +161,7 @@ async def _migrate(loaded: Loaded) -> int:
                 if name not in config.jobs:
                     continue
                 job = config.jobs[name]
-                lock_dep = config.dependencies.get(job.lock) if job.lock else None
-                url_dep = lock_dep or next(
-                    (
-                        config.dependencies[d]
-                        for d in job.depends_on
-                        if d in deps and config.dependencies[d].type == "postgres"
-                    ),
-                    None,
-                )
+                lock_dep, url_dep = config.job_database(name)
                 runner = JobRunner(name, job, ctx, lock_dep, url_dep.url if url_dep else None)
                 jobs.append(runner)
                 runner.start()

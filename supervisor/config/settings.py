@@ -207,6 +207,16 @@ class Config(Record):
     jobs: dict[str, JobConfig]
     programs: dict[str, ProgramConfig]
 
+    def job_database(self, name: str) -> tuple[DependencyConfig | None, DependencyConfig | None]:
+        """Return job ``name``'s lock dependency and the postgres dependency whose database it reads.
+
+        The lock's database when it takes a lock, else the first postgres dependency it names.
+        """
+        job = self.jobs[name]
+        lock = self.dependencies.get(job.lock) if job.lock else None
+        named = (self.dependencies[d] for d in job.depends_on if d in self.dependencies)
+        return lock, lock or next((d for d in named if d.type == "postgres"), None)
+
     def stop_before(self) -> dict[str, set[str]]:
         """For each program, the programs that must be down before it stops: those that need it.
 

@@ -12,7 +12,7 @@ from supervisor import __version__
 from supervisor.config import cachefiles, compiled
 from supervisor.config.settings import Loaded
 from supervisor.engine.frontdoor import FrontDoor
-from supervisor.engine.graph import bind_listener, blocked_by, build_unit, gate_for, start_listening
+from supervisor.engine.graph import blocked_by, build_unit, gate_for
 from supervisor.engine.readiness import (
     Call,
     DaemonEvent,
@@ -31,6 +31,7 @@ from supervisor.engine.units.base import Context, Unit, run_command
 from supervisor.engine.units.job import JobRunner
 from supervisor.engine.units.program import ProgramRunner
 from supervisor.host import logs, process
+from supervisor.host.listen import bind_listener, start_listening
 from supervisor.host.logwriter import LogWriter
 from supervisor.host.notify import NotifyListener
 from supervisor.host.prestart import STOP_SIGNALS, Prestarted

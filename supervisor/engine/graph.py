@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Mapping
 
-from supervisor.config.settings import Config, ProgramConfig, parse_address
+from supervisor.config.settings import Config, ProgramConfig
 from supervisor.engine.units.base import Context, Unit
 from supervisor.engine.units.dependency import DependencyRunner
 from supervisor.engine.units.job import JobRunner
 from supervisor.engine.units.program import ProgramRunner
-
-
-def bind_listener(address: str) -> socket.socket:
-    """Bind once; every incarnation of the program inherits this socket.
-
-    It listens only from the program's first start (``listening``): until then a
-    client is refused at once instead of waiting in a backlog nobody accepts from.
-    """
-    host, port = parse_address(address)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def start_listening(fd: int) -> None:
-    """Let a bound listen socket accept, once."""
-    sock = socket.socket(fileno=os.dup(fd))
-    try:
-        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-            sock.listen(1024)
-    finally:
-        sock.close()
 
 
 def build_unit(
@@ -49,11 +20,9 @@ def build_unit(
     if name in cfg.dependencies:
         return DependencyRunner(name, cfg.dependencies[name], ctx)
     if name in cfg.jobs:
-        job = cfg.jobs[name]
-        lock_dep = cfg.dependencies.get(job.lock) if job.lock else None
-        postgres = [d for d in job.depends_on if d in cfg.dependencies and cfg.dependencies[d].type == "postgres"]
-        url_dep = lock_dep or (cfg.dependencies[postgres[0]] if postgres else None)
-        return JobRunner(name, job, ctx, lock_dep, url_dep.url if url_dep else None, lines, on_running=on_job_running)
+        lock_dep, url_dep = cfg.job_database(name)
+        url = url_dep.url if url_dep else None
+        return JobRunner(name, cfg.jobs[name], ctx, lock_dep, url, lines, on_running=on_job_running)
     listener = listeners.get(name)
     return ProgramRunner(name, cfg.programs[name], ctx, listener.fileno() if listener else None, lines)
 

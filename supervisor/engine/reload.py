@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 from supervisor.config.diff import diff
 from supervisor.config.settings import Config, Loaded
-from supervisor.engine.graph import bind_listener
 from supervisor.engine.target import ReloadResult
 from supervisor.engine.units.base import Unit
 from supervisor.engine.units.program import ProgramRunner
+from supervisor.host.listen import bind_listener
 from supervisor.machine.events import Reason, Restart, Shutdown
 
 

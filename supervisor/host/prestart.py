@@ -21,14 +21,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import stat
 import time
 from collections.abc import Mapping
 
 from supervisor.config.envfile import unit_environment
-from supervisor.config.settings import Loaded, ProgramConfig, parse_address
+from supervisor.config.settings import Loaded, ProgramConfig
 from supervisor.host import guard, process, socketlock
+from supervisor.host.listen import bindable
 from supervisor.host.process import Child, SpawnSpec
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
@@ -149,7 +149,7 @@ def _can_come_up(loaded: Loaded) -> bool:
         return False  # another supervisor: ``run`` will exit 69, and must leave nothing behind
     addresses = [sup.http] if sup.http else []
     addresses += [p.listen for p in loaded.config.programs.values() if p.listen is not None]
-    return all(_bindable(address) for address in addresses)
+    return all(bindable(address) for address in addresses)
 
 
 def _taken(path: str) -> bool:
@@ -160,15 +160,3 @@ def _taken(path: str) -> bool:
     except OSError:
         return False  # nothing there
     return socketlock.answers(path)  # else nobody: a stale file is removed by the daemon
-
-
-def _bindable(address: str) -> bool:
-    try:
-        host, port = parse_address(address)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the daemon binds it
-            sock.bind((host, port))
-    except (OSError, ValueError):
-        return False
-    return True

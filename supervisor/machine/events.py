@@ -32,6 +32,22 @@ class Reason(enum.StrEnum):
     HANDOVER = "handover"  # replaced by a newer incarnation that became ready (start-first)
 
 
+# Operator events that are more than news, and their log level; every other event is "info".
+EVENT_LEVELS = {
+    "program.exited": "warning",
+    "program.fatal": "warning",
+    "program.unhealthy": "warning",
+    "program.kill": "warning",
+    "program.spawn_failed": "warning",
+    "program.memory_exceeded": "warning",
+    "program.health_failed": "warning",
+    "program.start_timeout": "warning",
+    "program.handover_failed": "warning",
+    "program.stop_escalated": "warning",
+    "dependency.unavailable": "warning",
+    "dependency.timed_out": "error",
+}
+
 # Every reason a program can be restarted for (a shutdown ends it for good): /metrics exports each.
 RESTART_REASONS = tuple(r for r in Reason if r is not Reason.SHUTDOWN)
 

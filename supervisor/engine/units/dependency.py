@@ -12,12 +12,11 @@ from supervisor.machine import depstates
 from supervisor.machine.backoff import Backoff
 from supervisor.machine.clock import on_grid
 from supervisor.machine.depstates import DepModel, DepPolicy, DepState, Probed
-from supervisor.machine.events import Log
+from supervisor.machine.events import EVENT_LEVELS, Log
 from supervisor.machine.status import DependencyEntry
 from supervisor.stack import probes
 
 WAITING, READY, UNAVAILABLE, TIMED_OUT = (DepState.WAITING, DepState.READY, DepState.UNAVAILABLE, DepState.TIMED_OUT)
-_LEVELS = {"dependency.unavailable": "warning", "dependency.timed_out": "error"}
 
 
 def make_probe(cfg: DependencyConfig) -> probes.Probe:
@@ -165,7 +164,7 @@ class DependencyRunner:
                 self.ctx.give_up(action.code, f"dependency {self.name} {action.why}")
                 return
             elif isinstance(action, Log):
-                getattr(self._log, _LEVELS.get(action.event, "info"))(action.event, **dict(action.fields))
+                getattr(self._log, EVENT_LEVELS.get(action.event, "info"))(action.event, **dict(action.fields))
 
     async def _sleep_watching(self, delay_s: float) -> None:
         """Sleep ``delay_s``, or less if the kept connection stirs (but ``interval`` at least since the last probe).

@@ -16,23 +16,10 @@ from supervisor.host.prestart import program_spec
 from supervisor.host.process import SpawnSpec
 from supervisor.machine import events
 from supervisor.machine.clock import Handle
-from supervisor.machine.events import Event, ExitStatus
+from supervisor.machine.events import EVENT_LEVELS, Event, ExitStatus
 from supervisor.machine.model import After, Health
 from supervisor.machine.states import Model, State, transition
 from supervisor.machine.status import ProgramEntry
-
-_WARN = {
-    "program.exited",
-    "program.fatal",
-    "program.unhealthy",
-    "program.kill",
-    "program.spawn_failed",
-    "program.memory_exceeded",
-    "program.health_failed",
-    "program.start_timeout",
-    "program.handover_failed",
-    "program.stop_escalated",
-}
 
 
 class ProgramRunner:
@@ -134,7 +121,7 @@ class ProgramRunner:
                 self._cancel(name)
         elif isinstance(action, events.Log):
             fields = dict(action.fields)
-            (self._log.warning if action.event in _WARN else self._log.info)(action.event, **fields)
+            getattr(self._log, EVENT_LEVELS.get(action.event, "info"))(action.event, **fields)
         elif isinstance(action, events.BecameFatal):
             self.ctx.fatal(self.name, action.why)
 
