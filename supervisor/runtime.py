@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import sys
 from dataclasses import replace
-from typing import Any
 
 from supervisor.config.settings import Loaded, parse_address
-from supervisor.engine.units.base import Context
+from supervisor.engine.units.base import default_context
 from supervisor.engine.units.dependency import DependencyRunner
 from supervisor.engine.units.job import JobRunner
 from supervisor.host import guard, logs, process, socketlock
 from supervisor.host.logwriter import LogWriter
 from supervisor.host.prestart import STOP_SIGNALS, Prestarted
-from supervisor.machine.clock import MonotonicClock
 from supervisor.machine.errors import EXIT_OK, EXIT_UNAVAILABLE
 
 
@@ -88,20 +85,6 @@ async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarte
             keeper.flush()
 
 
-def _context(loop: asyncio.AbstractEventLoop, reaper: process.Reaper, give_up: Any) -> Context:
-    out = logs.get("output")
-    return Context(
-        loop=loop,
-        clock=MonotonicClock(loop),
-        reaper=reaper,
-        log=logs.get(),
-        base_env=dict(os.environ),
-        rng=random.Random(),
-        give_up=give_up,
-        output=lambda unit, stream, line: out.info("program.output", program=unit, stream=stream, line=line),
-    )
-
-
 def wait(loaded: Loaded, timeout_s: float | None) -> int:
     """Return 0 once every dependency is ready; 69 when one is not within its timeout."""
     cfg = loaded.config.supervisor
@@ -111,7 +94,7 @@ def wait(loaded: Loaded, timeout_s: float | None) -> int:
 
 async def _wait(loaded: Loaded, timeout_s: float | None) -> int:
     loop = asyncio.get_running_loop()
-    ctx = _context(loop, process.Reaper(), lambda code, why: None)
+    ctx = default_context(loop)
     deps = []
     for name, dep in loaded.config.dependencies.items():
         if timeout_s is not None:
@@ -139,12 +122,11 @@ def migrate(loaded: Loaded) -> int:
 
 async def _migrate(loaded: Loaded) -> int:
     loop = asyncio.get_running_loop()
-    reaper = process.Reaper()
-    loop.add_signal_handler(signal.SIGCHLD, reaper.reap)
+    ctx = default_context(loop)
+    loop.add_signal_handler(signal.SIGCHLD, ctx.reaper.reap)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    ctx = _context(loop, reaper, lambda code, why: None)
     config = loaded.config
     needed = {d for job in config.jobs.values() for d in job.depends_on if d in config.dependencies}
     needed |= {job.lock for job in config.jobs.values() if job.lock}

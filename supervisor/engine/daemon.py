@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import socket
+from dataclasses import replace
 
 from supervisor import __version__
 from supervisor.config import cachefiles, compiled
@@ -27,10 +27,10 @@ from supervisor.engine.reload import apply_reload
 from supervisor.engine.shutdown import stop_all
 from supervisor.engine.target import ProbeLatencies, ReloadResult
 from supervisor.engine.units import instants
-from supervisor.engine.units.base import Context, Unit, run_command
+from supervisor.engine.units.base import Context, Unit, default_context, run_command
 from supervisor.engine.units.job import JobRunner
 from supervisor.engine.units.program import ProgramRunner
-from supervisor.host import logs, process
+from supervisor.host import process
 from supervisor.host.listen import bind_listener, start_listening
 from supervisor.host.logwriter import LogWriter
 from supervisor.host.notify import NotifyListener
@@ -38,7 +38,6 @@ from supervisor.host.prestart import STOP_SIGNALS, Prestarted
 from supervisor.host.process import SpawnSpec
 from supervisor.host.systemd import Notifier, watchdog_interval_s
 from supervisor.machine import timeline
-from supervisor.machine.clock import MonotonicClock
 from supervisor.machine.errors import EXIT_GAVE_UP, EXIT_OK, ConfigError, SpawnError
 from supervisor.machine.events import ExitStatus, signal_name
 
@@ -52,17 +51,21 @@ class Daemon(FrontDoor):
         notifier: Notifier | None = None,
         log_writer: LogWriter | None = None,
         prestarted: Prestarted | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        """Supervise ``loaded``; ``ctx`` brings the clock, spawner and reaper (a test's fakes), else the real ones."""
         self.loaded = loaded
         self.log_writer = log_writer
         self.cfg = loaded.config
-        self.log = logs.get()
-        self.loop = asyncio.get_running_loop()
-        self.clock = MonotonicClock(self.loop)
+        base = ctx or default_context(asyncio.get_running_loop())
+        self.log = base.log
+        self.loop = base.loop
+        self.clock = base.clock
         self.started_at = self.clock.now()
         self.notifier = notifier or Notifier.from_environment()
         self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.problems)
-        self.reaper = process.Reaper(on_orphan=self._orphan)
+        self.reaper = base.reaper
+        self.reaper.on_orphan = self._orphan
         self.queue: asyncio.Queue[DaemonEvent] = asyncio.Queue()
         self.state = Phase.STARTING
         self.exit_code: int | None = None
@@ -73,21 +76,14 @@ class Daemon(FrontDoor):
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[ReloadResult]] = set()
         self._recompute_scheduled = False
-        self._out = logs.get("output")
         self.notify_listener = NotifyListener(self.loop, self._notified)
         self.startup = timeline.Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
-        self.ctx = Context(
-            loop=self.loop,
-            clock=self.clock,
-            reaper=self.reaper,
-            log=self.log,
-            base_env=dict(os.environ),
-            rng=random.Random(),
+        self.ctx = replace(
+            base,
             changed=self._schedule_recompute,
             fatal=self._fatal,
             give_up=self._give_up,
             on_probe=self._on_probe,
-            output=self._output,
             listening=start_listening,
             notify_socket=self.notify_listener.address,
             prestarted=prestarted,
@@ -165,9 +161,6 @@ class Daemon(FrontDoor):
                 return
         self.log.debug("notify.ignored", pid=pid, hint="not a process of any program")
 
-    def _output(self, unit: str, stream: str, line: str) -> None:
-        self._out.info("program.output", program=unit, stream=stream, line=line)
-
     def _on_probe(self, kind: str, name: str, seconds: float, ok: bool) -> None:
         self.probe_latencies.observe(kind, name, seconds, ok)
 
@@ -190,6 +183,13 @@ class Daemon(FrontDoor):
             self.queue.put_nowait(GiveUpRequested(why))
 
     # ---- the loop -------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start-up: every unit begins (probes, early reads, autostarts); gating follows in the loop."""
+        for unit in self.units.values():
+            unit.begin()  # probe; read migration heads while dependencies are awaited; start programs
+        self._schedule_recompute()
+        self.loop.call_soon(self._after_prestart)  # after that first recompute, which takes them
 
     async def run(self) -> int:
         """Run until a signal or a give-up; return the process exit code."""
@@ -219,13 +219,10 @@ class Daemon(FrontDoor):
         watchdog = watchdog_interval_s(os.environ)
         if watchdog:
             self.readiness.watchdog(self.loop, watchdog)
-        for unit in self.units.values():
-            unit.begin()  # probe; read migration heads while dependencies are awaited; start programs
-        self._schedule_recompute()
-        # After that first recompute, which takes them. No await may come between the SIGCHLD
-        # handler above and here: a reap before the recompute would collect an early child as an
-        # orphan, and its runner would then own a pid whose exit it never hears of.
-        self.loop.call_soon(self._after_prestart)
+        # No await may come between the SIGCHLD handler above and begin(): a reap before its
+        # first recompute would collect an early child as an orphan, and its runner would then
+        # own a pid whose exit it never hears of.
+        self.begin()
         interrupts = 0
         while True:
             item = await self.queue.get()

@@ -130,6 +130,23 @@ class Context:
     prestarted: Prestarted | None = None  # programs started before the engine, for their runners to take
 
 
+def default_context(loop: asyncio.AbstractEventLoop, give_up: Callable[[int, str], None] | None = None) -> Context:
+    """The real services: the monotonic clock, a new reaper, the OS spawner, our log and environment."""
+    from supervisor.host import logs
+    from supervisor.machine.clock import MonotonicClock
+
+    out = logs.get("output")
+    return Context(
+        loop=loop,
+        clock=MonotonicClock(loop),
+        reaper=Reaper(),
+        log=logs.get(),
+        base_env=dict(os.environ),
+        give_up=give_up or (lambda code, why: None),
+        output=lambda unit, stream, line: out.info("program.output", program=unit, stream=stream, line=line),
+    )
+
+
 class LineBuffer:
     """The last lines a unit printed, bounded, with followers for ``logs -f``."""
 
