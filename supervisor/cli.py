@@ -169,7 +169,7 @@ def _status(client: Any, args: argparse.Namespace) -> int:
 
 def _act(client: Any, verb: str, names: list[str]) -> int:
     worst = EXIT_OK
-    for name in names:
+    for name in dict.fromkeys(names):  # each program once, in the order given
         code, doc = client.request("POST", f"/v1/programs/{name}/{verb}")
         if code != 200:
             print(f"{name}: {doc.get('error', code)}", file=sys.stderr)

@@ -26,10 +26,22 @@ def log_line(row: dict[str, Any], width: int, colour: bool) -> str:
 def reload_words(doc: dict[str, Any]) -> str:
     """Say what a reload did: ``restarted web; added x; removed y; unchanged: worker, beat``."""
     parts = []
-    for key, verb in (("changed", "restarted"), ("added", "added"), ("removed", "removed")):
-        names = doc.get(key) or []
+    states = doc.get("states") or {}
+
+    def named(names: list[str]) -> str:
+        # Running is what a restart and an addition aim at: only another state is worth saying.
+        return ", ".join(f"{n} ({states[n]})" if states.get(n, "running") != "running" else n for n in names)
+
+    changed = doc.get("changed") or []
+    down = [n for n in changed if states.get(n) in ("stopped", "exited", "fatal")]
+    under_way = [n for n in changed if states.get(n, "running") not in ("running", "standby") and n not in down]
+    done = [n for n in changed if n not in down and n not in under_way]
+    groups = ((done, "restarted"), (under_way, "still restarting"), (down, "changed, not running:"))
+    for names, verb in (*groups, (doc.get("added") or [], "added")):
         if names:
-            parts.append(f"{verb} {', '.join(names)}")
+            parts.append(f"{verb} {named(names)}")
+    if doc.get("removed"):
+        parts.append(f"removed {', '.join(doc['removed'])}")
     unchanged = doc.get("unchanged")
     if unchanged:
         parts.append(f"unchanged: {', '.join(unchanged)}")

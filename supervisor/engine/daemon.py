@@ -283,7 +283,22 @@ class Daemon(FrontDoor):
                     return {"ok": False, "error": "the supervisor is stopping"}
                 return self.apply(new)
 
-            return await self.call(apply)
+            result = await self.call(apply)
+            await self._settle(result)
+            return result
+
+    async def _settle(self, result: ReloadResult) -> None:
+        """Wait (bounded) for the programs a reload restarted or added to settle, and say where they are."""
+        names = [*result.get("changed", []), *result.get("added", [])]
+        progs = [u for n in names if isinstance(u := self.units.get(n), ProgramRunner)]
+        if not progs:
+            return
+        timeout = max(p.cfg.stop_total + p.cfg.start_timeout for p in progs) + 5.0
+        waits = [asyncio.ensure_future(p.wait_settled()) for p in progs]
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for fut in pending:
+            fut.cancel()
+        result["states"] = {p.name: p.model.state.value for p in progs}
 
     async def _run_validator(self, argv: list[str]) -> bool:
         try:

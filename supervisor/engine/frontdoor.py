@@ -153,7 +153,10 @@ class FrontDoor:
     def timeline(self) -> TimelineDocument:
         """Return the start-up as it happened: each unit's instants and the critical chain."""
         programs = self.loaded.config.programs
-        units = [(n, u.kind, u.depends_on, programs[n].after if n in programs else []) for n, u in self.units.items()]
+        units = [
+            (n, u.kind, u.depends_on, programs[n].after if n in programs else [], u.startup_pending())
+            for n, u in self.units.items()
+        ]
         return document(self.startup, units, self.clock.now() - self.started_at)
 
     # ---- what it shows --------------------------------------------------------------

@@ -75,6 +75,7 @@ class ReloadResult(TypedDict):
     failed: NotRequired[dict[str, str]]
     error: NotRequired[str]
     note: NotRequired[str]
+    states: NotRequired[dict[str, str]]  # each changed or added program's state once it settled (or the wait ended)
 
 
 class ProgramCounters(TypedDict):

@@ -20,6 +20,8 @@ class Row(TimelineEntry):
     kind: str
     depends_on: list[str]
     after: list[str]  # programs whose start it waited for (ordering only)
+    running_s: float | None  # a program's start ended well (running), healthy or not yet
+    pending: bool  # start-up still waits for it
     critical: bool
 
 
@@ -39,6 +41,7 @@ class Instants:
     eligible_s: float | None = None
     started_s: float | None = None
     ready_s: float | None = None
+    running_s: float | None = None  # programs: its start ended well (``after`` waits for this)
 
     def as_dict(self) -> TimelineEntry:
         """Return the ``timeline`` entry of the status document."""
@@ -61,30 +64,46 @@ class Timeline:
         """Return the instants of one unit (all null if nothing happened yet)."""
         return self.units.get(name, Instants()).as_dict()
 
+    def running_s(self, name: str) -> float | None:
+        """When a program's start first ended well: ``after`` lets its followers go then."""
+        return self.units.get(name, Instants()).running_s
+
 
 def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
     """Return the units that decided when the last unit became ready, first to last.
 
     From the unit that was ready last, step to whichever of its ``depends_on`` and ``after``
-    became ready last (the one that let it start), until a unit that waited on nothing.
+    became ready last (the one that let it start), until a unit that waited on nothing. While
+    start-up still waits (a unit is ``pending``), the chain ends at the unit that waits instead,
+    and steps first through what it still waits for: the chain names the blocker.
     """
     by_name = {u["name"]: u for u in units}
     order = {u["name"]: i for i, u in enumerate(units)}
-    ready = [u for u in units if u.get("ready_s") is not None]
-    if not ready:
-        return []
-    # On a tie (one tick), the unit later in start-up order is the dependant: it came last.
-    current = max(ready, key=lambda u: (u["ready_s"], order[u["name"]]))
-    chain = [current["name"]]
+    waiting = [u for u in units if u.get("pending") and u.get("ready_s") is None]
+    chain: list[str] = []
+    if waiting:
+        current = waiting[-1]  # the one latest in start-up order: it waits on the others
+        chain.append(current["name"])
+        while True:
+            blockers = [
+                by_name[d]
+                for d in current.get("depends_on", [])
+                if d in by_name and by_name[d].get("ready_s") is None and d not in chain
+            ]
+            if not blockers:
+                break
+            current = blockers[-1]
+            chain.append(current["name"])
+    else:
+        ready = [u for u in units if u.get("ready_s") is not None]
+        if not ready:
+            return []
+        # On a tie (one tick), the unit later in start-up order is the dependant: it came last.
+        current = max(ready, key=lambda u: (u["ready_s"], order[u["name"]]))
+        chain.append(current["name"])
     while True:
-        started = current.get("started_s")
         deps = [by_name[d] for d in current.get("depends_on", []) if d in by_name]
-        # An `after` program held it back only if it was ready by the time this one started.
-        deps += [
-            by_name[d]
-            for d in current.get("after", [])
-            if d in by_name and started is not None and (by_name[d].get("ready_s") or float("inf")) <= started
-        ]
+        deps += [by_name[d] for d in current.get("after", []) if d in by_name and _held_back(by_name[d], current)]
         deps = [d for d in deps if d.get("ready_s") is not None and d["name"] not in chain]
         if not deps:
             break
@@ -93,8 +112,18 @@ def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(reversed(chain))
 
 
-def document(timeline: Timeline, units: list[tuple[str, str, list[str], list[str]]], uptime_s: float) -> Document:
-    """Return ``GET /v1/timeline``: each unit's instants, ``depends_on`` and ``after``, and the critical chain."""
+def _held_back(first: Mapping[str, Any], follower: Mapping[str, Any]) -> bool:
+    """Whether ``first``'s start held ``follower`` back (``after``): its start ended well before the follower's."""
+    started = follower.get("started_s")
+    ended = first.get("running_s", first.get("ready_s"))
+    return started is not None and ended is not None and ended <= started
+
+
+def document(timeline: Timeline, units: list[tuple[str, str, list[str], list[str], bool]], uptime_s: float) -> Document:
+    """Return ``GET /v1/timeline``: each unit's instants, what it waits on, and the critical chain.
+
+    ``units`` are ``(name, kind, depends_on, after, pending)``, ``pending`` when start-up still waits for it.
+    """
     rows: list[Row] = [
         {
             "name": name,
@@ -102,9 +131,11 @@ def document(timeline: Timeline, units: list[tuple[str, str, list[str], list[str
             "depends_on": list(deps),
             "after": list(after),
             **timeline.of(name),
+            "running_s": timeline.running_s(name),
+            "pending": pending,
             "critical": False,
         }
-        for name, kind, deps, after in units
+        for name, kind, deps, after, pending in units
     ]
     chain = critical_chain(rows)
     for row in rows:
@@ -164,7 +195,10 @@ def render(doc: dict[str, Any], width: int = 100, fancy: bool = False) -> str:
             drawn = f"\x1b[1;33m{drawn}\x1b[0m"
         lines.append(f"{text} | {drawn}")
     chain = doc.get("critical_chain") or []
-    if chain:
+    waiting = [r["name"] for r in rows if r.get("pending") and r.get("ready_s") is None]
+    if chain and waiting:
+        lines.append(f"critical chain: {' -> '.join(chain)} (start-up still waits for {chain[0]})")
+    elif chain:
         lines.append(f"critical chain: {' -> '.join(chain)} (ready at {_seconds(doc.get('last_ready_s'))})")
     else:
         lines.append("critical chain: none yet (nothing is ready)")

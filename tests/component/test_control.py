@@ -344,3 +344,30 @@ def test_invalid_reload_changes_nothing(run_daemon) -> None:
     assert out.returncode == 1 and "programs.gamma.command" in out.stdout
     assert {n: d.unit(n)["pid"] for n in ("alpha", "beta")} == pids
     assert [u["name"] for u in d.status()["units"]] == ["alpha", "beta"]
+
+
+SLOW_STOP = """
+import signal, sys, time
+def term(*_):
+    time.sleep(1.0)  # a warm shutdown: finish what is running, then go
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+print("up", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+def test_reload_reports_a_restart_once_it_played_out_and_stop_names_each_program_once(run_daemon) -> None:
+    """reload answers after a slow warm shutdown and the new start, saying so; `stop w w` prints w once."""
+    d = run_daemon(f'[programs.worker]\ncommand = ["{PY}", "-c", {json.dumps(SLOW_STOP)}]\nmin_uptime = 0\n')
+    d.wait_ready()
+    first = d.unit("worker")["pid"]
+    d.config.write_text(d.config.read_text().replace("min_uptime = 0", 'min_uptime = 0\nenvironment = { V = "2" }'))
+    out = cli("reload", "--socket", d.socket)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "restarted worker", out.stdout
+    assert d.unit("worker")["state"] == "running"
+    assert d.unit("worker")["pid"] != first
+    stopped = cli("stop", "worker", "worker", "--socket", d.socket)
+    assert stopped.stdout.splitlines() == ["worker: stopped"], stopped.stdout

@@ -116,7 +116,8 @@ def test_logs_follow_goes_on_across_a_restart_and_picks_up_a_reloaded_unit(run_d
         assert numbers(after, "a")[:3] == [1, 2, 3]  # the new incarnation's lines, in order
         d.config.write_text(d.config.read_text() + f"\n[programs.added]\ncommand = {counter('added', 0.1)}\n")
         reload = cli("reload", "--socket", d.socket)
-        assert reload.returncode == 0 and reload.stdout.startswith("added added; unchanged: a, longername")
+        assert reload.returncode == 0
+        assert reload.stdout.startswith("added added; unchanged: a, longername"), reload.stdout
         assert read_until("stdout added start "), seen[-5:]
         assert next(line for line in seen if "stdout added start" in line).startswith("added      | ")
     finally:

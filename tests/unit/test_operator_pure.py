@@ -43,6 +43,34 @@ def test_critical_chain_steps_through_after_too() -> None:
     assert critical_chain(rows) == ["migrate", "worker"]
 
 
+def test_while_a_dependency_blocks_start_up_the_chain_names_it() -> None:
+    """With Redis not ready and the worker waiting on it, the chain ends at the worker through redis."""
+    rows = [
+        {**unit("postgres", 0.2), "pending": False},
+        {**unit("redis", None), "pending": True},
+        {**unit("migrate", 0.9, ("postgres",), 0.2), "pending": False},
+        {**unit("worker", None, ("migrate", "redis")), "started_s": None, "pending": True},
+    ]
+    assert critical_chain(rows) == ["redis", "worker"]
+
+
+def test_an_after_link_counts_when_the_first_program_ran_before_the_follower_started() -> None:
+    """A follower that waited for web's start has web on its chain, though web became healthy only later."""
+    rows = [
+        unit("postgres", 0.2),
+        unit("migrate", 0.5, ("postgres",), 0.2),
+        {**unit("web", 2.0, ("migrate",), 0.5), "running_s": 1.3, "after": []},
+        {**unit("worker", 1.6, ("migrate",), 0.5), "started_s": 1.3, "after": ["web"]},
+    ]
+    assert critical_chain(rows) == ["postgres", "migrate", "web"]  # web, healthy at 2.0, came last
+    rows[2]["ready_s"] = 1.4  # web ready before the worker: the worker came last, through web
+    assert critical_chain(rows) == ["postgres", "migrate", "web", "worker"]
+    rows[2]["ready_s"], rows[3]["ready_s"] = 2.0, 2.5  # healthy after the worker started: still its link
+    assert critical_chain(rows) == ["postgres", "migrate", "web", "worker"]
+    rows[2]["running_s"] = None  # web's start failed: it held nothing back
+    assert critical_chain(rows) == ["postgres", "migrate", "worker"]
+
+
 def test_critical_chain_skips_units_never_ready_and_breaks_ties_toward_the_dependant() -> None:
     """A unit that never became ready is not on the chain; on equal instants the later unit is last."""
     rows = [unit("a", 1.0), unit("b", None), unit("c", 1.0, ("a", "b"), 1.0)]
@@ -59,7 +87,7 @@ def test_timeline_keeps_first_instants_and_renders_the_chain() -> None:
         t.mark("db", field, 0.0)
         t.mark("web", field, 0.5)
     t.mark("web", "ready_s", 1.0)
-    doc = document(t, [("db", "dependency", [], []), ("web", "program", ["db"], [])], 5.0)
+    doc = document(t, [("db", "dependency", [], [], False), ("web", "program", ["db"], [], False)], 5.0)
     assert doc["critical_chain"] == ["db", "web"] and doc["last_ready_s"] == 1.0
     assert t.of("db") == {"eligible_s": 0.0, "started_s": 0.0, "ready_s": 0.5}
     text = render(doc, width=60).splitlines()
@@ -122,6 +150,12 @@ def test_reload_words() -> None:
     doc = {"changed": ["web"], "added": ["x"], "removed": ["y"], "unchanged": ["worker", "beat"]}
     assert reload_words(doc) == "restarted web; added x; removed y; unchanged: worker, beat"
     assert reload_words({"changed": [], "added": [], "removed": []}) == "nothing changed"
+    # Said once the restart played out, and in words that do not claim more than happened.
+    states = {"web": "running", "worker": "stopping", "beat": "stopped", "x": "starting"}
+    doc = {"changed": ["web", "worker", "beat"], "added": ["x"], "states": states}
+    assert reload_words(doc) == (
+        "restarted web; still restarting worker (stopping); changed, not running: beat (stopped); added x (starting)"
+    )
 
 
 def test_names_may_follow_options_but_unknown_options_are_refused() -> None:

@@ -9,6 +9,7 @@ from supervisor.engine.units.dependency import DependencyRunner
 from supervisor.engine.units.job import JobRunner
 from supervisor.engine.units.program import ProgramRunner
 from supervisor.machine.jobstates import RUNNING
+from supervisor.machine.model import State
 from supervisor.machine.timeline import Timeline
 
 
@@ -44,5 +45,7 @@ def observe(
                 timeline.mark(name, "eligible_s", at_s)
             if unit.model.pid is not None:
                 timeline.mark(name, "started_s", at_s)
+            if unit.model.state is State.RUNNING:
+                timeline.mark(name, "running_s", at_s)
             if unit.lets_dependants_start():
                 timeline.mark(name, "ready_s", at_s)
