@@ -51,7 +51,7 @@ ANCHOR = {model: prefix for model, _, prefix in TABLES}
 
 
 def slug(heading: str) -> str:
-    """Return a heading's anchor as both mkdocs and GitHub make it: `stop_timeout` (programs) -> stop_timeout-programs."""
+    """Return a heading's anchor as mkdocs and GitHub make it: `stop_timeout` (programs) -> stop_timeout-programs."""
     text = re.sub(r"[^\w\s-]", "", heading.replace("`", "")).strip().lower()
     return re.sub(r"[-\s]+", "-", text)
 
@@ -199,7 +199,7 @@ def config_page() -> str:
         "is read (durations, sizes, `${VAR}` interpolation, relative paths, `SUPERVISOR_*` overrides)",
         "is in [Configuration](../configuration.md); how the units behave is in [Concepts](../concepts.md).",
         "",
-        "Durations are seconds or strings such as `\"500ms\"`, `\"2s\"`, `\"5m\"`, `\"1h\"`; sizes are bytes",
+        'Durations are seconds or strings such as `"500ms"`, `"2s"`, `"5m"`, `"1h"`; sizes are bytes',
         'or strings such as `"512MB"`, `"1GiB"`. Unknown keys are errors, and values keep their TOML',
         "types (a string from the environment is parsed into the key's type).",
         "",
@@ -210,7 +210,7 @@ def config_page() -> str:
         heading = {"supervisor": "[supervisor]", "dependencies": "[dependencies.NAME]", "jobs": "[jobs.NAME]"}
         heading["programs"] = "[programs.NAME]"
         out.append(f"- [`{key}`](#{slug(heading[key])}): {info.description}")
-    for model, heading, prefix in TABLES:
+    for model, heading, _ in TABLES:
         out += ["", f"## `{heading}`", "", _first_line(model.__doc__), ""]
         out += ["| key | type | default |", "| --- | --- | --- |"]
         for key, info in model.model_fields.items():

@@ -28,7 +28,9 @@ GEN = _generator()
 def test_every_configuration_key_has_a_one_line_description() -> None:
     """A key added to config/models.py without its one-line docstring fails here, by name."""
     missing = GEN.undocumented_keys()
-    assert missing == [], f"write a one-line docstring under each of these keys in supervisor/config/models.py: {missing}"
+    assert missing == [], (
+        f"write a one-line docstring under each of these keys in supervisor/config/models.py: {missing}"
+    )
 
 
 def test_every_command_and_option_has_a_help_line() -> None:
