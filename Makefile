@@ -31,12 +31,12 @@ lint: venv
 	$(BIN)/ruff format --check supervisor tests bench examples scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/docs_reference.py --check
-	$(BIN)/mkdocs build --strict --quiet --site-dir $(abspath build/site-check)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(abspath build/site-check)
 
 # The documentation site (mkdocs.yml), into site/. docs-ref regenerates its reference pages
 # (docs/reference/) from the configuration models and the argument parser.
 docs: venv
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-ref: venv
 	$(BIN)/python scripts/docs_reference.py
