@@ -48,6 +48,11 @@ TABLES: list[tuple[type[BaseModel], str, str]] = [
     (models.BackoffTable, "backoff", "backoff"),
 ]
 ANCHOR = {model: prefix for model, _, prefix in TABLES}
+# Keys whose validator also reads a list (a stop ladder) where the field's own type is one value.
+LADDER = {
+    (models.ProgramTable, "stop_signal"): "signal name (`SIGTERM`, `TERM`), or a list of them: a ladder",
+    (models.ProgramTable, "stop_timeout"): "duration, or a list of them: one per rung",
+}
 
 
 def slug(heading: str) -> str:
@@ -91,6 +96,11 @@ def _kind(funcs: list[Any]) -> str | None:
     if fields.env_files in funcs:
         return "path or list of paths"
     return None
+
+
+def field_type(model: type[BaseModel], key: str, info: FieldInfo) -> str:
+    """Describe one key's type, with the list form of a stop ladder."""
+    return LADDER.get((model, key)) or type_name(info.annotation, _validators(info))
 
 
 def type_name(annotation: Any, funcs: list[Any] = []) -> str:  # noqa: B006 - read only
@@ -215,11 +225,11 @@ def config_page() -> str:
         out += ["| key | type | default |", "| --- | --- | --- |"]
         for key, info in model.model_fields.items():
             link = f"[`{key}`](#{anchor(model, key)})"
-            out.append(f"| {link} | {type_name(info.annotation, _validators(info))} | {default(model, key, info)} |")
+            out.append(f"| {link} | {field_type(model, key, info)} | {default(model, key, info)} |")
         for key, info in model.model_fields.items():
             constraints = _constraints(info.metadata)
             out += ["", f"### {key_heading(model, key)}", "", info.description or ""]
-            facts = [f"Type: {type_name(info.annotation, _validators(info))}", f"default: {default(model, key, info)}"]
+            facts = [f"Type: {field_type(model, key, info)}", f"default: {default(model, key, info)}"]
             if constraints:
                 facts.append("constraints: " + ", ".join(constraints))
             out += ["", "; ".join(facts) + "."]
