@@ -11,7 +11,7 @@ OURS_VENV ?= .venv-bench
 # DATABASE_URL and REDIS_URL are read from the environment when set. Defaults: the demo uses
 # its own database (webstack_demo, created if missing); the tests create and drop their own.
 
-.PHONY: venv test test-fast lint demo bench soak clean
+.PHONY: venv test test-fast lint docs docs-ref demo bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,19 @@ test-fast: venv
 	$(BIN)/python -m pytest tests/unit
 
 lint: venv
-	$(BIN)/ruff check supervisor tests bench examples
-	$(BIN)/ruff format --check supervisor tests bench examples
+	$(BIN)/ruff check supervisor tests bench examples scripts
+	$(BIN)/ruff format --check supervisor tests bench examples scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/docs_reference.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(abspath build/site-check)
+
+# The documentation site (mkdocs.yml), into site/. docs-ref regenerates its reference pages
+# (docs/reference/) from the configuration models and the argument parser.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-ref: venv
+	$(BIN)/python scripts/docs_reference.py
 
 # The example stack under load and random faults for SOAK_SECONDS (`make test` runs a 40 s one);
 # the figures go to bench/results/soak.json, the run's logs stay in SOAK_TMP. SOAK_RATE (posts/s)
@@ -57,4 +67,4 @@ bench: venv $(BENCH_VENV)/bin/supervisord $(OURS_VENV)/bin/supervisor
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/handover.py --supervisord $(BENCH_VENV)/bin
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(OURS_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(OURS_VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -22,7 +22,7 @@ from supervisor.client.api import Client
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "kubernetes"
 VM = ROOT / "deploy" / "vm"
-UNIT = ROOT / "conf" / "systemd" / "supervisor.service"
+UNIT = ROOT / "conf" / "systemd" / "stack-supervisor.service"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
 # What systemd gives a service as PATH (systemd.exec(5), "Environment variables in spawned processes").

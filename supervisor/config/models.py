@@ -71,22 +71,34 @@ class BackoffTable(Strict):
     """``backoff = { initial, factor, max, jitter }``."""
 
     initial: Duration = 1.0
+    """The first delay."""
     factor: float = Field(2.0, ge=1.0)
+    """Each delay is the previous one times this (at least 1)."""
     max: Duration = 60.0
+    """The longest delay."""
     jitter: float = Field(0.1, ge=0.0, le=1.0)
+    """Each delay is spread by plus or minus this fraction of itself (0 to 1)."""
 
 
 class SupervisorTable(Strict):
     """``[supervisor]``: the daemon itself."""
 
     socket: str = Field(default_factory=default_socket)
+    """The control socket; unset: $SUPERVISOR_SOCKET, else a default per user that any client finds."""
     group: str | None = None
+    """Opens the control socket (mode 0660 instead of 0600) to this group's members."""
     http: str = "127.0.0.1:9001"
+    """The read-only TCP address of /healthz, /readyz and /metrics; "" turns it off."""
     shutdown_timeout: Duration = 30.0
+    """The bound on the whole shutdown; `check` warns when the stop ladders cannot fit in it."""
     on_fatal: Literal["exit", "stay"] = "exit"
+    """When a program exhausts its restart budget: exit (stop everything, exit 1) or stay (keep the others)."""
     log_format: Literal["auto", "json", "console"] = "auto"
+    """The daemon's log: auto (JSON lines, console lines on a terminal), json or console."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """The lowest level of the daemon's own events that is written."""
     log_lines: int = Field(1000, ge=10, le=100_000)
+    """Lines kept per program and job for `supervisor logs`."""
 
     @field_validator("http")
     @classmethod
@@ -100,16 +112,23 @@ class DependencyTable(Strict):
     """``[dependencies.NAME]``: something that must answer before units that name it start."""
 
     type: Literal["postgres", "redis", "tcp", "http"]
+    """What to probe: postgres (SELECT 1), redis (PING), tcp (connects) or http (any 2xx)."""
     url: str = ""
+    """Where; for postgres an empty url means DB_HOST/DB_PORT, else libpq's PGHOST, PGPORT, PGUSER..."""
     interval: Duration = 1.0
-    # Once ready, between probes; unset: `interval`. A kept connection is watched in between.
+    """Between probes (and the first delay while start-up waits); must be positive."""
     ready_interval: PositiveDuration | None = None
+    """Once ready, between probes (unset: `interval`); postgres and redis watch the kept connection in between."""
     timeout: Duration = 60.0
+    """How long start-up waits for it before `on_timeout` applies."""
     on_timeout: Literal["continue", "exit"] = "continue"
+    """Not ready within `timeout`: continue (start the rest degraded) or exit (69)."""
     probe_timeout: PositiveDuration = 3.0
+    """The bound on one probe."""
     primary: bool = False
-    # Between probes while start-up waits; unset: from `interval` up to max(interval, 5s), factor 1.5.
+    """postgres only: ready only while pg_is_in_recovery() is false (a primary, not a standby)."""
     backoff: BackoffTable | None = None
+    """Between probes while start-up waits; unset: from `interval` up to max(interval, 5s), factor 1.5."""
 
     @field_validator("url")
     @classmethod
@@ -143,31 +162,52 @@ class JobTable(Strict):
     """``[jobs.NAME]``: a one-shot command such as ``alembic upgrade head``."""
 
     command: Command
+    """The argv to run, as a list; its first word must resolve on the job's PATH."""
     depends_on: list[str] = []
+    """Units it waits for: dependencies ready, jobs finished, programs running."""
     attempts: int = Field(1, ge=1, le=1000)
+    """Runs before the job fails; an alembic job retries only transient database errors."""
     backoff: BackoffTable = BackoffTable(initial=2.0, max=64.0)
+    """The wait between attempts."""
     timeout: Duration = 3600.0
+    """The bound on each attempt; on timeout the job's whole process tree is killed."""
     on_failure: Literal["continue", "exit"] = "continue"
+    """The last attempt failed: continue (its dependants start anyway) or exit (69)."""
     lock: str | None = None
+    """A postgres dependency's name: hold pg_advisory_lock on its database while running."""
     lock_timeout: Duration = 600.0
+    """The bound on the wait for the lock."""
     alembic_config: str | None = None
+    """An alembic.ini: skip the job at head, refuse a database ahead of the scripts."""
     environment: dict[str, str] = {}
+    """Variables for the command, on top of `env_file`'s."""
     env_file: EnvFiles = ()
+    """Dotenv files read at each start, below `environment`: "path" or ["path", "-optional"]."""
     cwd: str | None = None
+    """The working directory; relative to the configuration file's directory."""
     user: str | None = None
+    """Run as this user (when the supervisor runs as root)."""
 
 
 class RestartTable(Strict):
     """``restart = { policy, order, backoff, reset_after, max_restarts, window, *_exit_codes }``."""
 
     policy: Literal["always", "on-failure", "never"] = "always"
+    """always, on-failure (an exit not in 0 and `success_exit_codes`, or a signal) or never."""
     order: Literal["stop-first", "start-first"] = "stop-first"
+    """stop-first, or start-first: the new process starts beside the old, which stops once the new one is ready."""
     backoff: BackoffTable = BackoffTable()
+    """The wait before each restart after the first, which comes at once after a stable run."""
     reset_after: Duration = 60.0
+    """A program up this long is stable again: its next restart comes at once."""
     max_restarts: int = Field(10, ge=0)
+    """More restarts than this within `window` make the program fatal."""
     window: Duration = 300.0
+    """The period over which `max_restarts` counts."""
     success_exit_codes: list[ExitCode] = []  # besides 0, which always counts as success
+    """Exit codes that count as success besides 0, which always does."""
     no_restart_exit_codes: list[ExitCode] = [78]  # EX_CONFIG: a restart would fail the same way
+    """Exit codes (0..255, no success code) after which the program is fatal at once; 78 is EX_CONFIG."""
 
     @model_validator(mode="after")
     def _disjoint(self) -> RestartTable:
@@ -182,14 +222,23 @@ class HealthTable(Strict):
     """``health = { http | tcp | exec | file, ... }``: exactly one kind of check."""
 
     http: str | None = None
+    """A URL to GET: healthy on any 2xx."""
     tcp: str | None = None
+    """host:port or tcp://host:port: healthy when it connects."""
     exec: Command | None = None
+    """A command, spawned and reaped by the supervisor: healthy when it exits 0."""
     file: str | None = None
+    """A heartbeat file: healthy while modified within `max_age`, after the current process was spawned."""
     max_age: Duration | None = None
+    """For `file` checks only: how old the file may get."""
     interval: Duration = 10.0
+    """Between checks once one has passed (until then at least every second)."""
     timeout: Duration = 3.0
+    """The bound on one check."""
     failure_threshold: int = Field(3, ge=1)
+    """Consecutive failures that restart the program with reason health."""
     start_period: Duration = 0.0
+    """Failures within this time of a start do not count."""
 
     @field_validator("http", "tcp")
     @classmethod
@@ -217,26 +266,45 @@ class ProgramTable(Strict):
     """``[programs.NAME]``: a long-running child."""
 
     command: Command
+    """The argv to run, as a list; its first word must resolve on the program's PATH."""
     depends_on: list[str] = []
+    """Units it waits for: dependencies ready, jobs finished, programs running."""
     environment: dict[str, str] = {}
+    """Variables for the program, on top of `env_file`'s."""
     env_file: EnvFiles = ()
+    """Dotenv files read at each start, below `environment`: "path" or ["path", "-optional"]."""
     cwd: str | None = None
+    """The working directory; relative to the configuration file's directory."""
     user: str | None = None
+    """Drop privileges to this user (when the supervisor runs as root)."""
     # A list of stop signals (and of timeouts) is a ladder: _ladder has its rungs. Here
     # stop_signal is the first rung's signal and stop_timeout the whole ladder up to SIGKILL.
     stop_signal: str = "SIGTERM"
+    """The stop signal, or a ladder of them such as ["SIGTERM", "SIGQUIT"]; SIGKILL always ends it, unlisted."""
     stop_timeout: Duration = 10.0
+    """The wait before SIGKILL, split evenly between the rungs, or one per rung such as ["20s", "5s"]."""
     stop_group: bool = False
+    """Send the stop signal to the whole process group, not only the main process."""
     min_uptime: Duration = 1.0
+    """Without notify or a health check: running once up this long (0: at once)."""
     start_timeout: PositiveDuration = 60.0
+    """Not ready within it (READY=1, first passing check, min_uptime): a failed start."""
     notify: bool = False
+    """The program sends READY=1 (and STATUS=) to $NOTIFY_SOCKET, as under systemd."""
     restart: RestartTable = RestartTable()
+    """When and how the program is restarted."""
     health: HealthTable | None = None
+    """A health check: exactly one of http, tcp, exec or file."""
     max_memory: Size | None = None
+    """Restart gracefully (reason memory) above this RSS of the program's whole process tree, e.g. "512MB"."""
     memory_interval: PositiveDuration = 10.0  # a leak guard: supervisord's memmon looks every 60 s
+    """How often that RSS is sampled (only with `max_memory`)."""
     listen: str | None = None
+    """An address such as "0.0.0.0:8000", bound once and handed to every incarnation as fd 3."""
     autostart: bool = True
+    """Start with the daemon; false: stopped until `supervisor start NAME`."""
     after: list[str] = []
+    """Programs whose starts delay this one's (ordering only, as systemd's After= without Requires=)."""
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
@@ -281,12 +349,18 @@ class ConfigFile(BaseModel):
     ``load()`` imports it only when such an override is actually set.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, validate_default=True, use_attribute_docstrings=True
+    )
 
     supervisor: SupervisorTable = SupervisorTable()
+    """The daemon itself."""
     dependencies: dict[str, DependencyTable] = {}
+    """Services that must answer before the units that name them start."""
     jobs: dict[str, JobTable] = {}
+    """One-shot commands, such as migrations."""
     programs: dict[str, ProgramTable] = {}
+    """Long-running children."""
 
 
 _PLAIN: dict[type[BaseModel], type] = {

@@ -99,7 +99,7 @@ def test_child_dies_with_a_sigkilled_parent(path: str) -> None:
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
     # The guard covers the program from spawn()'s return; PDEATHSIG from its exec on (setpriv sets
-    # it a moment before it execs the program: a window of about a millisecond, in the README).
+    # it a moment before it execs the program: a window of about a millisecond, in docs/concepts.md).
     execd = lambda: (c := _cmdline(child)) and c[0].endswith("sleep") and c[1:] == ["100"]  # noqa: E731
     wait_until(execd, 5, f"child {child} to exec its program")
     parent.kill()

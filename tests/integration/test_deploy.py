@@ -136,15 +136,15 @@ def test_vm_layout_runs_from_the_units_exec_start(
     prefix = tmp_path / "root"
     settings = unit_settings()
     state, runtime = "/var/lib/" + settings["StateDirectory"][0], "/run/" + settings["RuntimeDirectory"][0]
-    roots = {r: f"{prefix}{r}" for r in ("/opt/app", "/etc/supervisor", state, runtime)}
-    # The layout, as README's "Deployment" installs it. The virtualenv is this checkout's, linked.
+    roots = {r: f"{prefix}{r}" for r in ("/opt/app", "/etc/stack-supervisor", state, runtime)}
+    # The layout, as docs/deployment.md installs it. The virtualenv is this checkout's, linked.
     (prefix / "opt/app").mkdir(parents=True)
     (prefix / "opt/app/venv").symlink_to(VENV_BIN.parent)
     shutil.copytree(
         ROOT / "examples/webstack", prefix / "opt/app/webstack", ignore=shutil.ignore_patterns("__pycache__")
     )
-    (prefix / "etc/supervisor").mkdir(parents=True)
-    (prefix / "etc/supervisor/supervisor.toml").write_text(map_paths((VM / "supervisor.toml").read_text(), roots))
+    (prefix / "etc/stack-supervisor").mkdir(parents=True)
+    (prefix / "etc/stack-supervisor/supervisor.toml").write_text(map_paths((VM / "supervisor.toml").read_text(), roots))
     http_port = free_port()
     environment = environment_file((VM / "environment").read_text())
     assert set(environment) == {"DATABASE_URL", "REDIS_URL"}

@@ -15,17 +15,28 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
-    """conf/systemd/supervisor.service passes systemd-analyze verify and says what the product requires."""
-    text = (ROOT / "conf/systemd/supervisor.service").read_text()
+    """conf/systemd/stack-supervisor.service passes systemd-analyze verify and says what the product requires."""
+    text = (ROOT / "conf/systemd/stack-supervisor.service").read_text()
     for line in ("Type=notify", "KillMode=mixed", "RestartPreventExitStatus=78", "WatchdogSec="):
         assert line in text
     stop = int(re.search(r"TimeoutStopSec=(\d+)", text).group(1))  # type: ignore[union-attr]
     assert stop > 30, "TimeoutStopSec must exceed the default shutdown_timeout (30s)"
     binary = Path(sys.executable).with_name("supervisor")
-    unit = tmp_path / "supervisor.service"
+    unit = tmp_path / "stack-supervisor.service"
     unit.write_text(text.replace("/opt/app/venv/bin/supervisor", str(binary)))
     out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_vm_layout_keeps_clear_of_debians_supervisor_package() -> None:
+    """The VM unit and its /etc directory are named stack-supervisor, clear of Debian's supervisord."""
+    assert not (ROOT / "conf/systemd/supervisor.service").exists()
+    for path in ("conf/systemd/stack-supervisor.service", "deploy/vm/supervisor.toml", "deploy/vm/environment"):
+        lines = [line for line in (ROOT / path).read_text().splitlines() if not line.startswith("#")]
+        assert [line for line in lines if "/etc/supervisor/" in line] == [], f"{path} names Debian's /etc/supervisor"
+    unit = (ROOT / "conf/systemd/stack-supervisor.service").read_text()
+    assert "--config /etc/stack-supervisor/supervisor.toml" in unit
+    assert "EnvironmentFile=-/etc/stack-supervisor/environment" in unit
 
 
 def test_dockerfile_lints_clean() -> None:
