@@ -44,8 +44,11 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     with_config(sub.add_parser("run", help="run the daemon in the foreground"))
     with_config(sub.add_parser("check", help="validate the configuration and print the start-up plan"))
     with_config(sub.add_parser("migrate", help="run the migration job(s) once, with the lock"))
-    p = with_config(sub.add_parser("wait", help="wait until every dependency is ready"))
-    p.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (default: each dependency's)")
+    p = with_socket(sub.add_parser("wait", help="wait until every dependency (--ready: the running stack) is ready"))
+    p.add_argument("--ready", action="store_true", help="ask the running daemon: exit 0 ready, 1 not in time, 3 none")
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="give up after S seconds (default: each dependency's; none)"
+    )
     p = with_socket(sub.add_parser("status", help="show every unit"))
     p.add_argument("--json", action="store_true", help="print the status document")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing; only the exit code")
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     if command == "status" and args.watch and (args.json or args.quiet):
         parser.error("status --watch draws the table; --json and --quiet go without it")
-    if command in ("run", "check", "migrate", "wait"):
+    if command in ("run", "check", "migrate") or (command == "wait" and not args.ready):
         return _daemon_side(args)
     if command == "version":
         print(f"supervisor {__version__}")
@@ -116,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     except BadConfig as exc:
         print(f"supervisor: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    client = Client(path, origin=origin, keep=command == "status" and args.watch)
+    client = Client(path, origin=origin, keep=command == "wait" or (command == "status" and args.watch))
     try:
+        if command == "wait":
+            from supervisor.client.ready import wait_ready
+
+            return wait_ready(client, args.timeout)
         if command == "status":
             if args.watch:
                 from supervisor.client.watch import watch
