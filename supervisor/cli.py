@@ -270,7 +270,9 @@ def _daemon_side(args: argparse.Namespace) -> int:
         # Inherited across exec: the kernel would reap our children itself, and we would never
         # hear of their exits (nor could we wait for a validating child).
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    from supervisor.stack import limits  # before the file: ${SUPERVISOR_CPUS} and the cache key read them
 
+    sizes = limits.export(os.environ)
     from supervisor.config.settings import find_path
 
     path = find_path(args.config)
@@ -325,7 +327,8 @@ def _daemon_side(args: argparse.Namespace) -> int:
                 ready = "READY=1 (notify)" if prog.notify else "its heartbeat file"
                 print(f"  {name}: restarts start-first: the old process serves until the new one is ready by {ready}")
         _warm_heads(loaded)  # its line belongs to the plan's; warnings come after
-        for warning in loaded.warnings:
+        print(sizes.describe())
+        for warning in [*sizes.warnings, *loaded.warnings]:
             print(f"warning: {warning}")
         from supervisor.config import compiled
 

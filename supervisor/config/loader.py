@@ -86,7 +86,7 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     plan = _check_graph(config, problems)
     if problems:
         raise ConfigError(shown, problems)
-    return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config))
+    return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config, env))
 
 
 ENV_PREFIX = "SUPERVISOR_"
@@ -282,8 +282,15 @@ def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> lis
     return levels
 
 
-def _warnings(config: Config) -> list[str]:
+def _warnings(config: Config, env: Mapping[str, str]) -> list[str]:
     out: list[str] = []
+    limit = env.get("SUPERVISOR_MEMORY_MB", "")
+    total = sum(p.max_memory or 0 for p in config.programs.values())
+    if limit.isdigit() and total > int(limit) << 20:
+        out.append(
+            f"programs: max_memory adds up to {total >> 20} MiB, more than the {limit} MiB the "
+            "supervisor's cgroup may use (SUPERVISOR_MEMORY_MB): the kernel's OOM killer may strike first"
+        )
     ladder = config.shutdown_span()
     if ladder > config.supervisor.shutdown_timeout:
         out.append(

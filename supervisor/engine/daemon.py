@@ -11,6 +11,7 @@ from dataclasses import replace
 from supervisor import __version__
 from supervisor.config import cachefiles, compiled
 from supervisor.config.settings import Loaded
+from supervisor.engine import container
 from supervisor.engine.frontdoor import FrontDoor
 from supervisor.engine.graph import blocked_by, build_unit, gate_for
 from supervisor.engine.readiness import (
@@ -215,6 +216,7 @@ class Daemon(FrontDoor):
             self.log.warning("config.cache_unusable", why=why, hint="each start validates the file in a child process")
         for warning in self.loaded.warnings:
             self.log.warning("config.warning", detail=warning)
+        container.announce(self.log)
         self.notifier.send(status="starting", mainpid=os.getpid())
         watchdog = watchdog_interval_s(os.environ)
         if watchdog:

@@ -45,6 +45,7 @@ EVENT_LEVELS = {
     "program.handover_failed": "warning",
     "program.stop_escalated": "warning",
     "dependency.unavailable": "warning",
+    "supervisor.cgroup_unreadable": "warning",
     "dependency.timed_out": "error",
 }
 
