@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.cgroups import cgroup, enter, need_v1
 from tests.conftest import PY, Daemon
@@ -32,14 +33,13 @@ command = ["/bin/sh", "-c", "echo arg=${SUPERVISOR_CPUS} env=$SUPERVISOR_CPUS/$S
         d.stop()
 
 
-def test_check_in_a_cgroup_warns_when_max_memory_exceeds_it(tmp_path: object) -> None:
+def test_check_in_a_cgroup_warns_when_max_memory_exceeds_it(tmp_path: Path) -> None:
     """`check` run inside a 300 MiB group warns that 2 x 200MB of max_memory do not fit."""
     need_v1("memory")
-    from pathlib import Path
-
-    path = Path(str(tmp_path)) / "supervisor.toml"
+    path = tmp_path / "supervisor.toml"
     path.write_text(
-        '[programs.a]\ncommand = ["true"]\nmax_memory = "200MB"\n[programs.b]\ncommand = ["true"]\nmax_memory = "200MB"\n'
+        '[programs.a]\ncommand = ["true"]\nmax_memory = "200MB"\n'
+        '[programs.b]\ncommand = ["true"]\nmax_memory = "200MB"\n'
     )
     with cgroup("memory", **{"memory.limit_in_bytes": str(300 << 20)}) as memory:
         done = subprocess.run(

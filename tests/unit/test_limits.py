@@ -51,7 +51,7 @@ def test_v2_cpu_max_is_rounded_up_and_memory_max_is_in_mib(tmp_path: Path) -> No
 
 
 def test_v2_max_means_the_machine_unless_an_ancestor_limits(tmp_path: Path) -> None:
-    """"max" is no limit; a parent's memory.max still bounds the group."""
+    """ "max" is no limit; a parent's memory.max still bounds the group."""
     root = v2_tree(tmp_path, "max 100000", "max", parent_memory=str(200 << 20))
     found = limits.read(root, tmp_path / "self-cgroup")
     assert found.cpus == MACHINE_CPUS or found.cpus_from == "cpuset"
