@@ -140,9 +140,9 @@ def _cpu_quota(groups: Cgroups, reader: _Reader) -> tuple[float, str] | None:
             if quota_text is None or period_text is None:
                 continue
             try:
-                quota, period = int(quota_text), int(period_text)
-                if quota > 0:
-                    found.append((quota / period, str(d / "cpu.cfs_quota_us")))
+                quota_us, period_us = int(quota_text), int(period_text)
+                if quota_us > 0:
+                    found.append((quota_us / period_us, str(d / "cpu.cfs_quota_us")))
             except (ValueError, ZeroDivisionError):
                 reader.warn(d / "cpu.cfs_quota_us", f"not a quota: {quota_text!r} over {period_text!r}")
     return min(found) if found else None
