@@ -60,8 +60,9 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
         p.add_argument("names", nargs="+", metavar="NAME")
     p = with_socket(sub.add_parser("logs", help="print the last lines of programs and jobs (all without NAME)"))
     p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("-n", "--lines", type=int, default=100, metavar="N", help="lines per unit (default 100)")
+    p.add_argument("-n", "--lines", type=int, metavar="N", help="lines per unit (default 100; all with --since)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--since", metavar="WHEN", help="lines from then on: 10m, 1h30m, 2026-12-04T10:00:00[+01:00], today")
     p = with_socket(sub.add_parser("signal", help="send a signal to a program's main process"))
     p.add_argument("name", metavar="NAME")
     p.add_argument("signal", metavar="SIGNAL", help="HUP, SIGUSR1, or a number")
@@ -98,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     if command == "status" and args.watch and (args.json or args.quiet):
         parser.error("status --watch draws the table; --json and --quiet go without it")
+    if command == "logs":
+        from supervisor.client.logs import BadSince, parse_since
+
+        try:
+            args.since_at = None if args.since is None else parse_since(args.since)
+        except BadSince as exc:
+            parser.error(str(exc))
     if command in ("run", "check", "migrate") or (command == "wait" and not args.ready):
         return _daemon_side(args)
     if command == "version":
@@ -134,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         if command in ("start", "stop", "restart"):
             return _act(client, command, args.names)
         if command == "logs":
-            return _logs(client, args)
+            from supervisor.client import logs
+
+            return logs.show(client, args)
         if command == "signal":
             return _signal(client, args)
         if command == "timeline":
@@ -187,35 +197,6 @@ def _act(client: Any, verb: str, names: list[str]) -> int:
             waiting = f", waiting for {', '.join(prog['waiting_for'])}" if prog.get("waiting_for") else ""
             print(f"{prog['name']}: {prog['state']}{pid}{waiting}")
     return worst
-
-
-def _logs(client: Any, args: argparse.Namespace) -> int:
-    from urllib.parse import urlencode
-
-    from supervisor.client.render import log_line
-
-    query = [("lines", str(args.lines)), *(("name", n) for n in args.names)]
-    target = "/v1/logs?" + urlencode(query + ([("follow", "1")] if args.follow else []))
-    colour = sys.stdout.isatty()
-    width = 0
-    first = True
-    for code, doc in client.stream(target) if args.follow else [client.request("GET", target)]:
-        if code != 200:
-            print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
-            return EXIT_GAVE_UP
-        if first:
-            width = max((len(n) for n in doc["units"]), default=0)
-            rows = doc["lines"]
-            first = False
-        else:
-            rows = [doc]
-            width = max(width, len(doc["unit"]))  # a unit added by a reload may have a longer name
-        for row in rows:
-            print(log_line(row, width, colour), flush=True)
-    if args.follow:
-        print(f"supervisor: the supervisor at {client.path} closed the stream (it stopped?)", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    return EXIT_OK
 
 
 def _signal(client: Any, args: argparse.Namespace) -> int:
