@@ -43,6 +43,7 @@ _CODE_FILES = (
     "config/fields.py",
     "config/ladder.py",
     "config/loader.py",
+    "config/hints.py",
 )
 # The libraries whose code decides it too (pydantic-settings reads the SUPERVISOR_* overrides).
 _LIBRARIES = ("pydantic", "pydantic_core", "pydantic_settings")

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from supervisor.config import hints
 from supervisor.config.interpolation import FromEnv, interpolate
 from supervisor.config.models import ConfigFile, plain
 from supervisor.config.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, absolute, find_path
@@ -43,7 +44,7 @@ def _message(err: Mapping[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
     msg = msg.removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
-        return "unknown key"
+        return hints.unknown_key(tuple(err["loc"]))
     if err.get("type") == "missing":
         return "required key is missing"
     kind = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}.get(str(err.get("type")))
@@ -71,14 +72,13 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
         raise ConfigError(shown, [("", f"not valid TOML: {exc}")]) from None
     problems: list[tuple[str, str]] = []
     data = _walk(raw, env, "", problems)
-    if problems:
-        raise ConfigError(shown, problems)
     _apply_db_host(data, env)
     try:
         config = plain(ConfigFile(**_deep_update(data, env_overrides(env))))
     except ValidationError as exc:
+        # Every problem at once: the variables, the values, and the units named that do not exist.
         errors = [(_key(e["loc"]), _message(e)) for e in exc.errors()]
-        raise ConfigError(shown, errors) from None
+        raise ConfigError(shown, problems + _unrelated(errors, problems) + hints.references(data)) from None
     config = _apply_alembic_cmd(config, env)
     where = absolute(path, env)
     config = _resolve_paths(config, where.parent)
@@ -87,6 +87,15 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     if problems:
         raise ConfigError(shown, problems)
     return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config, env))
+
+
+def _unrelated(errors: list[tuple[str, str]], unset: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The errors that are not a consequence of an unset ``${VAR:?}`` (its key, or the table around it)."""
+
+    def related(key: str, other: str) -> bool:
+        return key == other or other.startswith((f"{key}.", f"{key}[")) or key.startswith((f"{other}.", f"{other}["))
+
+    return [(key, what) for key, what in errors if not any(related(key, other) for other, _ in unset)]
 
 
 ENV_PREFIX = "SUPERVISOR_"
@@ -217,7 +226,7 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
         table = "jobs" if name in config.jobs else "programs"
         for i, dep in enumerate(unit.depends_on):
             if dep not in seen:
-                problems.append((f"{table}.{name}.depends_on[{i}]", f"unknown unit {dep!r}"))
+                problems.append((f"{table}.{name}.depends_on[{i}]", hints.unknown_unit(dep, seen)))
             elif dep == name:
                 problems.append((f"{table}.{name}.depends_on[{i}]", "a unit cannot depend on itself"))
             else:
@@ -230,7 +239,8 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
                 problems.append((key, "a program cannot start after itself"))
             elif other not in config.programs:
                 what = f"{seen[other]} are ordered by depends_on" if other in seen else "unknown program"
-                problems.append((key, f"{other!r}: after names programs only ({what})"))
+                near = "" if other in seen else hints.did_you_mean(other, config.programs)
+                problems.append((key, f"{other!r}: after names programs only ({what}){near}"))
             else:
                 order[name].append(other)
     for name, job in config.jobs.items():

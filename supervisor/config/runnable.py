@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from supervisor.config.envfile import EnvFileError, load_env_files
+from supervisor.config.searchpath import default_path
 from supervisor.config.settings import Config, JobConfig, ProgramConfig
 
 
@@ -48,8 +49,8 @@ def _unit_problems(key: str, unit: JobConfig | ProgramConfig, environ: Mapping[s
         except EnvFileError as exc:  # a missing optional file ("-path") is no error
             found.append((f"{key}.env_file" + (f"[{i}]" if len(unit.env_file) > 1 else ""), str(exc)))
     own = unit.environment.get("PATH") or file_env.get("PATH")
-    search = own or environ.get("PATH") or os.defpath
-    where_from = f"its PATH={own}" if own else "the supervisor's PATH"
+    search = own or default_path(environ.get("PATH"))
+    where_from = f"its PATH={own}" if own else "the supervisor's PATH or its scripts directory"
     commands = [(f"{key}.command[0]", unit.command[0])]
     if isinstance(unit, ProgramConfig) and unit.health is not None and unit.health.exec is not None:
         commands.append((f"{key}.health.exec[0]", unit.health.exec[0]))

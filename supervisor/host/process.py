@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from supervisor.config.searchpath import default_path
 from supervisor.host import guard
 from supervisor.host.proctree import session_members
 from supervisor.host.proctree import tree_rss as tree_rss  # re-exported: the runners and the daemon read RSS here
@@ -85,9 +86,14 @@ class Child:
 
 
 def child_environment(base: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
-    """Return ``base`` without our private variables, updated with ``extra``."""
+    """Return ``base`` without our private variables, updated with ``extra``.
+
+    Unless ``extra`` sets ``PATH``, the supervisor's own scripts directory follows the inherited one.
+    """
     env = {k: v for k, v in base.items() if k not in _PRIVATE_ENV}
     env.update(extra)
+    if "PATH" not in extra:
+        env["PATH"] = default_path(base.get("PATH"))
     return env
 
 

@@ -39,7 +39,10 @@ restart = { policy = "always", backof = {} }
     )
     keys = {k for k, _ in found}
     assert keys == {"supervisor.sokcet", "programs.web.restart.backof"}
-    assert all(what == "unknown key" for _, what in found)
+    assert dict(found) == {
+        "supervisor.sokcet": "unknown key (did you mean `socket`?)",
+        "programs.web.restart.backof": "unknown key (did you mean `backoff`?)",
+    }
 
 
 def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
