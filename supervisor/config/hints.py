@@ -79,7 +79,10 @@ def references(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     Read from the raw tables, so that they come out beside the values' problems; a file that
     validates has them checked with the rest of its graph instead.
     """
-    tables = {t: data.get(t) if isinstance(data.get(t), dict) else {} for t in TABLES}
+    tables: dict[str, dict[str, Any]] = {}
+    for t in TABLES:
+        table = data.get(t)
+        tables[t] = table if isinstance(table, dict) else {}
     names = [name for table in tables.values() for name in table]
     programs = list(tables["programs"])
     found: list[tuple[str, str]] = []
