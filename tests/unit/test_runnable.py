@@ -43,7 +43,8 @@ health = { exec = ["/no/such/probe"] }
         "jobs.migrate.alembic_config": f"{tmp_path}/nowhere/alembic.ini does not exist",
         "programs.web.cwd": f"{tmp_path}/missing-dir does not exist",
         "programs.web.user": "no such user: 'no-such-user-here'",
-        "programs.web.command[0]": "'no-such-binary-here' is not found on the supervisor's PATH or its scripts directory",
+        "programs.web.command[0]": "'no-such-binary-here' is not found on the supervisor's PATH"
+        " or its scripts directory",
         "programs.check.health.exec[0]": "/no/such/probe: no such file",
     }
 
