@@ -83,6 +83,7 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     where = absolute(path, env)
     config = _resolve_paths(config, where.parent)
     _check_start_first(config, problems)
+    _check_traffic(config, problems)
     plan = _check_graph(config, problems)
     if problems:
         raise ConfigError(shown, problems)
@@ -204,6 +205,19 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     programs = {n: replace(p, cwd=rel(p.cwd), env_file=files(p.env_file)) for n, p in config.programs.items()}
     sup = replace(config.supervisor, socket=str(rel(config.supervisor.socket)))
     return replace(config, jobs=jobs, programs=programs, supervisor=sup)
+
+
+def _check_traffic(config: Config, problems: list[tuple[str, str]]) -> None:
+    """``traffic`` names units of this file, at least one (left out, every unit decides /readyz)."""
+    traffic = config.supervisor.traffic
+    if traffic is None:
+        return
+    if not traffic:
+        problems.append(("supervisor.traffic", "name at least one unit, or leave it out for every unit"))
+    units = {*config.dependencies, *config.jobs, *config.programs}
+    for i, name in enumerate(traffic):
+        if name not in units:
+            problems.append((f"supervisor.traffic[{i}]", f"unknown unit {name!r}"))
 
 
 def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[str]]:

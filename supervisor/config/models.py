@@ -27,12 +27,12 @@ from supervisor.config.fields import (
     PositiveDuration,
     Size,
     check_url,
-    parse_from_env,
     signal_name,
 )
-from supervisor.config.interpolation import default_socket
 from supervisor.config.ladder import Invalid, read_ladder
 from supervisor.config.settings import parse_address
+from supervisor.config.strict import Strict
+from supervisor.config.supervisor_table import SupervisorTable
 
 __all__ = [
     "BackoffTable",
@@ -50,23 +50,6 @@ __all__ = [
 ExitCode = Annotated[int, Field(ge=0, le=255)]
 
 
-class Strict(BaseModel):
-    """Base of every table: unknown keys are errors, values are never coerced across types."""
-
-    # A field's docstring (the string literal below it) is its description: the schema and the
-    # configuration reference are generated from it.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse_env_strings(cls, data: Any) -> Any:
-        """Strings from the environment may become the key's type; nothing else is converted."""
-        if not isinstance(data, dict):
-            return data
-        fields = cls.model_fields
-        return {k: parse_from_env(fields[k].annotation, v) if k in fields else v for k, v in data.items()}
-
-
 class BackoffTable(Strict):
     """``backoff = { initial, factor, max, jitter }``."""
 
@@ -78,34 +61,6 @@ class BackoffTable(Strict):
     """The longest delay."""
     jitter: float = Field(0.1, ge=0.0, le=1.0)
     """Each delay is spread by plus or minus this fraction of itself (0 to 1)."""
-
-
-class SupervisorTable(Strict):
-    """``[supervisor]``: the daemon itself."""
-
-    socket: str = Field(default_factory=default_socket)
-    """The control socket; unset: $SUPERVISOR_SOCKET, else a default per user that any client finds."""
-    group: str | None = None
-    """Opens the control socket (mode 0660 instead of 0600) to this group's members."""
-    http: str = "127.0.0.1:9001"
-    """The read-only TCP address of /healthz, /readyz and /metrics; "" turns it off."""
-    shutdown_timeout: Duration = 30.0
-    """The bound on the whole shutdown; `check` warns when the stop ladders cannot fit in it."""
-    on_fatal: Literal["exit", "stay"] = "exit"
-    """When a program exhausts its restart budget: exit (stop everything, exit 1) or stay (keep the others)."""
-    log_format: Literal["auto", "json", "console"] = "auto"
-    """The daemon's log: auto (JSON lines, console lines on a terminal), json or console."""
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    """The lowest level of the daemon's own events that is written."""
-    log_lines: int = Field(1000, ge=10, le=100_000)
-    """Lines kept per program and job for `supervisor logs`."""
-
-    @field_validator("http")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        if value:
-            parse_address(value)
-        return value
 
 
 class DependencyTable(Strict):

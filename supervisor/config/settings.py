@@ -88,6 +88,7 @@ class SupervisorConfig(Record):
     log_format: str
     log_level: str
     log_lines: int
+    traffic: list[str] | None = None  # the units /readyz answers for; None: every unit
 
 
 @dataclass(frozen=True, repr=False, eq=False)

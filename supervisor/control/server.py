@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from supervisor.control.protocol import parse_signal
+from supervisor.control.readyz import readyz
 from supervisor.engine.target import ControlTarget, LogRow, NotFound, Refused, Verb
 from supervisor.host.socketlock import make_directory
-from supervisor.machine.status import problems
 
 if TYPE_CHECKING:
     import h11
@@ -262,18 +262,14 @@ class ControlServer:
         return _error(404, f"unknown path {url.path}")
 
     async def _tcp_route(self, method: str, target: str, body: bytes) -> Response:
-        path = urlsplit(target).path
+        url = urlsplit(target)
+        path = url.path
         if method not in ("GET", "HEAD"):
             return _error(405, "the TCP side is read-only")
         if path == "/healthz":
             return Response(200, {"status": "ok", "state": self.target.state})
         if path == "/readyz":
-            doc = self.target.status(rss_pass=False)
-            issues = problems(doc)
-            state = doc["supervisor"]["state"]
-            if state != "running":
-                issues.insert(0, f"supervisor is {state}")
-            return Response(503, {"ready": False, "reasons": issues}) if issues else Response(200, {"ready": True})
+            return Response(*readyz(self.target.status(rss_pass=False), parse_qs(url.query)))
         if path == "/metrics" and self.http:
             if self.metrics is None:
                 # prometheus-client (and the OpenSSL its exposition module loads, ~6 MB) only once scraped

@@ -34,7 +34,7 @@ from supervisor.host.logwriter import LogWriter
 from supervisor.machine.clock import Clock
 from supervisor.machine.events import Restart, Start, Stop
 from supervisor.machine.model import DOWN_STATES
-from supervisor.machine.status import ProgramEntry, StatusDocument, UnitEntry, unit_problems
+from supervisor.machine.status import ProgramEntry, StatusDocument, UnitEntry, traffic_reasons, unit_problems
 from supervisor.machine.timeline import Document as TimelineDocument
 from supervisor.machine.timeline import Timeline, document
 
@@ -181,6 +181,7 @@ class FrontDoor:
         """
         pids = {p.model.pid for p in self.programs if p.model.pid is not None}
         units = self._entries(process.trees_rss(pids) if rss_pass else {})
+        traffic = self.loaded.config.supervisor.traffic
         return {
             "supervisor": {
                 "pid": os.getpid(),
@@ -188,6 +189,8 @@ class FrontDoor:
                 "state": self.state,
                 "uptime_s": round(self.clock.now() - self.started_at, 3),
                 "ready": self.state is Phase.RUNNING and not unit_problems(units),
+                "ready_for_traffic": not traffic_reasons(self.state, units, traffic),
+                "traffic": traffic,
                 "started": self.readiness.ready_sent,
                 "config": str(self.loaded.path),
                 "time": time.time(),

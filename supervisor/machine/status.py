@@ -95,13 +95,19 @@ UnitEntry = DependencyEntry | JobEntry | ProgramEntry
 
 
 class SupervisorEntry(TypedDict):
-    """The supervisor itself: ``ready`` is live, ``started`` says READY=1 went out."""
+    """The supervisor itself: ``ready`` is live, ``started`` says READY=1 went out.
+
+    ``ready`` means everything is well (``status`` exit 0); ``ready_for_traffic`` is what
+    ``/readyz`` answers: the units of ``traffic`` only (every unit when it is null).
+    """
 
     pid: int
     version: str
     state: str
     uptime_s: float
     ready: bool
+    ready_for_traffic: NotRequired[bool]  # NotRequired: a daemon before 0.3 does not send these
+    traffic: NotRequired[list[str] | None]
     started: bool
     config: str
     time: float
@@ -133,6 +139,26 @@ def unit_problems(units: Iterable[UnitEntry]) -> list[str]:
         elif unit["kind"] == "dependency" and state != "ready":
             out.append(f"{name} {state}{why}")
     return out
+
+
+def _named(unit: str, names: Iterable[str]) -> bool:
+    """Return whether ``unit`` is one of ``names``, or an instance (``web:1``) of one."""
+    return any(unit == n or unit.startswith(n + ":") for n in names)
+
+
+def traffic_reasons(state: str, units: Iterable[UnitEntry], names: Iterable[str] | None) -> list[str]:
+    """Return why ``/readyz`` answers 503 for the units ``names`` (None: every unit); empty when ready.
+
+    For every unit, start-up must be over too, as ``status`` exit 0 requires. For named units
+    only theirs counts, so a replica's web takes traffic while a worker or Redis is down; a
+    draining or stopping supervisor takes none.
+    """
+    if names is None:
+        issues = unit_problems(units)
+        return issues if state == "running" else [f"supervisor is {state}", *issues]
+    wanted = list(names)
+    issues = unit_problems(u for u in units if _named(u["name"], wanted))
+    return [f"supervisor is {state}", *issues] if state in ("draining", "stopping") else issues
 
 
 def problems(doc: StatusDocument) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import subprocess
 import tomllib
@@ -104,6 +105,14 @@ def test_probes_and_ports_match_the_configuration(deployment: str, name: str, co
     assert pre_stop[0] == "sleep"
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
     assert grace > loaded.config.supervisor.shutdown_timeout + float(pre_stop[1]), "SIGKILL would cut the ladders"
+
+
+def test_readiness_for_traffic_is_webs_in_the_app_pod_and_under_compose(tmp_path: Path) -> None:
+    """The app pod and the container compose runs set traffic = ["web"]: a worker or Redis never empties the Service."""
+    assert pod_config("webstack", "app", tmp_path).config.supervisor.traffic == ["web"]
+    cmd = next(json.loads(rest) for keyword, rest in dockerfile_instructions() if keyword == "CMD")
+    compose_config = ROOT / cmd[cmd.index("--config") + 1].removeprefix("/app/")
+    assert load(compose_config, image_env()).config.supervisor.traffic == ["web"]
 
 
 def test_service_reaches_the_web_program_on_ready_app_pods(tmp_path: Path) -> None:

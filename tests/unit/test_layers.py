@@ -135,11 +135,13 @@ def test_the_control_server_sees_only_the_front_door() -> None:
     # socketlock: the socket's directory, made as the lock beside the socket needs it first.
     # The vocabulary (states, reasons) is read from machine, where it is defined once.
     allowed = {"engine.target", "control.protocol", "control.metrics", "machine.status", "host.socketlock"}
+    allowed |= {"control.readyz"}  # /readyz from the status document alone
     allowed |= {"machine.events", "machine.model", "machine.jobstates"}
     found = imports(PKG, "supervisor")
-    assert {m: found[m] - allowed for m in ("control.server", "control.metrics")} == {
+    assert {m: found[m] - allowed for m in ("control.server", "control.metrics", "control.readyz")} == {
         "control.server": set(),
         "control.metrics": set(),
+        "control.readyz": set(),
     }
 
 
