@@ -50,8 +50,10 @@ soak: venv
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_REPORT=$(abspath bench/results/soak.json) \
 		$(BIN)/python -m pytest tests/integration/test_soak.py -s -p no:cacheprovider --basetemp=$(SOAK_TMP)
 
+# exec: the supervisor takes the shell's place as make's child, so a SIGTERM that make passes on
+# (kill -TERM of make's pid) stops the stack instead of orphaning it.
 demo: venv
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/demo.py
+	exec env PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/demo.py
 
 $(BENCH_VENV)/bin/supervisord:
 	$(PYTHON) -m venv $(BENCH_VENV)

@@ -1,11 +1,14 @@
 """`make demo`: the example stack under the supervisor, against DATABASE_URL and REDIS_URL.
 
-Creates the demo database if it is missing, says what to try, then execs
-`supervisor run --config conf/supervisor.toml` (Ctrl-C stops everything).
+Refuses at once when another demo (or supervisor) holds the socket or the ports, creates the
+demo database if it is missing, says what to try, then execs
+`supervisor run --config conf/supervisor.toml`. The make recipe execs this script, so the
+supervisor has make's child's pid: a SIGTERM that make passes on reaches it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from pathlib import Path
@@ -32,19 +35,52 @@ def ensure_database(url: str) -> None:
         print(f"could not check the demo database ({exc}); starting anyway", file=sys.stderr)
 
 
+def taken(sock: str, addresses: list[str]) -> str | None:
+    """Return why the demo cannot start here (a supervisor on the socket, a port in use), or None."""
+    from supervisor.host.listen import bindable
+    from supervisor.host.socketlock import answers
+
+    if answers(sock):
+        return f"a supervisor already answers on {sock}"
+    try:
+        fd = os.open(f"{sock}.lock", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        fd = -1  # no lock file: nobody holds it
+    if fd >= 0:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f"a supervisor is starting on {sock} (it holds {sock}.lock)"
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # released at once: `run` takes it for itself
+    busy = [address for address in addresses if address and not bindable(address)]
+    return f"{' and '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use" if busy else None
+
+
 def main() -> None:
-    """Prepare, explain, and hand over to the supervisor."""
+    """Refuse early, or prepare, explain, and hand over to the supervisor."""
     env = os.environ
-    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/webstack_demo")
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    env.setdefault("STATE_DIR", str(ROOT / "run"))
-    (ROOT / "run").mkdir(exist_ok=True)
-    ensure_database(env["DATABASE_URL"])
     port, http = env.get("PORT", "8000"), env.get("SUPERVISOR_HTTP", "127.0.0.1:9001")
     sys.path.insert(0, str(ROOT))
     from supervisor.config.interpolation import default_socket
 
     sock = default_socket()  # conf/supervisor.toml names no socket: $SUPERVISOR_SOCKET, else this
+    why = taken(sock, [f"{env.get('HOST', '127.0.0.1')}:{port}", http])
+    if why:
+        print(
+            f"make demo: {why}: is a demo already running? Stop it (Ctrl-C in its terminal), or start a\n"
+            "second one beside it with its own socket, ports and state directory:\n"
+            "  SUPERVISOR_SOCKET=/tmp/mine.sock PORT=8100 SUPERVISOR_HTTP=127.0.0.1:9100 STATE_DIR=/tmp/mine make demo",
+            file=sys.stderr,
+        )
+        sys.exit(69)  # EX_UNAVAILABLE, as `supervisor run` exits when the socket is taken
+    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/webstack_demo")
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setdefault("STATE_DIR", str(ROOT / "run"))
+    Path(env["STATE_DIR"]).mkdir(parents=True, exist_ok=True)
+    ensure_database(env["DATABASE_URL"])
     bindir = Path(sys.executable).parent
     reach = (
         f"  supervisor status                      # finds {sock} from any directory"
@@ -70,7 +106,8 @@ In another terminal (put {bindir} on your PATH first, or call {bindir}/superviso
   supervisor signal worker HUP           # Celery's warm restart of its pool
   curl {http}/readyz ; curl {http}/metrics
 
-Ctrl-C stops the programs in reverse order and exits 0.
+Ctrl-C stops the programs in reverse order and the supervisor exits 0; make, which the same
+Ctrl-C interrupts, then exits 130 without a message. kill -TERM of make's pid stops it the same way.
 """,
         flush=True,
     )
