@@ -30,6 +30,7 @@ class Reason(enum.StrEnum):
     RELOAD = "reload"
     START_TIMEOUT = "start_timeout"  # not ready within start_timeout
     HANDOVER = "handover"  # replaced by a newer incarnation that became ready (start-first)
+    MAX_AGE = "max_age"  # recycled: it reached max_age (outside the restart budget)
 
 
 # Operator events that are more than news, and their log level; every other event is "info".
@@ -149,7 +150,7 @@ class MemoryExceeded(Record):
 class Timer(Record):
     """A timer the machine asked for fired; ``generation`` tells a stale one."""
 
-    name: str  # backoff | stop_timeout | min_uptime | start_timeout | handover_timeout
+    name: str  # backoff | stop_timeout | min_uptime | start_timeout | handover_timeout | max_age
     generation: int
 
 

@@ -70,6 +70,8 @@ class RestartPolicy(Record):
     start_first: bool = False
     success_codes: frozenset[int] = frozenset()
     no_restart_codes: frozenset[int] = frozenset({78})
+    max_age_s: float = 0.0  # recycle after this long (0: never)
+    max_age_jitter: float = 0.1  # a fraction of max_age, added at random
 
     def ladder(self) -> tuple[tuple[int, float], ...]:
         """Return the stop ladder's rungs; SIGKILL follows the last one."""

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 
-from supervisor.machine import handover
+from supervisor.machine import handover, recycle
 from supervisor.machine.edges import budget_spent, describe_exit, ladder_s, log, record_exit, stop
 from supervisor.machine.events import (
     Action,
@@ -80,11 +80,13 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
     if isinstance(ev, Restart) and ev.reason is Reason.RELOAD and m.held:
         return m, []  # an operator's stop outlives a reload
     if handover.concerns(m, ev):
-        return handover.transition(m, ev, now, p, rng)
-    result = _BY_STATE[m.state](m, ev, now, p, rng)
+        result: Result | None = handover.transition(m, ev, now, p, rng)
+    else:
+        result = _BY_STATE[m.state](m, ev, now, p, rng)
     if result is None:
         raise UnexpectedEvent(f"{type(ev).__name__} in state {m.state.value}")
-    return result
+    # Whichever edge made an incarnation the running one (ready, promoted), its age starts to count.
+    return result[0], [*result[1], *recycle.arm(m, result[0], now, p, rng)]
 
 
 # Reports about an incarnation that is gone, or not yet there: every state but the living ones drops them.
@@ -141,6 +143,8 @@ def _starting(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ran
 def _running(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> Result | None:
     if isinstance(ev, Ready):
         return m, []  # a repeated READY=1
+    if isinstance(ev, Timer) and ev.name == "max_age":
+        return recycle.due(m, now, p)
     return _alive(m, ev, now, p, rng)
 
 
