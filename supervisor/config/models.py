@@ -260,6 +260,10 @@ class ProgramTable(Strict):
     """Start with the daemon; false: stopped until `supervisor start NAME`."""
     after: list[str] = []
     """Programs whose starts delay this one's (ordering only, as systemd's After= without Requires=)."""
+    max_age: PositiveDuration | None = None
+    """Recycle: restart it (reason max_age, outside the restart budget) once it has run this long."""
+    max_age_jitter: float = Field(0.1, ge=0, le=1)
+    """A random fraction of `max_age` added per incarnation, so that replicas do not recycle together."""
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
@@ -288,6 +292,14 @@ class ProgramTable(Strict):
     @classmethod
     def _signal(cls, value: str) -> str:
         return signal_name(value)
+
+    @field_validator("max_age")
+    @classmethod
+    def _longer_than_min_uptime(cls, value: float | None, info: ValidationInfo) -> float | None:
+        min_uptime = info.data.get("min_uptime")
+        if value is not None and min_uptime is not None and value < min_uptime:
+            raise ValueError(f"max_age ({value:g}s) is shorter than min_uptime ({min_uptime:g}s)")
+        return value
 
     @field_validator("listen")
     @classmethod

@@ -188,6 +188,8 @@ class ProgramConfig(Record):
     autostart: bool
     ladder: tuple[tuple[str, float], ...] | None = None  # list forms of stop_signal/stop_timeout
     after: list[str] = field(default_factory=list)  # ordering only: programs whose start goes first
+    max_age: float | None = None  # recycle after this long
+    max_age_jitter: float = 0.1
 
     def stop_ladder(self) -> tuple[tuple[str, float], ...]:
         """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""

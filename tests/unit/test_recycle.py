@@ -18,7 +18,7 @@ from supervisor.machine.events import (
     Start,
     Timer,
 )
-from supervisor.machine.model import Model, RestartPolicy, State
+from supervisor.machine.model import Model, State
 from supervisor.machine.recycle import arm
 from tests.unit.test_states import POLICY, Machine
 

@@ -30,4 +30,6 @@ def restart_policy(cfg: ProgramConfig) -> RestartPolicy:
         start_first=cfg.restart.order == "start-first",
         success_codes=frozenset(cfg.restart.success_exit_codes),
         no_restart_codes=frozenset(cfg.restart.no_restart_exit_codes),
+        max_age_s=cfg.max_age or 0.0,
+        max_age_jitter=cfg.max_age_jitter,
     )
