@@ -77,6 +77,7 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     if names:  # completion scripts ask it for unit names; hidden from help and from typo errors
         p = sub.add_parser("_names")
         p.add_argument("--config", "-c", metavar="FILE")
+        p.add_argument("--socket", "-s", metavar="PATH")
         p.add_argument("--programs", action="store_true")
     return parser
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         from supervisor.client import completion
 
         if command == "_names":
-            for name in completion.unit_names(args.config, args.programs):
+            for name in completion.unit_names(args.config, args.programs, args.socket):
                 print(name)
             return EXIT_OK
         print(completion.script(args.shell, parser))

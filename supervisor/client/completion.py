@@ -1,7 +1,9 @@
 """Shell completion for bash and zsh, generated from the command line parser itself.
 
 Commands and flags come from the parser, so the scripts never fall behind it. Unit names are
-read when completing, by ``supervisor _names``, from the configuration the command line (or
+read when completing, by ``supervisor _names``: from the daemon that ``status`` would reach
+(``--socket``, ``$SUPERVISOR_SOCKET``, the configuration's socket, the built-in default), so
+that they complete from any directory; else from the configuration the command line (or
 ``$SUPERVISOR_CONFIG``, or ``conf/supervisor.toml``) names. Standard library only.
 """
 
@@ -16,14 +18,38 @@ WITH_VALUE = ("--config", "-c", "--socket", "-s", "--interval", "-n", "--lines",
 PROGRAM_VERBS = ("start", "stop", "restart")
 
 
-def unit_names(config: str | None, programs_only: bool = False) -> list[str]:
-    """Return the unit names of the configuration, or none when it cannot be read (never an error)."""
+def unit_names(config: str | None, programs_only: bool = False, socket: str | None = None) -> list[str]:
+    """Return the unit names of the configuration, else of the daemon ``status`` would reach; never an error.
+
+    The file is the one ``--config``, ``$SUPERVISOR_CONFIG`` or the current directory's
+    ``conf/supervisor.toml`` names. Where there is none (another directory), or with ``--socket``,
+    the daemon is asked, found as ``status`` finds it. A completion that fails prints nothing.
+    """
+    if socket is None:
+        names = _file_names(config, programs_only)
+        if names is not None:
+            return names
+    from supervisor.client.api import BadConfig, Client, Unreachable, find_socket
+
+    try:
+        path, origin = find_socket(socket, config)
+        code, doc = Client(path, timeout=2.0, origin=origin).request("GET", "/v1/status?rss=0")
+        kinds = ("program",) if programs_only else ("program", "job", "dependency")
+        if code == 200 and isinstance(doc, dict) and isinstance(doc.get("units"), list):
+            return [u["name"] for u in doc["units"] if isinstance(u, dict) and u.get("kind") in kinds]
+    except (BadConfig, Unreachable, KeyError, TypeError):
+        pass
+    return []
+
+
+def _file_names(config: str | None, programs_only: bool) -> list[str] | None:
+    """Return the unit names the configuration file declares, or None when it cannot be read."""
     path = config or os.environ.get("SUPERVISOR_CONFIG") or "conf/supervisor.toml"
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError):
-        return []
+        return None
     tables = ("programs",) if programs_only else ("programs", "jobs", "dependencies")
     return [name for table in tables if isinstance(raw.get(table), dict) for name in raw[table]]
 
@@ -50,13 +76,14 @@ _supervisor_names() {{
 }}
 _supervisor() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
-    local cmd="" config="" flags="" i positional=0
+    local cmd="" config="" sock="" flags="" i positional=0
     COMPREPLY=()
     if [[ $COMP_CWORD -ge 2 ]]; then cmd="${{COMP_WORDS[1]}}"; fi
     for ((i = 2; i < COMP_CWORD; i++)); do
         case "${{COMP_WORDS[i]}}" in
             --config|-c) config="${{COMP_WORDS[i+1]}}"; ((i++)) ;;
-            {"|".join(WITH_VALUE[2:])}) ((i++)) ;;
+            --socket|-s) sock="${{COMP_WORDS[i+1]}}"; ((i++)) ;;
+            {"|".join(WITH_VALUE[4:])}) ((i++)) ;;
             -*) ;;
             *) ((positional++)) ;;
         esac
@@ -78,6 +105,7 @@ _supervisor() {{
     fi
     local -a opts=()
     if [[ -n $config ]]; then opts=(--config "$config"); fi
+    if [[ -n $sock ]]; then opts+=(--socket "$sock"); fi
     case "$cmd" in
         {"|".join(PROGRAM_VERBS)})
             COMPREPLY=($(compgen -W "all $(_supervisor_names --programs "${{opts[@]}}")" -- "$cur")) ;;
@@ -108,7 +136,7 @@ _supervisor() {{
     commands=(
 {described}
     )
-    local cmd="" config="" i positional=0
+    local cmd="" config="" sock="" i positional=0
     if (( CURRENT == 2 )); then
         _describe -t commands 'supervisor command' commands
         return
@@ -117,7 +145,8 @@ _supervisor() {{
     for (( i = 3; i < CURRENT; i++ )); do
         case ${{words[i]}} in
             (--config|-c) config=${{words[i+1]}}; (( i++ )) ;;
-            ({"|".join(WITH_VALUE[2:])}) (( i++ )) ;;
+            (--socket|-s) sock=${{words[i+1]}}; (( i++ )) ;;
+            ({"|".join(WITH_VALUE[4:])}) (( i++ )) ;;
             (-*) ;;
             (*) (( positional++ )) ;;
         esac
@@ -134,6 +163,7 @@ _supervisor() {{
         return
     fi
     [[ -n $config ]] && opts=(--config $config)
+    [[ -n $sock ]] && opts+=(--socket $sock)
     case $cmd in
         ({"|".join(PROGRAM_VERBS)}) names=(all ${{(f)"$(supervisor _names --programs $opts 2>/dev/null)"}}) ;;
         (signal)
