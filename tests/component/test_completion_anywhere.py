@@ -41,7 +41,8 @@ def test_names_complete_from_another_directory(run_daemon, tmp_path: Path) -> No
     assert sorted(names("--programs", "--socket", daemon.socket, cwd=elsewhere, env=env)) == ["web", "worker"]
     # the bash function, run in that directory, offers them too
     script = subprocess.run([PY, "-m", "supervisor", "completion", "bash"], capture_output=True, text=True).stdout
-    driver = f"{script}\nCOMP_WORDS=(supervisor restart ''); COMP_CWORD=2\n_supervisor; printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
+    words = "COMP_WORDS=(supervisor restart ''); COMP_CWORD=2"
+    driver = f"{script}\n{words}\n_supervisor; printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
     bash_env = {**env, "SUPERVISOR_SOCKET": daemon.socket, "PATH": f"{Path(PY).parent}:{env['PATH']}"}
     out = subprocess.run(["bash", "-c", driver], capture_output=True, text=True, cwd=elsewhere, env=bash_env)
     assert sorted(out.stdout.split()) == ["all", "web", "worker"], out.stderr
