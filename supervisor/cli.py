@@ -67,6 +67,9 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("signal", metavar="SIGNAL", help="HUP, SIGUSR1, or a number")
     p.add_argument("--group", action="store_true", help="to the whole process group")
+    p = with_socket(sub.add_parser("scale", help="run N instances of a program that has instances"))
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("count", metavar="N", type=int, help="how many (at least 1)")
     p = with_socket(sub.add_parser("reload", help="re-read the configuration (as SIGHUP)"))
     p.add_argument("--json", action="store_true", help="print the result document")
     p = with_socket(sub.add_parser("timeline", help="when each unit became eligible, started and became ready"))
@@ -152,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             return _timeline(client, args)
         if command == "reload":
             return _reload(client, args)
+        if command == "scale":
+            from supervisor.client.scale import scale
+
+            return scale(client, args.name, args.count)
     except Unreachable as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -161,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _status(client: Any, args: argparse.Namespace) -> int:
+    from supervisor.machine.instances import select
     from supervisor.machine.status import problems, render_table
 
     # The table shows no RSS: without --json, spare the daemon its pass over the process table.
@@ -168,13 +176,12 @@ def _status(client: Any, args: argparse.Namespace) -> int:
     if code != 200:
         print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
         return EXIT_GAVE_UP
-    if args.names:
-        known = {u["name"] for u in doc["units"]}
-        unknown = [n for n in args.names if n not in known]
+    if args.names:  # a program with instances stands for them all
+        chosen, unknown = select(args.names, [u["name"] for u in doc["units"]])
         if unknown:
             print(f"supervisor: no unit named {', '.join(unknown)}", file=sys.stderr)
             return EXIT_GAVE_UP
-        doc["units"] = [u for u in doc["units"] if u["name"] in args.names]
+        doc["units"] = [u for u in doc["units"] if u["name"] in chosen]
     issues = problems(doc)
     if args.json:
         print(json.dumps(doc, indent=2))

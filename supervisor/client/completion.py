@@ -51,7 +51,15 @@ def _file_names(config: str | None, programs_only: bool) -> list[str] | None:
     except (OSError, tomllib.TOMLDecodeError):
         return None
     tables = ("programs",) if programs_only else ("programs", "jobs", "dependencies")
-    return [name for table in tables if isinstance(raw.get(table), dict) for name in raw[table]]
+    names = [name for table in tables if isinstance(raw.get(table), dict) for name in raw[table]]
+    return [each for name in names for each in (name, *_instances(raw, name))]
+
+
+def _instances(raw: dict[str, object], name: str) -> list[str]:
+    """``web:0`` ... for a program with ``instances = N`` (the file's count), else none."""
+    table = raw.get("programs")
+    count = table.get(name, {}).get("instances") if isinstance(table, dict) else None
+    return [f"{name}:{i}" for i in range(count)] if isinstance(count, int) and 0 < count < 1000 else []
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, tuple[str, list[str]]]:
@@ -109,10 +117,10 @@ _supervisor() {{
     case "$cmd" in
         {"|".join(PROGRAM_VERBS)})
             COMPREPLY=($(compgen -W "all $(_supervisor_names --programs "${{opts[@]}}")" -- "$cur")) ;;
-        signal)
+        signal|scale)
             if [[ $positional -eq 0 ]]; then
                 COMPREPLY=($(compgen -W "$(_supervisor_names --programs "${{opts[@]}}")" -- "$cur"))
-            elif [[ $positional -eq 1 ]]; then
+            elif [[ $positional -eq 1 && $cmd == signal ]]; then
                 COMPREPLY=($(compgen -W "{SIGNALS}" -- "$cur"))
             fi ;;
         status|logs) COMPREPLY=($(compgen -W "$(_supervisor_names "${{opts[@]}}")" -- "$cur")) ;;
@@ -166,10 +174,10 @@ _supervisor() {{
     [[ -n $sock ]] && opts+=(--socket $sock)
     case $cmd in
         ({"|".join(PROGRAM_VERBS)}) names=(all ${{(f)"$(supervisor _names --programs $opts 2>/dev/null)"}}) ;;
-        (signal)
+        (signal|scale)
             if (( positional == 0 )); then
                 names=(${{(f)"$(supervisor _names --programs $opts 2>/dev/null)"}})
-            elif (( positional == 1 )); then
+            elif (( positional == 1 )) && [[ $cmd == signal ]]; then
                 names=({SIGNALS})
             fi ;;
         (status|logs) names=(${{(f)"$(supervisor _names $opts 2>/dev/null)"}}) ;;

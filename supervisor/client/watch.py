@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO, cast
 
 from supervisor.client.api import Client, Unreachable
+from supervisor.machine.instances import select as select_units
 from supervisor.machine.status import StatusDocument, table_rows
 
 # The columns a change is marked in, by index in the table: STATE, PID, RESTARTS, HEALTH.
@@ -161,11 +162,11 @@ def _fetch(client: Client, names: list[str]) -> StatusDocument:
     code, doc = client.request("GET", "/v1/status?rss=0")  # no RSS column: spare the daemon its /proc pass
     if code != 200:
         raise Unreachable(f"the supervisor answered {code}: {doc.get('error') if isinstance(doc, dict) else doc}")
-    if names:
-        unknown = sorted(set(names) - {u["name"] for u in doc["units"]})
+    if names:  # a program with instances stands for them all, those a scale adds too
+        chosen, unknown = select_units(names, [u["name"] for u in doc["units"]])
         if unknown:
-            raise LookupError(f"no unit named {', '.join(unknown)}")
-        doc["units"] = [u for u in doc["units"] if u["name"] in names]
+            raise LookupError(f"no unit named {', '.join(sorted(unknown))}")
+        doc["units"] = [u for u in doc["units"] if u["name"] in chosen]
     return cast(StatusDocument, dict(doc))
 
 

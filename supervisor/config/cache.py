@@ -44,6 +44,7 @@ _CODE_FILES = (
     "config/ladder.py",
     "config/loader.py",
     "config/hints.py",
+    "config/instances.py",
 )
 # The libraries whose code decides it too (pydantic-settings reads the SUPERVISOR_* overrides).
 _LIBRARIES = ("pydantic", "pydantic_core", "pydantic_settings")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from supervisor.config.instances import listen_key
 from supervisor.config.settings import Config
 from supervisor.machine.record import Record
 
@@ -47,12 +48,12 @@ def diff(old: Config, new: Config) -> ConfigDiff:
         if n in old.programs and replace(old.programs[n], after=new.programs[n].after) != new.programs[n]
     )
     unchanged = tuple(n for n in new.programs if n not in added and n not in changed)
+    # by listen key: an instance added with its siblings' address accepts on their socket
+    bound = {listen_key(n, p): p.listen for n, p in old.programs.items() if p.listen}
     new_listen = tuple(
         n
-        for n in new.programs
-        if (n in added or n in changed)
-        and new.programs[n].listen
-        and (n in added or old.programs[n].listen != new.programs[n].listen)
+        for n, p in new.programs.items()
+        if (n in added or n in changed) and p.listen and bound.get(listen_key(n, p)) != p.listen
     )
     next_start = tuple(
         table

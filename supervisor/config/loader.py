@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from supervisor.config import hints
+from supervisor.config import hints, instances
 from supervisor.config.interpolation import FromEnv, interpolate
 from supervisor.config.models import ConfigFile, plain
 from supervisor.config.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, absolute, find_path
 from supervisor.machine.errors import ConfigError
+from supervisor.machine.instances import order_key
 
 __all__ = ["DEFAULT_PATH", "Loaded", "env_overrides", "find_path", "load"]
 
@@ -72,9 +73,12 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
         raise ConfigError(shown, [("", f"not valid TOML: {exc}")]) from None
     problems: list[tuple[str, str]] = []
     data = _walk(raw, env, "", problems)
+    overrides = env_overrides(env)
+    for name in _with_instances(raw, overrides):  # ${SUPERVISOR_INSTANCE} stays for config.instances
+        data["programs"][name] = _walk(raw["programs"][name], {**env, **_KEEP}, f"programs.{name}", problems)
     _apply_db_host(data, env)
     try:
-        config = plain(ConfigFile(**_deep_update(data, env_overrides(env))))
+        config = plain(ConfigFile(**_deep_update(data, overrides)))
     except ValidationError as exc:
         # Every problem at once: the variables, the values, and the units named that do not exist.
         errors = [(_key(e["loc"]), _message(e)) for e in exc.errors()]
@@ -84,9 +88,10 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     config = _resolve_paths(config, where.parent)
     _check_start_first(config, problems)
     _check_traffic(config, problems)
+    config = instances.expand(config, problems)
     plan = _check_graph(config, problems)
     if problems:
-        raise ConfigError(shown, problems)
+        raise ConfigError(shown, list(dict.fromkeys(problems)))  # once, not once per instance
     return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config, env))
 
 
@@ -100,6 +105,20 @@ def _unrelated(errors: list[tuple[str, str]], unset: list[tuple[str, str]]) -> l
 
 
 ENV_PREFIX = "SUPERVISOR_"
+_KEEP = {instances.ENV: instances.VAR}
+
+
+def _with_instances(raw: dict[str, Any], overrides: Mapping[str, Any]) -> list[str]:
+    """The programs of the raw file that set ``instances``, in the file or by an override."""
+    programs, again = raw.get("programs"), overrides.get("programs")
+    if not isinstance(programs, dict):
+        return []
+    again = again if isinstance(again, Mapping) else {}
+    return [
+        n
+        for n, t in programs.items()
+        if isinstance(t, dict) and ("instances" in t or "instances" in (again.get(n) or {}))
+    ]
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -227,6 +246,8 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
         "programs": list(config.programs),
     }
     seen: dict[str, str] = {}
+    groups = {name: config.members(name) for name in config.templates}  # a program with instances: all of them
+    tables["programs"] += list(groups)
     for table, units in tables.items():
         for name in units:
             if name == "all":
@@ -234,29 +255,30 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
             if name in seen:
                 problems.append((f"{table}.{name}", f"the name is also used in [{seen[name]}]"))
             seen.setdefault(name, table)
-    edges: dict[str, list[str]] = {name: [] for name in seen}
+    edges: dict[str, list[str]] = {name: [] for name in seen if name not in groups}
     units_with_deps: dict[str, JobConfig | ProgramConfig] = {**config.jobs, **config.programs}
     for name, unit in units_with_deps.items():
         table = "jobs" if name in config.jobs else "programs"
+        label = unit.instance_of or name if isinstance(unit, ProgramConfig) else name  # web, not web:0
         for i, dep in enumerate(unit.depends_on):
             if dep not in seen:
-                problems.append((f"{table}.{name}.depends_on[{i}]", hints.unknown_unit(dep, seen)))
-            elif dep == name:
-                problems.append((f"{table}.{name}.depends_on[{i}]", "a unit cannot depend on itself"))
+                problems.append((f"{table}.{label}.depends_on[{i}]", hints.unknown_unit(dep, seen)))
+            elif dep in (name, label):
+                problems.append((f"{table}.{label}.depends_on[{i}]", "a unit cannot depend on itself"))
             else:
-                edges[name].append(dep)
+                edges[name].extend(groups.get(dep, [dep]))
     order = {name: list(deps) for name, deps in edges.items()}  # depends_on and after together
     for name, prog in config.programs.items():
         for i, other in enumerate(prog.after):
-            key = f"programs.{name}.after[{i}]"
-            if other == name:
+            key = f"programs.{prog.instance_of or name}.after[{i}]"
+            if other in (name, prog.instance_of):
                 problems.append((key, "a program cannot start after itself"))
-            elif other not in config.programs:
+            elif other not in config.programs and other not in groups:
                 what = f"{seen[other]} are ordered by depends_on" if other in seen else "unknown program"
                 near = "" if other in seen else hints.did_you_mean(other, config.programs)
                 problems.append((key, f"{other!r}: after names programs only ({what}){near}"))
             else:
-                order[name].append(other)
+                order[name].extend(groups.get(other, [other]))
     for name, job in config.jobs.items():
         if job.lock is not None:
             lock_dep = config.dependencies.get(job.lock)
@@ -300,7 +322,7 @@ def _levels(edges: dict[str, list[str]], problems: list[tuple[str, str]]) -> lis
         return []
     levels: list[list[str]] = []
     while sorter.is_active():
-        ready = sorted(sorter.get_ready())
+        ready = sorted(sorter.get_ready(), key=order_key)
         levels.append(ready)
         sorter.done(*ready)
     return levels

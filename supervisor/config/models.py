@@ -199,7 +199,7 @@ class HealthTable(Strict):
     @classmethod
     def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and info.field_name is not None:
-            check_url(info.field_name, value)
+            check_url(info.field_name, value.replace("${SUPERVISOR_INSTANCE}", "0"))  # as instance 0 has it
         return value
 
     @model_validator(mode="after")
@@ -264,6 +264,8 @@ class ProgramTable(Strict):
     """Recycle: restart it (reason max_age, outside the restart budget) once it has run this long."""
     max_age_jitter: float = Field(0.1, ge=0, le=1)
     """A random fraction of `max_age` added per incarnation, so that replicas do not recycle together."""
+    instances: int | None = Field(None, ge=1)
+    """Run N copies, X:0 ... X:N-1, each with SUPERVISOR_INSTANCE=i, sharing `listen`; unset: one, named X."""
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")

@@ -22,7 +22,8 @@ def problems(config: Config, environ: Mapping[str, str]) -> list[tuple[str, str]
     found: list[tuple[str, str]] = []
     units: list[tuple[str, JobConfig | ProgramConfig]] = [
         *((f"jobs.{n}", j) for n, j in config.jobs.items()),
-        *((f"programs.{n}", p) for n, p in config.programs.items()),
+        # instances differ only in their index: the first stands for them all, under its program's name
+        *((f"programs.{p.instance_of or n}", p) for n, p in config.programs.items() if not p.instance),
     ]
     for key, unit in units:
         found += _unit_problems(key, unit, environ)

@@ -190,6 +190,9 @@ class ProgramConfig(Record):
     after: list[str] = field(default_factory=list)  # ordering only: programs whose start goes first
     max_age: float | None = None  # recycle after this long
     max_age_jitter: float = 0.1
+    instances: int | None = None  # a template's count (`instances = N`); None: one program, no instances
+    instance_of: str | None = None  # an instance's program (``web`` for ``web:1``), see config.instances
+    instance: int | None = None  # an instance's index
 
     def stop_ladder(self) -> tuple[tuple[str, float], ...]:
         """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""
@@ -208,7 +211,14 @@ class Config(Record):
     supervisor: SupervisorConfig
     dependencies: dict[str, DependencyConfig]
     jobs: dict[str, JobConfig]
-    programs: dict[str, ProgramConfig]
+    programs: dict[str, ProgramConfig]  # instances expanded: ``web:0``, ``web:1`` in place of ``web``
+    templates: dict[str, ProgramConfig] = field(default_factory=dict)  # programs with `instances`, unexpanded
+
+    def members(self, name: str) -> list[str]:
+        """Return the programs ``name`` stands for: itself, or the instances of a program with ``instances``."""
+        if name in self.templates:
+            return [n for n, p in self.programs.items() if p.instance_of == name]
+        return [name] if name in self.programs else []
 
     def job_database(self, name: str) -> tuple[DependencyConfig | None, DependencyConfig | None]:
         """Return job ``name``'s lock dependency and the postgres dependency whose database it reads.
@@ -237,8 +247,8 @@ class Config(Record):
                 if unit in seen:
                     continue
                 seen.add(unit)
-                if unit in self.programs:
-                    found.add(unit)
+                if unit in self.programs or unit in self.templates:
+                    found.update(self.members(unit))
                 elif unit in self.jobs:
                     todo.extend(self.jobs[unit].depends_on)
             needs[name] = found

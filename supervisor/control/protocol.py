@@ -1,6 +1,21 @@
-"""What the control API speaks beyond the status document: its prefix and signal names. Standard library only."""
+"""What the control API speaks beyond the status document: signal names and request bodies."""
 
 from __future__ import annotations
+
+import json
+
+from supervisor.engine.target import Refused
+
+
+def scale_request(body: bytes) -> object:
+    """Return N of ``{"instances": N}`` (the target checks it); ``Refused`` (400) for any other body."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        request = None
+    if not isinstance(request, dict) or "instances" not in request:
+        raise Refused('the body must be a JSON object such as {"instances": 4}')
+    return request["instances"]
 
 
 def parse_signal(value: object) -> int | None:

@@ -18,9 +18,9 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from supervisor.control.protocol import parse_signal
+from supervisor.control.protocol import parse_signal, scale_request
 from supervisor.control.readyz import readyz
-from supervisor.engine.target import ControlTarget, LogRow, NotFound, Refused, Verb
+from supervisor.engine.target import ControlTarget, LogRow, Refused, Verb
 from supervisor.host.socketlock import make_directory
 
 if TYPE_CHECKING:
@@ -237,9 +237,11 @@ class ControlServer:
                 return Response(200, doc)
             rows = self.target.follow_logs(names)
             return Response(200, doc, stream=lambda send: _stream(rows, send, True), content_type=NDJSON)
-        if len(parts) == 3 and parts[0] == "programs" and parts[2] == "signal":
+        if len(parts) == 3 and parts[0] == "programs" and parts[2] in ("signal", "scale"):
             if method != "POST":
                 return _error(405, "use POST")
+            if parts[2] == "scale":  # {"instances": N}
+                return Response(200, await self.target.scale(parts[1], scale_request(body)))
             request = _signal_request(body)
             if isinstance(request, Response):
                 return request
@@ -250,10 +252,7 @@ class ControlServer:
             lines = _lines(query)
             if lines is None:
                 return _error(400, "lines must be a whole number")
-            try:
-                tail = self.target.tail_logs([parts[1]], lines)
-            except NotFound:
-                return _error(404, f"no program or job named {parts[1]!r}")
+            tail = self.target.tail_logs([parts[1]], lines)  # NotFound names the units there are
             own = {"name": parts[1], "lines": [_unnamed(row) for row in tail["lines"]]}
             if not _follow(query):
                 return Response(200, own)

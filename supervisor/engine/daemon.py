@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from supervisor import __version__
 from supervisor.config import cachefiles, compiled
+from supervisor.config.instances import listen_key
 from supervisor.config.settings import Loaded
 from supervisor.engine import container
 from supervisor.engine.frontdoor import FrontDoor
@@ -95,8 +96,8 @@ class Daemon(FrontDoor):
 
     def _build(self) -> None:
         for name, prog in self.cfg.programs.items():
-            if prog.listen:
-                self.listeners[name] = bind_listener(prog.listen)
+            if prog.listen and listen_key(name, prog) not in self.listeners:  # instances share one
+                self.listeners[listen_key(name, prog)] = bind_listener(prog.listen)
         for name in (n for level in self.loaded.plan for n in level):
             self.units[name] = self.make_unit(name)
 

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from supervisor import __version__
 from supervisor.config.settings import Loaded
-from supervisor.engine import logstream
+from supervisor.engine import instances, logstream
+from supervisor.engine.instances import check_scale
 from supervisor.engine.readiness import Call, DaemonEvent, Phase, Readiness
 from supervisor.engine.target import (
     Conflict,
@@ -24,6 +25,7 @@ from supervisor.engine.target import (
     NotFound,
     ProbeLatencies,
     ProgramCounters,
+    ScaleDone,
     SignalSent,
     Verb,
 )
@@ -33,6 +35,7 @@ from supervisor.host import process
 from supervisor.host.logwriter import LogWriter
 from supervisor.machine.clock import Clock
 from supervisor.machine.events import Restart, Start, Stop
+from supervisor.machine.instances import members, select
 from supervisor.machine.model import DOWN_STATES
 from supervisor.machine.status import ProgramEntry, StatusDocument, UnitEntry, traffic_reasons, unit_problems
 from supervisor.machine.timeline import Document as TimelineDocument
@@ -76,6 +79,21 @@ class FrontDoor:
             raise NotFound(f"no program named {name!r} (programs: {known})")
         return unit
 
+    def _targets(self, name: str) -> list[ProgramRunner]:
+        """Return the programs ``name`` stands for: every one (``all``), a program, or all of its instances."""
+        if name == "all":
+            return self.programs
+        found = [u for n in members(name, self.units) if isinstance(u := self.units[n], ProgramRunner)]
+        return found or [self._program(name)]
+
+    async def scale(self, name: str, count: object) -> ScaleDone:
+        """Run ``count`` instances of program ``name``; ``Refused`` for a bad count, ``NotFound`` for no program."""
+        if self.state is Phase.STOPPING:
+            raise Conflict("the supervisor is shutting down")
+        known = list(dict.fromkeys(p.cfg.instance_of or p.name for p in self.programs))
+        count = check_scale(self.loaded, name, count, known)
+        return await instances.scale(self, name, count)  # type: ignore[arg-type]  # Daemon is the host
+
     # ---- verbs ----------------------------------------------------------------------
 
     def _recompute(self) -> None:
@@ -100,7 +118,9 @@ class FrontDoor:
         """Start, stop or restart one program (or ``all``); wait (bounded) until it settles."""
         if self.state is Phase.STOPPING:
             raise Conflict("the supervisor is shutting down")
-        targets = self.programs if name == "all" else [self._program(name)]
+        targets = self._targets(name)
+        if verb == "restart" and name != "all" and name not in self.units:  # a program's instances
+            return await instances.rolling_restart(self, name, targets)  # type: ignore[arg-type]
         event: Start | Stop | Restart = Start() if verb == "start" else Stop() if verb == "stop" else Restart()
 
         async def dispatch() -> None:
@@ -143,11 +163,19 @@ class FrontDoor:
         return {n: u.buffer for n, u in self.units.items() if u.buffer is not None}
 
     def tail_logs(self, names: Sequence[str], lines: int) -> LogTail:
-        """Return the last ``lines`` lines of the named programs and jobs (all without names), merged."""
-        return logstream.tail(self._buffers(), names, lines)
+        """Return the last ``lines`` lines of the named programs and jobs (all without names), merged.
+
+        A program with instances names them all, merged.
+        """
+        buffers = self._buffers()
+        chosen, unknown = select(names, buffers)
+        return logstream.tail(buffers, chosen + unknown, lines)
 
     def follow_logs(self, names: Sequence[str]) -> AsyncGenerator[LogRow, None]:
-        """Yield each new line of the named programs and jobs (all, and those a reload adds, without names)."""
+        """Yield each new line of the named programs and jobs (all, and those a reload adds, without names).
+
+        A program with instances names them all, those a scale adds too.
+        """
         return logstream.follow(self._buffers, names)
 
     def timeline(self) -> TimelineDocument:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Mapping
 
+from supervisor.config.instances import listen_key
 from supervisor.config.settings import Config, ProgramConfig
 from supervisor.engine.units.base import Context, Unit
 from supervisor.engine.units.dependency import DependencyRunner
 from supervisor.engine.units.job import JobRunner
 from supervisor.engine.units.program import ProgramRunner
+from supervisor.machine.instances import members
 
 
 def build_unit(
@@ -23,19 +25,17 @@ def build_unit(
         lock_dep, url_dep = cfg.job_database(name)
         url = url_dep.url if url_dep else None
         return JobRunner(name, cfg.jobs[name], ctx, lock_dep, url, lines, on_running=on_job_running)
-    listener = listeners.get(name)
+    listener = listeners.get(listen_key(name, cfg.programs[name]))  # instances share one
     return ProgramRunner(name, cfg.programs[name], ctx, listener.fileno() if listener else None, lines)
 
 
 def blocked_by(units: Mapping[str, Unit], depends_on: list[str]) -> list[str]:
     """Return the units named in ``depends_on`` that do not yet let their dependants start."""
     blocked = []
-    for dep in depends_on:
-        unit = units.get(dep)
-        if unit is None:
-            continue
-        if not unit.lets_dependants_start():
-            blocked.append(dep)
+    for name in depends_on:
+        for dep in members(name, units):  # a program with instances: every one of them
+            if not units[dep].lets_dependants_start():
+                blocked.append(dep)
     return blocked
 
 
@@ -46,7 +46,7 @@ def starting_first(units: Mapping[str, Unit], after: list[str]) -> list[str]:
     never for their dependencies, and never for a program that is up, stopped or backing off.
     """
     first = []
-    for name in after:
+    for name in (m for each in after for m in members(each, units)):
         unit = units.get(name)
         if isinstance(unit, ProgramRunner) and unit.start_under_way(not blocked_by(units, unit.depends_on)):
             first.append(name)

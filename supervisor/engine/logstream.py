@@ -9,6 +9,7 @@ from typing import cast
 
 from supervisor.engine.target import LogRow, LogTail, NotFound
 from supervisor.engine.units.base import LineBuffer
+from supervisor.machine.instances import split
 
 Line = tuple[float, str, str]
 RESCAN_S = 1.0  # while following every unit, how soon a unit added by a reload is picked up
@@ -26,6 +27,12 @@ def tail(buffers: Mapping[str, LineBuffer], names: Sequence[str], lines: int) ->
     merged = heapq.merge(*streams, key=lambda row: row[0])
     rows: list[LogRow] = [{"unit": n, "time": t, "stream": s, "line": line} for t, n, s, line in merged]
     return {"units": chosen, "lines": rows}
+
+
+def _named(unit: str, names: Sequence[str]) -> bool:
+    """Whether ``names`` name ``unit``, itself or as the program whose instance it is."""
+    parts = split(unit)
+    return unit in names or (parts is not None and parts[0] in names)
 
 
 class _Tagged:
@@ -53,7 +60,7 @@ async def follow(buffers: Callable[[], Mapping[str, LineBuffer]], names: Sequenc
         """Follow every unit not yet followed; return the lines that new ones printed before."""
         early: list[tuple[str, Line]] = []
         for name, buffer in buffers().items():
-            if (names and name not in names) or (name in joined and joined[name][0] is buffer):
+            if (names and not _named(name, names)) or (name in joined and joined[name][0] is buffer):
                 continue
             if joined or name in joined:  # a unit born after we began: its first lines too
                 early.extend((name, item) for item in buffer.tail(len(buffer.lines)))

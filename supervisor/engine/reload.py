@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from supervisor.config.diff import diff
+from supervisor.config.instances import listen_key
 from supervisor.config.settings import Config, Loaded
 from supervisor.engine.target import ReloadResult
 from supervisor.engine.units.base import Unit
@@ -37,19 +38,24 @@ class ReloadHost(Protocol):
     def _schedule_recompute(self) -> None: ...
 
 
-def apply_reload(d: ReloadHost, new: Loaded) -> ReloadResult:
-    """Apply a validated configuration to ``d``: restart what changed, refuse what cannot be."""
+def apply_reload(d: ReloadHost, new: Loaded, event: str | None = "config.reloaded") -> ReloadResult:
+    """Apply a validated configuration to ``d``: restart what changed, refuse what cannot be; log ``event``."""
     change = diff(d.cfg, new.config)
     # Bind every new listen address before anything changes: one that cannot be bound
     # refuses that program's part of the reload, never the daemon.
-    fresh: dict[str, socket.socket] = {}
+    fresh: dict[str, socket.socket] = {}  # by listen key: a program's own, or its instances' shared one
     failed: dict[str, str] = {}
+    unbound: dict[str, str] = {}
     for name in change.new_listen:
-        address = new.config.programs[name].listen or ""
-        try:
-            fresh[name] = bind_listener(address)
-        except OSError as exc:
-            failed[name] = f"cannot bind {address}: {exc.strerror or exc}"
+        key, address = listen_key(name, new.config.programs[name]), new.config.programs[name].listen or ""
+        if key not in fresh and key not in unbound:
+            try:
+                fresh[key] = bind_listener(address)
+            except OSError as exc:
+                unbound[key] = f"cannot bind {address}: {exc.strerror or exc}"
+        if key in unbound:
+            failed[name] = unbound[key]
+    old_programs = d.cfg.programs
     programs = dict(new.config.programs)
     for name in failed:  # what runs stays as it is, so the next reload compares against it
         if name in d.cfg.programs:
@@ -61,27 +67,30 @@ def apply_reload(d: ReloadHost, new: Loaded) -> ReloadResult:
     d.cfg = d.loaded.config
     changed = [n for n in change.changed if n not in failed]
     added = [n for n in change.added if n not in failed]
+    in_use = {listen_key(n, p) for n, p in d.cfg.programs.items() if p.listen}
     for name in change.removed:
         unit = d.units.pop(name)
         assert isinstance(unit, ProgramRunner)
         unit.dispatch(Shutdown())
-        d.loop.create_task(_retire(unit, d.listeners.pop(name, None)))
+        key = listen_key(name, old_programs[name])
+        d.loop.create_task(_retire(unit, d.listeners.pop(key, None) if key not in in_use else None))
+    for key, sock in fresh.items():  # once per socket, however many instances accept on it
+        old_sock = d.listeners.pop(key, None)
+        d.listeners[key] = sock
+        if old_sock is not None:
+            old_sock.close()  # a running incarnation keeps its own copy until it goes
+    for name in changed:
+        key = listen_key(name, d.cfg.programs[name])
+        if key not in in_use and (old_sock := d.listeners.pop(key, None)) is not None:
+            old_sock.close()  # it listens no more
     for name in changed:
         unit = d.units[name]
         assert isinstance(unit, ProgramRunner)
-        if name in fresh or not d.cfg.programs[name].listen:
-            old_sock = d.listeners.pop(name, None)
-            if name in fresh:
-                d.listeners[name] = fresh[name]
-            if old_sock is not None:
-                old_sock.close()  # a running incarnation keeps its own copy until it goes
-        listener = d.listeners.get(name)
+        listener = d.listeners.get(listen_key(name, d.cfg.programs[name]))
         # Keep the runner (its log buffer, its counters); the next incarnation uses the new definition.
         unit.redefine(d.cfg.programs[name], listener.fileno() if listener else None)
         unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
     for name in added:
-        if name in fresh:
-            d.listeners[name] = fresh[name]
         d.units[name] = d.make_unit(name)
     # Keep the status document in the new start-up order.
     d.units = {n: d.units[n] for level in new.plan for n in level if n in d.units}
@@ -100,7 +109,8 @@ def apply_reload(d: ReloadHost, new: Loaded) -> ReloadResult:
         result["error"] = "; ".join(f"{n}: {why}" for n, why in failed.items())
     if change.note:
         result["note"] = change.note
-    (d.log.warning if failed else d.log.info)("config.reloaded", **result)
+    if event is not None:
+        (d.log.warning if failed else d.log.info)(event, **result)
     return result
 
 

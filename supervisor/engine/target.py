@@ -78,6 +78,17 @@ class ReloadResult(TypedDict):
     states: NotRequired[dict[str, str]]  # each changed or added program's state once it settled (or the wait ended)
 
 
+class ScaleDone(TypedDict):
+    """What ``scale`` did: the count before and after, what started and stopped, and every instance now."""
+
+    program: str
+    instances: int
+    was: int
+    added: list[str]
+    removed: list[str]
+    programs: list[ProgramEntry]
+
+
 class ProgramCounters(TypedDict):
     """What ``/metrics`` counts per program beyond its status entry."""
 
@@ -121,6 +132,9 @@ class ControlTarget(Protocol):
 
     async def send_signal(self, name: str, sig: int, group: bool) -> SignalSent:
         """Send ``sig`` to a program's main process, or with ``group`` to its process group."""
+
+    async def scale(self, name: str, count: object) -> ScaleDone:
+        """Run ``count`` instances of a program with ``instances``; ``Refused`` for a bad count."""
 
     def tail_logs(self, names: Sequence[str], lines: int) -> LogTail:
         """Return the last ``lines`` lines of the named programs and jobs (all without names)."""

@@ -24,7 +24,9 @@ from supervisor.engine.target import (
     LogTail,
     NotFound,
     ProbeLatencies,
+    Refused,
     ReloadResult,
+    ScaleDone,
     SignalSent,
     Verb,
 )
@@ -112,6 +114,14 @@ class FakeTarget:
         finally:
             self.followers -= 1
 
+    async def scale(self, name: str, count: object) -> ScaleDone:
+        self.calls.append(("scale", name, count))
+        if name != "web":
+            raise NotFound(f"no program named {name!r} (programs: web)")
+        if not isinstance(count, int) or count < 1:
+            raise Refused(f"instances must be a whole number of at least 1 (got {count!r})")
+        return {"program": name, "instances": count, "was": 2, "added": [], "removed": [], "programs": [WEB]}
+
     async def reload(self) -> ReloadResult:
         self.calls.append(("reload",))
         return {"ok": False, "error": "x.toml: programs.web.command: required key is missing"}
@@ -185,7 +195,8 @@ def test_refusals_become_404_and_409(served: Served) -> None:
     code, doc = client.request("POST", "/v1/programs/web/restart")
     assert code == 409 and doc == {"error": "web: restart failed: not ready within 1s", "programs": [WEB]}
     assert client.request("POST", "/v1/programs/web/start") == (200, {"programs": [WEB]})
-    assert client.request("GET", "/v1/programs/ghost/logs") == (404, {"error": "no program or job named 'ghost'"})
+    missing = (404, {"error": "no program or job named ghost (units with output: web)"})
+    assert client.request("GET", "/v1/programs/ghost/logs") == missing
     code, doc = client.request("POST", "/v1/reload")
     assert code == 422 and doc["ok"] is False
 
@@ -268,3 +279,20 @@ def test_metrics_export_every_restart_reason_and_state() -> None:
         assert f'supervisor_program_state{{program="web",state="{state}"}}' in text, state
     for jstate in JobState:
         assert f'supervisor_job_state{{job="migrate",state="{jstate}"}}' in text, jstate
+
+
+def test_scale_answers_400_for_a_bad_count_or_body_and_404_for_no_such_program(served: Served) -> None:
+    """POST /v1/programs/X/scale takes {"instances": N}; the target's refusals become 400 and 404."""
+    client = Client(served.path)
+    code, doc = client.request("POST", "/v1/programs/web/scale", {"instances": 3})
+    assert code == 200 and doc["instances"] == 3
+    assert client.request("POST", "/v1/programs/web/scale", {"instances": -1})[0] == 400
+    assert client.request("POST", "/v1/programs/ghost/scale", {"instances": 2})[0] == 404
+    code, doc = client.request("POST", "/v1/programs/web/scale", {"count": 2})
+    assert code == 400 and "instances" in doc["error"]
+    assert client.request("GET", "/v1/programs/web/scale")[0] == 405
+    assert [c for c in served.target.calls if c[0] == "scale"] == [
+        ("scale", "web", 3),
+        ("scale", "web", -1),
+        ("scale", "ghost", 2),
+    ]

@@ -13,7 +13,11 @@ from supervisor.config.models import _PLAIN
 from supervisor.machine.errors import ConfigError
 
 # Fields the loader fills in after validation; the file cannot set them.
-EXTRAS = {"JobConfig": {"from_alembic_cmd"}, "ProgramConfig": {"ladder"}}
+EXTRAS = {
+    "JobConfig": {"from_alembic_cmd"},
+    "ProgramConfig": {"ladder", "instance_of", "instance"},  # an instance of a program with `instances`
+    "Config": {"templates"},
+}
 
 
 @pytest.mark.parametrize("table", list(_PLAIN), ids=lambda t: t.__name__)

@@ -1,0 +1,128 @@
+"""`instances = N`: the file's program becomes X:0 ... X:N-1; a count changed later is a diff of instances only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supervisor.client.completion import unit_names
+from supervisor.config import load
+from supervisor.config.diff import diff
+from supervisor.config.instances import listen_key, rescale
+from supervisor.machine.errors import EXIT_CONFIG, ConfigError
+from supervisor.machine.instances import members, select
+
+WEB = """
+[programs.web]
+command = ["serve", "--port", "80${SUPERVISOR_INSTANCE}"]
+environment = { NAME = "web-${SUPERVISOR_INSTANCE}" }
+health = { http = "http://127.0.0.1:80${SUPERVISOR_INSTANCE}/health" }
+listen = "127.0.0.1:8000"
+instances = 3
+[programs.worker]
+command = ["work", "${SUPERVISOR_INSTANCE:-none}"]
+depends_on = ["web"]
+after = ["web"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "supervisor.toml"
+    path.write_text(text)
+    return path
+
+
+def test_each_instance_is_named_and_gets_its_index_in_command_environment_and_health(tmp_path: Path) -> None:
+    """web with instances = 3 is web:0, web:1, web:2, each with its own ${SUPERVISOR_INSTANCE}."""
+    loaded = load(write(tmp_path, WEB), environ={"SUPERVISOR_INSTANCE": "from-the-environment"})
+    programs = loaded.config.programs
+    assert list(programs) == ["web:0", "web:1", "web:2", "worker"]
+    one = programs["web:1"]
+    assert one.command == ["serve", "--port", "801"]
+    assert one.environment == {"NAME": "web-1", "SUPERVISOR_INSTANCE": "1"}
+    assert one.health is not None and one.health.http == "http://127.0.0.1:801/health"
+    assert (one.instance_of, one.instance, one.instances) == ("web", 1, None)
+    assert loaded.config.templates["web"].instances == 3
+    # A program without the key is as before: the variable is the environment's, no instance is set.
+    assert programs["worker"].command == ["work", "from-the-environment"]
+    assert "SUPERVISOR_INSTANCE" not in programs["worker"].environment
+
+
+def test_depends_on_and_after_a_program_with_instances_mean_all_of_them(tmp_path: Path) -> None:
+    """worker depends on web: it starts after every instance, and each instance stops after it."""
+    loaded = load(write(tmp_path, WEB), environ={})
+    assert loaded.plan == [["web:0", "web:1", "web:2"], ["worker"]]
+    before = loaded.config.stop_before()
+    assert all(before[f"web:{i}"] == {"worker"} for i in range(3))
+
+
+@pytest.mark.parametrize("count", ["0", "-2"])
+def test_instances_below_one_exit_78_naming_the_key(tmp_path: Path, count: str) -> None:
+    """instances = 0 or a negative count is refused (exit 78) with the file and the key named."""
+    path = write(tmp_path, WEB.replace("instances = 3", f"instances = {count}"))
+    with pytest.raises(ConfigError) as info:
+        load(path, environ={})
+    assert [k for k, _ in info.value.problems] == ["programs.web.instances"]
+    out = subprocess.run(
+        [sys.executable, "-m", "supervisor", "check", "-c", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == EXIT_CONFIG
+    assert f"{path}: programs.web.instances" in out.stderr and "greater than or equal to 1" in out.stderr
+
+
+def test_an_instance_name_taken_by_another_unit_is_refused(tmp_path: Path) -> None:
+    """A program literally named web:1 beside web with instances is a clash, named once."""
+    text = WEB + '[programs."web:1"]\ncommand = ["x"]\n'
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text), environ={})
+    assert ("programs.web.instances", "'web:1' is already a unit's name") in info.value.problems
+
+
+def test_a_problem_of_the_program_is_reported_once_not_per_instance(tmp_path: Path) -> None:
+    """An unknown dependency of web with 3 instances is one problem, under programs.web."""
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, WEB.replace('listen = "127.0.0.1:8000"', 'depends_on = ["ghost"]')), environ={})
+    assert info.value.problems == [("programs.web.depends_on[0]", "unknown unit 'ghost'")]
+
+
+def test_rescale_adds_and_removes_the_highest_indexes_and_changes_nothing_else(tmp_path: Path) -> None:
+    """Scaling is a diff of instances: up adds web:3, web:4; down removes the highest; the others are unchanged."""
+    loaded = load(write(tmp_path, WEB), environ={})
+    up = rescale(loaded, "web", 5)
+    assert up.plan == [["web:0", "web:1", "web:2", "web:3", "web:4"], ["worker"]]
+    change = diff(loaded.config, up.config)
+    assert change.added == ("web:3", "web:4") and change.changed == () and change.removed == ()
+    assert change.new_listen == ()  # they accept on the socket web already has
+    down = rescale(up, "web", 1)
+    change = diff(up.config, down.config)
+    assert change.removed == ("web:1", "web:2", "web:3", "web:4") and change.changed == ()
+    assert down.plan == [["web:0"], ["worker"]]
+    # The file again: back to its count, as a reload does.
+    assert diff(down.config, loaded.config).added == ("web:1", "web:2")
+
+
+def test_a_changed_template_changes_every_instance_and_binds_its_new_address_once(tmp_path: Path) -> None:
+    """A new listen address is one socket for all instances (one listen key)."""
+    loaded = load(write(tmp_path, WEB), environ={})
+    moved = load(write(tmp_path, WEB.replace("8000", "8001")), environ={})
+    change = diff(loaded.config, moved.config)
+    assert change.changed == ("web:0", "web:1", "web:2")
+    assert {listen_key(n, moved.config.programs[n]) for n in change.new_listen} == {"web"}
+
+
+def test_names_stand_for_a_program_or_all_of_its_instances() -> None:
+    """members/select resolve web to web:0.. in index order, a full name to itself, and report the unknown."""
+    units = ["web:10", "web:2", "web:0", "worker", "ab:c"]
+    assert members("web", units) == ["web:0", "web:2", "web:10"]
+    assert members("web:2", units) == ["web:2"]
+    assert members("ab", units) == []
+    assert select(["worker", "web", "ghost"], units) == (["worker", "web:0", "web:2", "web:10"], ["ghost"])
+
+
+def test_completion_offers_the_program_and_its_instances(tmp_path: Path) -> None:
+    """The shell completion's names include web and web:0 ... web:2 from the file."""
+    path = write(tmp_path, WEB)
+    assert unit_names(str(path), programs_only=True) == ["web", "web:0", "web:1", "web:2", "worker"]
