@@ -116,13 +116,13 @@ async def _wait(loaded: Loaded, timeout_s: float | None) -> int:
 def migrate(loaded: Loaded) -> int:
     """Run every job once (after the dependencies it names); 0 when all succeeded or skipped."""
     cfg = loaded.config.supervisor
-    logs.configure(cfg.log_format, cfg.log_level)
-    return asyncio.run(_migrate(loaded))
+    writer = logs.configure(cfg.log_format, cfg.log_level)
+    return asyncio.run(_migrate(loaded, writer))
 
 
-async def _migrate(loaded: Loaded) -> int:
+async def _migrate(loaded: Loaded, writer: LogWriter | None = None) -> int:
     loop = asyncio.get_running_loop()
-    ctx = default_context(loop)
+    ctx = default_context(loop, writer=writer)
     loop.add_signal_handler(signal.SIGCHLD, ctx.reaper.reap)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -59,7 +59,7 @@ class Daemon(FrontDoor):
         self.loaded = loaded
         self.log_writer = log_writer
         self.cfg = loaded.config
-        base = ctx or default_context(asyncio.get_running_loop())
+        base = ctx or default_context(asyncio.get_running_loop(), writer=log_writer)
         self.log = base.log
         self.loop = base.loop
         self.clock = base.clock

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import structlog
 
 from supervisor.host.logwriter import LogWriter
+from supervisor.host.outputlog import OutputSink
 from supervisor.host.plain import add_sentence
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -51,6 +52,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
             foreign_pre_chain=shared,
         )
     )
+    out.sink = OutputSink(out, renderer, use_json, _LEVELS[level] <= logging.INFO)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(_LEVELS[level], logging.WARNING))

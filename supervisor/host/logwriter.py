@@ -21,7 +21,10 @@ import stat
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from supervisor.host.outputlog import OutputSink
 
 
 class LogWriter:
@@ -38,6 +41,7 @@ class LogWriter:
         self.dropped_total = 0
         self._dropped_unreported = 0
         self.on_resumed: Callable[[int], None] | None = None  # told how many lines were dropped
+        self.sink: OutputSink | None = None  # children's lines, rendered in bulk (set by logs.configure)
         self._sock: socket.socket | None = None
         self._fd = -1
         self._own_fd = False
@@ -78,6 +82,19 @@ class LogWriter:
             self._queue((line + "\n").encode(errors="replace"))
         self._pump()
         return len(text)
+
+    def write_block(self, data: bytes, lines: int) -> None:
+        """Take ``lines`` whole lines at once (children's output): they go, wait or are dropped together."""
+        if self._fd < 0 or self._partial:
+            self.write(data.decode(errors="replace"))
+            return
+        if self._backlog_bytes + len(data) > self._max:
+            self.dropped_total += lines
+            self._dropped_unreported += lines
+            return
+        self._backlog.append(data)
+        self._backlog_bytes += len(data)
+        self._pump()
 
     def flush(self) -> None:
         """Writes are never held back; nothing to do."""

@@ -68,7 +68,9 @@ class AlembicGate:
         except EnvFileError as exc:
             raise RuntimeError(str(exc)) from None
         spec = SpawnSpec(argv=migrations.heads_command(self.alembic_ini), env=env, cwd=self.cfg.cwd)
-        status = await run_command(self.ctx, spec, 120.0, lambda stream, line: out.append(f"{stream}\t{line}"))
+        status = await run_command(
+            self.ctx, spec, 120.0, lambda stream, lines: out.extend(f"{stream}\t{line}" for line in lines)
+        )
         stdout = "\n".join(line.split("\t", 1)[1] for line in out if line.startswith("stdout\t"))
         if status is None or not status.success:
             tail = [line.split("\t", 1)[1] for line in out][-3:]

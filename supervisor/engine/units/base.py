@@ -19,6 +19,7 @@ from supervisor.machine.clock import Scheduler
 from supervisor.machine.events import ExitStatus
 
 if TYPE_CHECKING:
+    from supervisor.host.logwriter import LogWriter
     from supervisor.host.prestart import Prestarted
 
 
@@ -123,19 +124,32 @@ class Context:
     fatal: Callable[[str, str], None] = lambda name, why: None  # a program gave up
     give_up: Callable[[int, str], None] = lambda code, why: None  # the daemon must exit
     on_probe: Callable[[str, str, float, bool], None] = lambda kind, name, seconds, ok: None
-    output: Callable[[str, str, str], None] = lambda unit, stream, line: None
+    output: Callable[[str, str, list[str]], None] = lambda unit, stream, lines: None  # lines a unit printed
     listening: Callable[[int], None] = lambda fd: None  # a listen socket's program is about to start
     notify_socket: str | None = None  # NOTIFY_SOCKET for programs with notify = true
     spawner: Spawner = field(default_factory=OsSpawner)
     prestarted: Prestarted | None = None  # programs started before the engine, for their runners to take
 
 
-def default_context(loop: asyncio.AbstractEventLoop, give_up: Callable[[int, str], None] | None = None) -> Context:
-    """The real services: the monotonic clock, a new reaper, the OS spawner, our log and environment."""
+def default_context(
+    loop: asyncio.AbstractEventLoop,
+    give_up: Callable[[int, str], None] | None = None,
+    writer: LogWriter | None = None,
+) -> Context:
+    """The real services: the monotonic clock, a new reaper, the OS spawner, our log and environment.
+
+    Children's output goes through ``writer``'s bulk sink when it has one, else event by event.
+    """
     from supervisor.host import logs
     from supervisor.machine.clock import MonotonicClock
 
     out = logs.get("output")
+
+    def each(unit: str, stream: str, lines: list[str]) -> None:
+        for line in lines:
+            out.info("program.output", program=unit, stream=stream, line=line)
+
+    sink = writer.sink if writer is not None else None
     return Context(
         loop=loop,
         clock=MonotonicClock(loop),
@@ -143,7 +157,7 @@ def default_context(loop: asyncio.AbstractEventLoop, give_up: Callable[[int, str
         log=logs.get(),
         base_env=dict(os.environ),
         give_up=give_up or (lambda code, why: None),
-        output=lambda unit, stream, line: out.info("program.output", program=unit, stream=stream, line=line),
+        output=sink.write if sink is not None else each,
     )
 
 
@@ -156,10 +170,17 @@ class LineBuffer:
 
     def add(self, stream: str, line: str) -> None:
         """Keep a line and hand it to every follower that keeps up."""
-        item = (time.time(), stream, line)
-        self.lines.append(item)
+        self.extend(stream, [line])
+
+    def extend(self, stream: str, lines: list[str]) -> None:
+        """Keep lines read together (one time for them all) and hand them to every follower that keeps up."""
+        now = time.time()
+        items = [(now, stream, line) for line in lines[-(self.lines.maxlen or len(lines)) :]]
+        self.lines.extend(items)
         for queue in self.followers:
-            if not queue.full():  # a slow follower loses lines, never the supervisor
+            for item in items:
+                if queue.full():  # a slow follower loses lines, never the supervisor
+                    break
                 queue.put_nowait(item)
 
     def tail(self, n: int) -> list[tuple[float, str, str]]:
@@ -171,7 +192,7 @@ async def run_command(
     ctx: Context,
     spec: SpawnSpec,
     timeout_s: float | None,
-    on_line: Callable[[str, str], None] | None = None,
+    on_lines: Callable[[str, list[str]], None] | None = None,
 ) -> ExitStatus | None:
     """Spawn ``spec`` through the shared spawner and wait for the reaper to report its exit.
 
@@ -190,7 +211,7 @@ async def run_command(
     pumps = []
     for fd, stream in ((child.stdout_fd, "stdout"), (child.stderr_fd, "stderr")):
         if fd is not None:
-            pumps.append(OutputPump(ctx.loop, fd, line_handler(on_line, stream)))
+            pumps.append(OutputPump(ctx.loop, fd, line_handler(on_lines, stream)))
     try:
         return await asyncio.wait_for(asyncio.shield(done), timeout_s)
     except (TimeoutError, asyncio.CancelledError) as exc:
@@ -204,11 +225,11 @@ async def run_command(
             pump.close()
 
 
-def line_handler(on_line: Callable[[str, str], None] | None, stream: str) -> Callable[[str], None]:
-    """Bind the stream name to a ``(stream, line)`` callback."""
+def line_handler(on_lines: Callable[[str, list[str]], None] | None, stream: str) -> Callable[[list[str]], None]:
+    """Bind the stream name to a ``(stream, lines)`` callback."""
 
-    def handle(line: str) -> None:
-        if on_line is not None:
-            on_line(stream, line)
+    def handle(lines: list[str]) -> None:
+        if on_lines is not None:
+            on_lines(stream, lines)
 
     return handle

@@ -237,14 +237,14 @@ class JobRunner:
         if self.alembic is not None:
             await self.alembic.record_after_success()
 
-    def _collector(self, output: list[str]) -> Callable[[str, str], None]:
+    def _collector(self, output: list[str]) -> Callable[[str, list[str]], None]:
         """Return a line handler that logs, buffers, and keeps the tail for classifying failures."""
 
-        def line(stream: str, text: str) -> None:
-            output.append(text)
+        def line(stream: str, lines: list[str]) -> None:
+            output.extend(lines[-200:])
             del output[:-200]
-            self.buffer.add(stream, text)
-            self.ctx.output(self.name, stream, text)
+            self.buffer.extend(stream, lines)
+            self.ctx.output(self.name, stream, lines)
 
         return line
 

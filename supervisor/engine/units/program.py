@@ -177,9 +177,9 @@ class ProgramRunner:
                 pumps.append(OutputPump(self.ctx.loop, fd, line_handler(self._line, stream)))
         self.dispatch(events.Spawned(pid, candidate=candidate))
 
-    def _line(self, stream: str, line: str) -> None:
-        self.buffer.add(stream, line)
-        self.ctx.output(self.name, stream, line)
+    def _line(self, stream: str, lines: list[str]) -> None:
+        self.buffer.extend(stream, lines)
+        self.ctx.output(self.name, stream, lines)
 
     def _exited(self, pid: int, status: ExitStatus) -> None:
         # Nothing of an incarnation may outlive its main process: its group goes now; the
