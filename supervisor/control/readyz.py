@@ -21,7 +21,7 @@ def readyz(doc: StatusDocument, query: dict[str, list[str]]) -> tuple[int, dict[
         return (503, {"ready": False, "reasons": reasons}) if reasons else (200, {"ready": True})
     name = asked[0]
     known = [u["name"] for u in units]
-    if name not in known:
+    if not any(n == name or n.startswith(f"{name}:") for n in known):  # web: all of its instances
         return 404, {"error": f"no unit named {name!r} (units: {', '.join(known)})"}
     reasons = traffic_reasons(sup["state"], units, [name])
     if reasons:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from supervisor.client.completion import unit_names
 from supervisor.config import load
 from supervisor.config.diff import diff
 from supervisor.config.instances import listen_key, rescale
+from supervisor.control.readyz import readyz
 from supervisor.machine.errors import EXIT_CONFIG, ConfigError
 from supervisor.machine.instances import members, select
 
@@ -126,3 +128,15 @@ def test_completion_offers_the_program_and_its_instances(tmp_path: Path) -> None
     """The shell completion's names include web and web:0 ... web:2 from the file."""
     path = write(tmp_path, WEB)
     assert unit_names(str(path), programs_only=True) == ["web", "web:0", "web:1", "web:2", "worker"]
+
+
+def test_readyz_for_a_program_answers_for_all_of_its_instances() -> None:
+    """/readyz?unit=web is 503 while one instance is down, 200 once all are running; web:0 alone is asked by name."""
+
+    def entry(name: str, state: str) -> Any:
+        return {"name": name, "kind": "program", "state": state, "health": None, "autostart": True, "held": False}
+
+    doc: Any = {"supervisor": {"state": "running"}, "units": [entry("web:0", "running"), entry("web:1", "backoff")]}
+    assert readyz(doc, {"unit": ["web"]}) == (503, {"unit": "web", "ready": False, "reasons": ["web:1 is backoff"]})
+    assert readyz(doc, {"unit": ["web:0"]}) == (200, {"unit": "web:0", "ready": True})
+    assert readyz(doc, {"unit": ["we"]})[0] == 404
