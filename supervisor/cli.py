@@ -49,6 +49,10 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, metavar="S", help="give up after S seconds (default: each dependency's; none)"
     )
+    p = with_config(sub.add_parser("exec", help="run CMD in a program's environment once its dependencies answer"))
+    p.add_argument("--like", metavar="NAME", help="the program whose environment CMD gets (default: the file's first)")
+    p.add_argument("--no-wait", action="store_true", help="run CMD at once, without waiting for the dependencies")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...", help="the command and its arguments")
     p = with_socket(sub.add_parser("status", help="show every unit"))
     p.add_argument("--json", action="store_true", help="print the status document")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing; only the exit code")
@@ -103,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     if command == "status" and args.watch and (args.json or args.quiet):
         parser.error("status --watch draws the table; --json and --quiet go without it")
+    if command == "exec":  # needs no daemon: the file and the probes, then CMD replaces this process
+        from supervisor import oneoff
+
+        return oneoff.run(args.config, args.like, not args.no_wait, args.cmd)
     if command == "logs":
         from supervisor.client.logs import BadSince, parse_since
 

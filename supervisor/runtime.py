@@ -85,18 +85,22 @@ async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarte
             keeper.flush()
 
 
-def wait(loaded: Loaded, timeout_s: float | None) -> int:
-    """Return 0 once every dependency is ready; 69 when one is not within its timeout."""
+def wait(loaded: Loaded, timeout_s: float | None, names: list[str] | None = None) -> int:
+    """Return 0 once every dependency (those ``names``) is ready; 69 when one is not within its timeout."""
     cfg = loaded.config.supervisor
-    logs.configure(cfg.log_format, cfg.log_level)
-    return asyncio.run(_wait(loaded, timeout_s))
+    writer = logs.configure(cfg.log_format, cfg.log_level, sys.stderr if names is not None else None)
+    code = asyncio.run(_wait(loaded, timeout_s, names))
+    writer.close()  # all of it out before `exec` replaces this process
+    return code
 
 
-async def _wait(loaded: Loaded, timeout_s: float | None) -> int:
+async def _wait(loaded: Loaded, timeout_s: float | None, names: list[str] | None = None) -> int:
     loop = asyncio.get_running_loop()
     ctx = default_context(loop)
     deps = []
     for name, dep in loaded.config.dependencies.items():
+        if names is not None and name not in names:
+            continue
         if timeout_s is not None:
             dep = replace(dep, timeout=timeout_s)
         deps.append(DependencyRunner(name, dep, ctx))

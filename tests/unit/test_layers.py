@@ -23,6 +23,7 @@ LAYERS = {
     "cli": 6,
     "__main__": 6,
     "runtime": 6,  # owns the event loop: wires the engine and the control server together
+    "oneoff": 6,  # `supervisor exec`: the file, the probes, then exec
     "notify": 6,  # the app-facing import paths
     "heartbeat": 6,
 }
