@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from supervisor import __version__
+from supervisor.adopt import commands as adopt
 from supervisor.machine.errors import (
     EXIT_CONFIG,
     EXIT_GAVE_UP,
@@ -42,7 +43,8 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
         return p
 
     with_config(sub.add_parser("run", help="run the daemon in the foreground"))
-    with_config(sub.add_parser("check", help="validate the configuration and print the start-up plan"))
+    p = with_config(sub.add_parser("check", help="validate the configuration and print the start-up plan"))
+    p.add_argument("file", nargs="?", metavar="FILE", help="the configuration file (as --config)")
     with_config(sub.add_parser("migrate", help="run the migration job(s) once, with the lock"))
     p = with_socket(sub.add_parser("wait", help="wait until every dependency (--ready: the running stack) is ready"))
     p.add_argument("--ready", action="store_true", help="ask the running daemon: exit 0 ready, 1 not in time, 3 none")
@@ -79,6 +81,7 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     p = with_socket(sub.add_parser("timeline", help="when each unit became eligible, started and became ready"))
     p.add_argument("--json", action="store_true", help="print the timeline document")
     sub.add_parser("version", help="print the version (as --version)")
+    adopt.add_parsers(sub)
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=["bash", "zsh"])
     if names:  # completion scripts ask it for unit names; hidden from help and from typo errors
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
     if command in ("run", "check", "migrate") or (command == "wait" and not args.ready):
         return _daemon_side(args)
+    if command in adopt.COMMANDS:
+        return adopt.run(args)
     if command == "version":
         print(f"supervisor {__version__}")
         return EXIT_OK
@@ -272,7 +277,7 @@ def _daemon_side(args: argparse.Namespace) -> int:
     sizes = limits.export(os.environ)
     from supervisor.config.settings import find_path
 
-    path = find_path(args.config)
+    path = find_path(args.config or getattr(args, "file", None))
     early: Any = None
     if args.command == "run":
         from supervisor.config import compiled

@@ -13,13 +13,26 @@ import typing
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError, WithJsonSchema
 
 from supervisor.config.interpolation import FromEnv
 from supervisor.config.settings import parse_address
 from supervisor.machine.durations import parse_duration, parse_size
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+# What `supervisor schema` says each takes: the schema is for editors, so it shows the written forms.
+DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+    ]
+}
+SIZE_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "exclusiveMinimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kKmMgGtT][iI]?[bB]?|[bB])?\s*$"},
+    ]
+}
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
 
 
 def _positive(seconds: float) -> float:
@@ -30,8 +43,10 @@ def _positive(seconds: float) -> float:
 
 # For a period or a limit where 0 means nothing sensible: a loop that never waits, a probe that
 # cannot answer in time.
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
-Size = Annotated[int, BeforeValidator(parse_size)]
+PositiveDuration = Annotated[
+    float, BeforeValidator(parse_duration), AfterValidator(_positive), WithJsonSchema(DURATION_SCHEMA)
+]
+Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(SIZE_SCHEMA)]
 Command = Annotated[list[str], Field(min_length=1)]
 
 _SCHEMES: dict[str, tuple[str, ...]] = {
@@ -87,7 +102,11 @@ def env_files(value: object) -> object:
     return value
 
 
-EnvFiles = Annotated[tuple[str, ...], BeforeValidator(env_files)]
+EnvFiles = Annotated[
+    tuple[str, ...],
+    BeforeValidator(env_files),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
 
 
 @functools.lru_cache(maxsize=64)

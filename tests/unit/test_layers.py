@@ -15,6 +15,7 @@ LAYERS = {
     "": 0,
     "machine": 0,  # pure: events, states, transitions, backoff, the status document
     "config": 1,  # the file: models, loading, interpolation, the cache
+    "adopt": 1,  # the way in: `import` of supervisord, Procfile and Compose files into the file
     "host": 2,  # the operating system: spawn, trees, the guard, output, notify, systemd
     "stack": 3,  # Postgres, Redis, migrations, heartbeats
     "engine": 4,  # the running daemon: units, graph, readiness, the front door

@@ -168,4 +168,4 @@ def test_names_may_follow_options_but_unknown_options_are_refused() -> None:
         parse(_parser(), ["logs", "worker", "-n", "3", "--bogus"])
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
-        parse(_parser(), ["check", "extra"])  # a command without names takes none
+        parse(_parser(), ["check", "a.toml", "extra"])  # check takes one file, no names
