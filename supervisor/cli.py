@@ -328,7 +328,9 @@ def _daemon_side(args: argparse.Namespace) -> int:
             if prog.restart.order == "start-first":
                 ready = "READY=1 (notify)" if prog.notify else "its heartbeat file"
                 print(f"  {name}: restarts start-first: the old process serves until the new one is ready by {ready}")
-        _warm_heads(loaded)  # its line belongs to the plan's; warnings come after
+        from supervisor.stack.warmheads import warm_heads
+
+        warm_heads(loaded)  # its line belongs to the plan's; warnings come after
         print(sizes.describe())
         for warning in [*sizes.warnings, *loaded.warnings]:
             print(f"warning: {warning}")
@@ -364,38 +366,6 @@ def _prestart(loaded: Any, path: Any) -> Any:
     from supervisor.host import prestart
 
     return prestart.start(loaded)
-
-
-def _warm_heads(loaded: Any) -> None:
-    """Cache each migration job's script heads, so that `run` at head needs no alembic (e.g. at image build)."""
-    from supervisor.stack import migrations
-
-    for name, job in loaded.config.jobs.items():
-        if not job.alembic_config or not migrations.is_upgrade(list(job.command)):
-            continue
-        cached = migrations.cached_heads(job.alembic_config, job.cwd)
-        if cached is None:
-            import os
-            import subprocess
-
-            # A child, as in the daemon: the revision files are user code, and alembic is heavy.
-            try:
-                done = subprocess.run(
-                    migrations.heads_command(job.alembic_config),
-                    cwd=job.cwd,
-                    env={**os.environ, **job.environment},
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                )
-                why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                why = str(exc)
-            cached = migrations.cached_heads(job.alembic_config, job.cwd)
-            if cached is None:
-                print(f"warning: {name}: the migration scripts' heads are not cached ({why})")
-                continue
-        print(f"  {name}: script heads {', '.join(cached[1]) or '(none)'} cached, so `run` reads no scripts")
 
 
 if __name__ == "__main__":  # pragma: no cover
