@@ -290,12 +290,25 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
             and not any(config.dependencies[d].type == "postgres" for d in job.depends_on if d in config.dependencies)
         ):
             problems.append((f"jobs.{name}.alembic_config", "needs a postgres dependency: set lock or depends_on"))
+    for name, prog in config.programs.items():
+        _check_singleton(config, name, prog, problems)
     if problems:
         return []
     plan = _levels(edges, problems)
     if plan and order != edges:
         _order_loop(edges, order, problems)
     return plan if not problems else []
+
+
+def _check_singleton(config: Config, name: str, prog: ProgramConfig, problems: list[tuple[str, str]]) -> None:
+    """A singleton names a postgres dependency, and never runs two copies side by side."""
+    if prog.singleton is None:
+        return
+    dep = config.dependencies.get(prog.singleton)
+    if dep is None or dep.type != "postgres":
+        problems.append((f"programs.{name}.singleton", f"{prog.singleton!r} is not a postgres dependency"))
+    if prog.restart.order == "start-first":
+        problems.append((f"programs.{name}.restart.order", "start-first would run two copies of a singleton"))
 
 
 def _order_loop(edges: dict[str, list[str]], order: dict[str, list[str]], problems: list[tuple[str, str]]) -> None:

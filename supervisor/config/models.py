@@ -260,6 +260,12 @@ class ProgramTable(Strict):
     """Start with the daemon; false: stopped until `supervisor start NAME`."""
     after: list[str] = []
     """Programs whose starts delay this one's (ordering only, as systemd's After= without Requires=)."""
+    singleton: str | None = None
+    """A postgres dependency's name: among every daemon sharing its database, run in one at a time."""
+    singleton_key: str | None = None
+    """The name the singleton's advisory-lock key is derived from (unset: the program's name)."""
+    singleton_fence: PositiveDuration = 10.0
+    """Having lost its lock connection, the holder stops the program (SIGKILL at the end) within this."""
     max_age: PositiveDuration | None = None
     """Recycle: restart it (reason max_age, outside the restart budget) once it has run this long."""
     max_age_jitter: float = Field(0.1, ge=0, le=1)

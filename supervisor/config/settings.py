@@ -193,6 +193,9 @@ class ProgramConfig(Record):
     instances: int | None = None  # a template's count (`instances = N`); None: one program, no instances
     instance_of: str | None = None  # an instance's program (``web`` for ``web:1``), see config.instances
     instance: int | None = None  # an instance's index
+    singleton: str | None = None  # a postgres dependency: one copy among the daemons sharing it
+    singleton_key: str | None = None
+    singleton_fence: float = 10.0
 
     def stop_ladder(self) -> tuple[tuple[str, float], ...]:
         """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""

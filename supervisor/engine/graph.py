@@ -26,7 +26,14 @@ def build_unit(
         url = url_dep.url if url_dep else None
         return JobRunner(name, cfg.jobs[name], ctx, lock_dep, url, lines, on_running=on_job_running)
     listener = listeners.get(listen_key(name, cfg.programs[name]))  # instances share one
-    return ProgramRunner(name, cfg.programs[name], ctx, listener.fileno() if listener else None, lines)
+    fd = listener.fileno() if listener else None
+    return ProgramRunner(name, cfg.programs[name], ctx, fd, lines, singleton_url(cfg, name))
+
+
+def singleton_url(cfg: Config, name: str) -> str | None:
+    """The url of the postgres dependency that program ``name`` is a singleton on, if it is one."""
+    dep = cfg.dependencies.get(cfg.programs[name].singleton or "")
+    return dep.url if dep is not None else None
 
 
 def blocked_by(units: Mapping[str, Unit], depends_on: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from supervisor.config.diff import diff
 from supervisor.config.instances import listen_key
 from supervisor.config.settings import Config, Loaded
+from supervisor.engine.graph import singleton_url
 from supervisor.engine.target import ReloadResult
 from supervisor.engine.units.base import Unit
 from supervisor.engine.units.program import ProgramRunner
@@ -88,7 +89,7 @@ def apply_reload(d: ReloadHost, new: Loaded, event: str | None = "config.reloade
         assert isinstance(unit, ProgramRunner)
         listener = d.listeners.get(listen_key(name, d.cfg.programs[name]))
         # Keep the runner (its log buffer, its counters); the next incarnation uses the new definition.
-        unit.redefine(d.cfg.programs[name], listener.fileno() if listener else None)
+        unit.redefine(d.cfg.programs[name], listener.fileno() if listener else None, singleton_url(d.cfg, name))
         unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
     for name in added:
         d.units[name] = d.make_unit(name)

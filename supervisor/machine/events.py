@@ -31,6 +31,7 @@ class Reason(enum.StrEnum):
     START_TIMEOUT = "start_timeout"  # not ready within start_timeout
     HANDOVER = "handover"  # replaced by a newer incarnation that became ready (start-first)
     MAX_AGE = "max_age"  # recycled: it reached max_age (outside the restart budget)
+    FENCE = "fence"  # a singleton that lost its lock connection: another daemon may run it now
 
 
 # Operator events that are more than news, and their log level; every other event is "info".
@@ -45,6 +46,7 @@ EVENT_LEVELS = {
     "program.start_timeout": "warning",
     "program.handover_failed": "warning",
     "program.stop_escalated": "warning",
+    "program.fenced": "warning",
     "dependency.unavailable": "warning",
     "supervisor.cgroup_unreadable": "warning",
     "dependency.timed_out": "error",
@@ -150,8 +152,24 @@ class MemoryExceeded(Record):
 class Timer(Record):
     """A timer the machine asked for fired; ``generation`` tells a stale one."""
 
-    name: str  # backoff | stop_timeout | min_uptime | start_timeout | handover_timeout | max_age
+    name: str  # backoff | stop_timeout | min_uptime | start_timeout | handover_timeout | max_age | lock_wait
     generation: int
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class LockAcquired(Record):
+    """A singleton's advisory lock is ours; ``wait_s``: how long to wait before running it."""
+
+    wait_s: float = 0.0  # a Postgres younger than the fence may have lost a holder that still runs
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class LockLost(Record):
+    """A singleton's lock connection failed; ``contact_at``: when a query last went through."""
+
+    contact_at: float
+    detail: str = ""
+    gone: bool = False  # the connection was closed, not silent: the lock is free already
 
 
 Event = (
@@ -167,6 +185,8 @@ Event = (
     | HealthResult
     | MemoryExceeded
     | Timer
+    | LockAcquired
+    | LockLost
 )
 
 # ---- actions ------------------------------------------------------------------------
@@ -228,4 +248,14 @@ class BecameFatal(Record):
     why: str
 
 
-Action = Spawn | SendStop | Retire | KillTree | SetTimer | CancelTimers | Log | BecameFatal
+@dataclass(frozen=True, repr=False, eq=False)
+class SeekLock(Record):
+    """Try for the singleton's lock every second, on a fresh connection, until it is ours."""
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class ReleaseLock(Record):
+    """Close the lock connection (the copy is gone): the lock goes to whoever asks next."""
+
+
+Action = Spawn | SendStop | Retire | KillTree | SetTimer | CancelTimers | Log | BecameFatal | SeekLock | ReleaseLock

@@ -26,6 +26,7 @@ class State(enum.StrEnum):
     STOPPED = "stopped"  # stopped by an operator or the shutdown
     EXITED = "exited"  # exited and its policy does not restart it
     FATAL = "fatal"  # exhausted its restart budget, or cannot be spawned
+    STANDBY = "standby"  # a singleton whose lock another daemon holds: it tries again every second
 
 
 class Health(enum.StrEnum):
@@ -38,6 +39,17 @@ class Health(enum.StrEnum):
 
 # Named groups of states, as supervisord keeps RUNNING_STATES beside its states.
 DOWN_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL})
+# Well as far as this daemon goes: readiness, status's exit code and dependants take both.
+UP_STATES = frozenset({State.RUNNING, State.STANDBY})
+
+
+class Lock(enum.StrEnum):
+    """Where a singleton stands with its advisory lock."""
+
+    NONE = "none"  # neither held nor sought: not a singleton, or down
+    SEEKING = "seeking"  # trying every second (standby)
+    HELD = "held"  # ours: the program may run
+    LOST = "lost"  # the lock connection failed: fenced, its connection kept open until the copy is gone
 
 
 class After(enum.StrEnum):
@@ -72,6 +84,8 @@ class RestartPolicy(Record):
     no_restart_codes: frozenset[int] = frozenset({78})
     max_age_s: float = 0.0  # recycle after this long (0: never)
     max_age_jitter: float = 0.1  # a fraction of max_age, added at random
+    singleton: bool = False  # runs only while it holds its advisory lock
+    fence_s: float = 10.0  # from the lock's last sign of life to SIGKILL, at most
 
     def ladder(self) -> tuple[tuple[int, float], ...]:
         """Return the stop ladder's rungs; SIGKILL follows the last one."""
@@ -120,3 +134,4 @@ class Model(Record):
     replaced_pid: int | None = None
     replaced_reason: Reason | None = None
     retiring: tuple[int, ...] = ()
+    lock: Lock = Lock.NONE  # a singleton's advisory lock

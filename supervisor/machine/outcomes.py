@@ -18,16 +18,26 @@ from supervisor.machine.events import (
     HealthResult,
     Log,
     Reason,
+    SeekLock,
     SetTimer,
     Spawn,
 )
-from supervisor.machine.model import After, Health, Model, RestartPolicy, State
+from supervisor.machine.model import After, Health, Lock, Model, RestartPolicy, State
 
 
-def spawn(m: Model, cancel: bool = False) -> tuple[Model, list[Action]]:
-    """Begin a new incarnation: starting, with a new generation (stale timers are ignored)."""
-    m = replace(m, state=State.STARTING, generation=m.generation + 1, pid=None, started_at=None)
+def spawn(m: Model, p: RestartPolicy, cancel: bool = False) -> tuple[Model, list[Action]]:
+    """Begin a new incarnation: starting, with a new generation (stale timers are ignored).
+
+    A singleton that does not hold its lock stands by instead, and tries for the lock.
+    """
     actions: list[Action] = [CancelTimers()] if cancel else []
+    if p.singleton and m.lock is not Lock.HELD:
+        # -> standby: another daemon may be running it; try for the lock every second
+        if m.lock is not Lock.SEEKING:
+            actions += [SeekLock(), log("program.standby", why="another daemon may run it: tries for its lock")]
+        m = replace(m, state=State.STANDBY, generation=m.generation + 1, pid=None, started_at=None, lock=Lock.SEEKING)
+        return m, actions
+    m = replace(m, state=State.STARTING, generation=m.generation + 1, pid=None, started_at=None)
     return m, [*actions, Spawn()]
 
 
@@ -142,7 +152,7 @@ def on_stopped(
         m = replace(m, restarts=m.restarts + 1)
         if not m.deps_ok:
             return replace(m, state=State.PENDING), [CancelTimers()]
-        return spawn(m, cancel=True)
+        return spawn(m, p, cancel=True)
     if after is After.RESTART and not m.held:
         m = stable(m, now, p)
         if not m.deps_ok:
@@ -172,7 +182,7 @@ def after_failure(
     m = replace(m, attempt=attempt, restarts=m.restarts + 1, restart_times=(*recent, now))
     if attempt == 1:
         # -> starting: the first restart after a stable run is at once
-        m, start = spawn(m)
+        m, start = spawn(m, p)
         return m, [*head, log("program.restarting", attempt=attempt, restart_in_s=0), *start]
     # Restart n waits initial * factor^(n-2): the first delay belongs to the second restart.
     delay = p.backoff.delay(attempt - 1, rng)

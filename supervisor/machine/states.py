@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 
-from supervisor.machine import handover, recycle
+from supervisor.machine import handover, recycle, singleton
 from supervisor.machine.edges import budget_spent, describe_exit, ladder_s, log, record_exit, stop
 from supervisor.machine.events import (
     Action,
@@ -23,6 +23,8 @@ from supervisor.machine.events import (
     ExitStatus,
     HealthResult,
     KillTree,
+    LockAcquired,
+    LockLost,
     MemoryExceeded,
     Ready,
     Reason,
@@ -66,6 +68,11 @@ Result = tuple[Model, list[Action]]
 
 def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> Result:
     """Return the next model and the actions to carry out for event ``ev`` at ``now``."""
+    m, actions = _transition(m, ev, now, p, rng)
+    return singleton.settle(m, actions) if p.singleton else (m, actions)
+
+
+def _transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> Result:
     # Events every state treats alike.
     if isinstance(ev, Timer):
         current = m.handover_id if ev.name == "handover_timeout" else m.generation
@@ -74,11 +81,18 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
     if isinstance(ev, DepsChanged):
         m = replace(m, deps_ok=ev.ok)
         if m.state is State.PENDING and ev.ok and not m.held:
-            # pending -> starting: its dependencies are back
-            return spawn(m)
+            # pending -> starting|standby: its dependencies are back
+            return spawn(m, p)
+        if m.state is State.STANDBY and not ev.ok:
+            # standby -> pending: a dependency went away; the lock is let go meanwhile
+            return replace(m, state=State.PENDING), [CancelTimers()]
         return m, []  # a running program keeps running; a crash will wait in pending
     if isinstance(ev, Restart) and ev.reason is Reason.RELOAD and m.held:
         return m, []  # an operator's stop outlives a reload
+    if isinstance(ev, LockLost):
+        return singleton.lost(m, ev, now, p)
+    if isinstance(ev, LockAcquired):
+        return singleton.acquired(m, ev, p)  # standby -> starting; in any other state it is let go
     if handover.concerns(m, ev):
         result: Result | None = handover.transition(m, ev, now, p, rng)
     else:
@@ -97,7 +111,7 @@ def _pending(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Rand
     if isinstance(ev, Start):
         m = replace(m, held=False)
         # pending -> starting: asked to start and dependencies allow it
-        return spawn(m) if m.deps_ok else (m, [])
+        return spawn(m, p) if m.deps_ok else (m, [])
     if isinstance(ev, Restart):
         return transition(m, Start(), now, p, rng)
     if isinstance(ev, Stop | Shutdown):
@@ -183,17 +197,32 @@ def _backoff(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Rand
     if isinstance(ev, Timer) and ev.name == "backoff":
         if m.deps_ok:
             # backoff -> starting: the delay is over
-            return spawn(m)
+            return spawn(m, p)
         # backoff -> pending: a dependency went away meanwhile
         return replace(m, state=State.PENDING), [
             log("program.pending", why="waits for a dependency, or for a start it comes after")
         ]
     if isinstance(ev, Start | Restart):
         # backoff -> starting: an operator does not want to wait
-        return spawn(replace(m, held=False), cancel=True)
+        return spawn(replace(m, held=False), p, cancel=True)
     if isinstance(ev, Stop | Shutdown):
         # backoff -> stopped
         return replace(m, state=State.STOPPED, held=isinstance(ev, Stop)), [CancelTimers()]
+    if isinstance(ev, _LATE):
+        return m, []
+    return None
+
+
+def _standby(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> Result | None:
+    """A singleton that another daemon runs, or may run: it tries for the lock every second."""
+    if isinstance(ev, Timer) and ev.name == "lock_wait":
+        # standby -> starting: the young database has now been up for the fence
+        return spawn(m, p)
+    if isinstance(ev, Start | Restart):
+        return m, []  # it is trying already; a new definition applies at its start
+    if isinstance(ev, Stop | Shutdown):
+        # standby -> stopped: the lock is let go (``singleton.settle``)
+        return replace(m, state=State.STOPPED, held=isinstance(ev, Stop) or m.held), [CancelTimers()]
     if isinstance(ev, _LATE):
         return m, []
     return None
@@ -206,7 +235,7 @@ def _down(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random)
         m = replace(m, held=False, attempt=0, restart_times=(), error=None)
         if not m.deps_ok:
             return replace(m, state=State.PENDING), []
-        return spawn(m)
+        return spawn(m, p)
     if isinstance(ev, Stop):
         return replace(m, held=True), []
     if isinstance(ev, Shutdown | _LATE):
@@ -249,5 +278,6 @@ _BY_STATE: dict[State, Callable[[Model, Event, float, RestartPolicy, random.Rand
     State.RUNNING: _running,
     State.STOPPING: _stopping,
     State.BACKOFF: _backoff,
+    State.STANDBY: _standby,
     **dict.fromkeys(DOWN_STATES, _down),
 }

@@ -129,7 +129,7 @@ def unit_problems(units: Iterable[UnitEntry]) -> list[str]:
         if unit["kind"] == "program":
             if state == "stopped" and unit.get("autostart") is False and unit.get("held"):
                 continue  # autostart = false and never started: not a problem
-            if state != "running":
+            if state not in ("running", "standby"):  # a standby singleton runs in another daemon
                 out.append(f"{name} is {state}{why}")
             elif unit.get("health") == "unhealthy":
                 out.append(f"{name} is unhealthy")

@@ -32,4 +32,6 @@ def restart_policy(cfg: ProgramConfig) -> RestartPolicy:
         no_restart_codes=frozenset(cfg.restart.no_restart_exit_codes),
         max_age_s=cfg.max_age or 0.0,
         max_age_jitter=cfg.max_age_jitter,
+        singleton=cfg.singleton is not None,
+        fence_s=cfg.singleton_fence,
     )

@@ -20,6 +20,7 @@ from supervisor.machine.events import EVENT_LEVELS, Event, ExitStatus
 from supervisor.machine.model import After, Health
 from supervisor.machine.states import Model, State, transition
 from supervisor.machine.status import ProgramEntry
+from supervisor.stack.singleton import SingletonLock, singleton_key
 
 
 class ProgramRunner:
@@ -28,7 +29,13 @@ class ProgramRunner:
     kind = "program"
 
     def __init__(
-        self, name: str, cfg: ProgramConfig, ctx: Context, listen_fd: int | None = None, log_lines: int = 1000
+        self,
+        name: str,
+        cfg: ProgramConfig,
+        ctx: Context,
+        listen_fd: int | None = None,
+        log_lines: int = 1000,
+        singleton_url: str | None = None,
     ) -> None:
         self.name = name
         self.cfg = cfg
@@ -51,15 +58,18 @@ class ProgramRunner:
         self.watch = Watch(self, self._run_exec)
         self._stopped_waiters: list[asyncio.Future[None]] = []
         self._settled_waiters: list[asyncio.Future[None]] = []
+        self.singleton_url = singleton_url  # its postgres dependency's url, for a singleton
+        self._lock: SingletonLock | None = None
 
     @property
     def health_failures_total(self) -> int:
         """Failed health checks, ever."""
         return self.watch.health_failures_total
 
-    def redefine(self, cfg: ProgramConfig, listen_fd: int | None) -> None:
-        """Take a new definition; it applies from the next incarnation on."""
+    def redefine(self, cfg: ProgramConfig, listen_fd: int | None, singleton_url: str | None = None) -> None:
+        """Take a new definition; it applies from the next incarnation (and the next lock attempt) on."""
         self.cfg = cfg
+        self.singleton_url = singleton_url
         self.policy = restart_policy(cfg)
         self.listen_fd = listen_fd
 
@@ -124,6 +134,20 @@ class ProgramRunner:
             getattr(self._log, EVENT_LEVELS.get(action.event, "info"))(action.event, **fields)
         elif isinstance(action, events.BecameFatal):
             self.ctx.fatal(self.name, action.why)
+        elif isinstance(action, events.SeekLock):
+            self._release_lock()
+            key = singleton_key(self.cfg.singleton_key or self.name)
+            self._lock = SingletonLock(
+                self.singleton_url or "", key, self.cfg.singleton_fence, self.dispatch, self._log, self.ctx.clock.now
+            )
+            self._lock.seek()
+        elif isinstance(action, events.ReleaseLock):
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def _send_stop(self, pid: int, sig: int, group: bool) -> None:
         """The stop signal goes to the main process (KillMode=mixed) unless ``stop_group``."""
@@ -254,7 +278,13 @@ class ProgramRunner:
             self.dispatch(events.DepsChanged(not blocked))
 
     def lets_dependants_start(self) -> bool:
-        """Running (ready), and healthy where there is a health check."""
+        """Running (ready), and healthy where there is a health check; or a singleton on standby.
+
+        A standby singleton runs in another daemon (or will, within seconds): its dependants here
+        must not wait for a lock that may never come to this replica.
+        """
+        if self.model.state is State.STANDBY:
+            return True
         return self.model.state is State.RUNNING and self.model.health in (None, Health.HEALTHY)
 
     def startup_pending(self) -> bool:
@@ -316,6 +346,7 @@ class ProgramRunner:
     def close(self) -> None:
         """Release timers and tasks (after the processes are gone)."""
         self.watch.close()
+        self._release_lock()
         for name in list(self._timers):
             self._cancel(name)
         for handle in self._retire_timers.values():
