@@ -90,10 +90,10 @@ def postgres(url: str, timeout_s: float, primary: bool = False) -> Probe:
 
     async def query(conn: Any) -> str:
         if primary:
-            if await _pg_value(conn.pgconn, b"SELECT pg_is_in_recovery()") != b"f":
+            if await pg_value(conn.pgconn, b"SELECT pg_is_in_recovery()") != b"f":
                 raise ProbeFailed("in recovery: a standby, not the primary")
             return "primary"
-        await _pg_value(conn.pgconn, b"SELECT 1")
+        await pg_value(conn.pgconn, b"SELECT 1")
         return "SELECT 1"
 
     async def check() -> str:
@@ -141,7 +141,7 @@ async def _on_kept(kept: list[Any], use: Callable[[Any], Awaitable[str]], discar
 _PSYCOPG: list[Any] = []
 
 
-async def _pg_value(pgconn: Any, sql: bytes) -> bytes | None:
+async def pg_value(pgconn: Any, sql: bytes) -> bytes | None:
     """Run one query on psycopg's libpq connection (``psycopg.pq``); return the first value.
 
     A probe runs on a connection that nothing else uses, so it can skip the cursor, the

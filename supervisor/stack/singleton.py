@@ -18,7 +18,7 @@ from typing import Any
 
 from supervisor.config.digest import blake2b
 from supervisor.machine.events import Event, LockAcquired, LockLost
-from supervisor.stack.probes import describe_pg_error
+from supervisor.stack.probes import describe_pg_error, pg_value
 
 RETRY_S = 1.0  # standbys try again, and the holder checks its session, every second
 MARGIN_S = 2.0  # the server waits this much longer than the fence: clock rates, a busy loop
@@ -129,13 +129,14 @@ class SingletonLock:
             )
             await self._configure()
         self._sent_at = self._now()
+        # On the bare libpq connection, as the probes do: a timeout abandons the wait at once,
+        # where psycopg's own cancellation would first try a cancel request for seconds.
+        sql = f"SELECT pg_try_advisory_lock({int(self.key)})::text || ' ' || "
+        sql += "extract(epoch FROM now() - pg_postmaster_start_time())::float8::text"
         async with asyncio.timeout(RETRY_S * 5):
-            cur = await self._conn.execute(
-                "SELECT pg_try_advisory_lock(%s), extract(epoch FROM now() - pg_postmaster_start_time())::float8",
-                (self.key,),
-            )
-            row = await cur.fetchone()
-        return bool(row[0]), float(row[1])
+            value = await pg_value(self._conn.pgconn, sql.encode())
+        got, _, uptime = (value or b"").decode().partition(" ")
+        return got == "true", float(uptime)
 
     async def _configure(self) -> None:
         # Only the settings this server knows (tcp_user_timeout: 12+, idle_session_timeout: 14+).
@@ -163,7 +164,7 @@ class SingletonLock:
             sent_at = self._now()
             try:
                 async with asyncio.timeout(max(0.0, contact_at + detect_s - sent_at)):
-                    await self._conn.execute("SELECT 1")
+                    await pg_value(self._conn.pgconn, b"SELECT 1")
             except TimeoutError:
                 self._lost(contact_at, f"no answer from the lock session within {detect_s:g}s", gone=False)
                 return
