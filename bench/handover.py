@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Load:
     done: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of successes
     failed: list[tuple[float, str]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    pick: Callable[[], int] | None = None  # the port of each request (a load balancer's choice); else ``port``
 
     def run(self) -> list[threading.Thread]:
         threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
@@ -51,8 +53,9 @@ class Load:
         deadline = time.monotonic() + 1800
         while not self.stop.is_set() and time.monotonic() < deadline:
             t0 = time.monotonic()
+            port = self.pick() if self.pick is not None else self.port
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/livez", timeout=30) as resp:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=30) as resp:
                     resp.read()
                 self.done.append((t0, time.monotonic()))
             except OSError as exc:

@@ -89,6 +89,7 @@ class SupervisorConfig(Record):
     log_level: str
     log_lines: int
     traffic: list[str] | None = None  # the units /readyz answers for; None: every unit
+    drain: float = 0.0  # seconds between SIGTERM and the shutdown, not ready meanwhile
 
 
 @dataclass(frozen=True, repr=False, eq=False)

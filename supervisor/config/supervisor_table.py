@@ -33,6 +33,8 @@ class SupervisorTable(Strict):
     """Lines kept per program and job for `supervisor logs`."""
     traffic: list[str] | None = None
     """The units whose readiness decides /readyz, e.g. ["web"]; unset: every unit, as `status` exit 0."""
+    drain: Duration = Field(0.0, ge=0)
+    """After SIGTERM: not ready at once (/readyz 503) while programs keep serving this long, then the shutdown."""
 
     @field_validator("http")
     @classmethod

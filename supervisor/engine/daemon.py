@@ -13,6 +13,7 @@ from supervisor.config import cachefiles, compiled
 from supervisor.config.instances import listen_key
 from supervisor.config.settings import Loaded
 from supervisor.engine import container
+from supervisor.engine.drain import Drain
 from supervisor.engine.frontdoor import FrontDoor
 from supervisor.engine.graph import blocked_by, build_unit, gate_for
 from supervisor.engine.readiness import (
@@ -66,6 +67,7 @@ class Daemon(FrontDoor):
         self.started_at = self.clock.now()
         self.notifier = notifier or Notifier.from_environment()
         self.readiness = Readiness(self.notifier, self.log, self.clock.now, self.problems)
+        self.drain = Drain(self.clock, self.log, self.notifier)
         self.reaper = base.reaper
         self.reaper.on_orphan = self._orphan
         self.queue: asyncio.Queue[DaemonEvent] = asyncio.Queue()
@@ -127,7 +129,7 @@ class Daemon(FrontDoor):
         self._report_phase()
 
     def _report_phase(self) -> None:
-        if self.state is Phase.STOPPING:
+        if self.state in (Phase.STOPPING, Phase.DRAINING):  # STATUS= says so already
             return
         # A job not yet started counts too: READY=1 means start-up, migrations included, is over.
         snap = Snapshot.of([(u.kind, u.name) for u in self.units.values() if u.startup_pending()])
@@ -235,17 +237,27 @@ class Daemon(FrontDoor):
                 task.add_done_callback(self._reloads.discard)
             elif isinstance(item, SignalReceived):
                 interrupts += 1
+                if self.state is Phase.DRAINING:
+                    self.drain.skip(f"second {signal_name(item.signal)}")
+                    continue
                 if self.state is Phase.STOPPING:
                     if item.signal == signal.SIGINT and interrupts > 1:
                         self.log.warning("supervisor.kill_now", why="second SIGINT")
                         await self._kill_all()
                         break
                     continue
-                self.log.info("supervisor.signal", signal=signal_name(item.signal), next="stopping")
-                self.loop.create_task(self._shutdown_then_stop())
+                # Only SIGTERM drains: it is how Kubernetes, Docker and systemd stop a service; a
+                # Ctrl-C (SIGINT) at a terminal means now.
+                drain_s = self.cfg.supervisor.drain if item.signal == signal.SIGTERM else 0.0
+                self.log.info(
+                    "supervisor.signal", signal=signal_name(item.signal), next="draining" if drain_s else "stopping"
+                )
+                self._leave(drain_s)
             elif isinstance(item, GiveUpRequested):
-                if self.state is not Phase.STOPPING:
-                    self.loop.create_task(self._shutdown_then_stop())
+                if self.state is Phase.DRAINING:
+                    self.drain.skip(f"gave up: {item.why}")
+                elif self.state is not Phase.STOPPING:
+                    self._leave(0.0)
             elif isinstance(item, Call):
                 fut = item.future
                 try:
@@ -282,8 +294,8 @@ class Daemon(FrontDoor):
                 return {"ok": False, "error": exc.render()}
 
             async def apply() -> ReloadResult:
-                if self.state is Phase.STOPPING:
-                    return {"ok": False, "error": "the supervisor is stopping"}
+                if self.state in (Phase.STOPPING, Phase.DRAINING):
+                    return {"ok": False, "error": f"the supervisor is {self.state}"}
                 return self.apply(new)
 
             result = await self.call(apply)
@@ -315,7 +327,15 @@ class Daemon(FrontDoor):
         """Apply a validated configuration: restart what changed, refuse what cannot be."""
         return apply_reload(self, new)
 
+    def _leave(self, drain_s: float) -> None:
+        """Begin leaving: drain first for ``drain_s`` (not ready, programs serving), then shut down."""
+        if drain_s > 0:
+            self.state = Phase.DRAINING  # at once, before any await: /readyz turns 503 now
+            self.drain.begin(drain_s)
+        self.loop.create_task(self._shutdown_then_stop())
+
     async def _shutdown_then_stop(self) -> None:
+        await self.drain.wait()
         await self.shutdown()
         self.queue.put_nowait(Stopped())
 

@@ -118,6 +118,8 @@ class FrontDoor:
         """Start, stop or restart one program (or ``all``); wait (bounded) until it settles."""
         if self.state is Phase.STOPPING:
             raise Conflict("the supervisor is shutting down")
+        if self.state is Phase.DRAINING:
+            raise Conflict("the supervisor is draining before its shutdown")
         targets = self._targets(name)
         if verb == "restart" and name != "all" and name not in self.units:  # a program's instances
             return await instances.rolling_restart(self, name, targets)  # type: ignore[arg-type]

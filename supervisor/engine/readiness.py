@@ -21,6 +21,7 @@ class Phase(enum.StrEnum):
 
     STARTING = "starting"  # start-up is not over (no READY=1 yet)
     RUNNING = "running"
+    DRAINING = "draining"  # SIGTERM came: not ready, programs still serving for [supervisor] drain
     STOPPING = "stopping"
 
 

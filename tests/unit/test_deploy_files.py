@@ -101,10 +101,10 @@ def test_probes_and_ports_match_the_configuration(deployment: str, name: str, co
     assert paths == {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
     for kind in paths:
         assert container_port(c, c[kind]["httpGet"]["port"]) == http_port, kind
-    pre_stop = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", ["sleep", "0"])
-    assert pre_stop[0] == "sleep"
+    assert "preStop" not in c.get("lifecycle", {}), "[supervisor] drain does what a preStop sleep did"
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
-    assert grace > loaded.config.supervisor.shutdown_timeout + float(pre_stop[1]), "SIGKILL would cut the ladders"
+    sup = loaded.config.supervisor
+    assert grace > sup.drain + sup.shutdown_timeout, "SIGKILL would cut the drain or the ladders"
 
 
 def test_readiness_for_traffic_is_webs_in_the_app_pod_and_under_compose(tmp_path: Path) -> None:
@@ -113,6 +113,27 @@ def test_readiness_for_traffic_is_webs_in_the_app_pod_and_under_compose(tmp_path
     cmd = next(json.loads(rest) for keyword, rest in dockerfile_instructions() if keyword == "CMD")
     compose_config = ROOT / cmd[cmd.index("--config") + 1].removeprefix("/app/")
     assert load(compose_config, image_env()).config.supervisor.traffic == ["web"]
+
+
+def grace_seconds(text: str) -> float:
+    """Seconds in a Compose duration such as '40s' or '1m30s'."""
+    parts = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", text)
+    assert parts and text, text
+    return int(parts.group(1) or 0) * 60 + int(parts.group(2) or 0)
+
+
+def test_the_app_drains_5s_and_is_killed_only_after_drain_and_shutdown(tmp_path: Path) -> None:
+    """Kubernetes and Compose drain 5 s; their grace periods exceed drain + shutdown_timeout: no SIGKILL cuts it."""
+    k8s = pod_config("webstack", "app", tmp_path).config.supervisor
+    assert k8s.drain == 5.0
+    assert pod_spec("webstack")["terminationGracePeriodSeconds"] > k8s.drain + k8s.shutdown_timeout
+    app = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["app"]
+    cmd = next(json.loads(rest) for keyword, rest in dockerfile_instructions() if keyword == "CMD")
+    config = ROOT / cmd[cmd.index("--config") + 1].removeprefix("/app/")
+    compose = load(config, {**image_env(), **{k: str(v) for k, v in app["environment"].items()}}).config.supervisor
+    assert compose.drain == 5.0
+    assert grace_seconds(app["stop_grace_period"]) > compose.drain + compose.shutdown_timeout
+    assert load(config, image_env()).config.supervisor.drain == 0.0  # a laptop, no load balancer: no wait
 
 
 def test_service_reaches_the_web_program_on_ready_app_pods(tmp_path: Path) -> None:
