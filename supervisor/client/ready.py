@@ -23,8 +23,8 @@ def settled_failures(doc: dict[str, Any]) -> list[str]:
     """Return why the stack will not become ready without an operator (empty while it still may)."""
     sup = doc.get("supervisor") or {}
     out = []
-    if sup.get("state") == "stopping":
-        out.append("the supervisor is stopping")
+    if sup.get("state") in ("draining", "stopping"):
+        out.append(f"the supervisor is {sup['state']}")
     for unit in doc.get("units", []):
         why = f": {unit['error']}" if unit.get("error") else ""
         if unit["kind"] == "program" and unit["state"] in ("fatal", "exited"):

@@ -86,10 +86,16 @@ class FrontDoor:
         found = [u for n in members(name, self.units) if isinstance(u := self.units[n], ProgramRunner)]
         return found or [self._program(name)]
 
-    async def scale(self, name: str, count: object) -> ScaleDone:
-        """Run ``count`` instances of program ``name``; ``Refused`` for a bad count, ``NotFound`` for no program."""
+    def _refuse_while_leaving(self) -> None:
+        """Raise ``Conflict`` once the supervisor is on its way out: draining or stopping."""
         if self.state is Phase.STOPPING:
             raise Conflict("the supervisor is shutting down")
+        if self.state is Phase.DRAINING:
+            raise Conflict("the supervisor is draining before its shutdown")
+
+    async def scale(self, name: str, count: object) -> ScaleDone:
+        """Run ``count`` instances of program ``name``; ``Refused`` for a bad count, ``NotFound`` for no program."""
+        self._refuse_while_leaving()
         known = list(dict.fromkeys(p.cfg.instance_of or p.name for p in self.programs))
         count = check_scale(self.loaded, name, count, known)
         return await instances.scale(self, name, count)  # type: ignore[arg-type]  # Daemon is the host
@@ -116,10 +122,7 @@ class FrontDoor:
 
     async def act(self, name: str, verb: Verb) -> list[ProgramEntry]:
         """Start, stop or restart one program (or ``all``); wait (bounded) until it settles."""
-        if self.state is Phase.STOPPING:
-            raise Conflict("the supervisor is shutting down")
-        if self.state is Phase.DRAINING:
-            raise Conflict("the supervisor is draining before its shutdown")
+        self._refuse_while_leaving()
         targets = self._targets(name)
         if verb == "restart" and name != "all" and name not in self.units:  # a program's instances
             return await instances.rolling_restart(self, name, targets)  # type: ignore[arg-type]
