@@ -1,5 +1,6 @@
-# Two commands matter: `make demo` runs the example stack; `make test` runs every test.
-# Each creates the virtualenv it needs (.venv) and installs the project into it.
+# Two commands matter: `make demo` runs the example stack; `make test` runs the tests but the slow
+# ones (`make test-all` runs every test, as CI does). Each creates the virtualenv it needs (.venv)
+# and installs the project into it.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ OURS_VENV ?= .venv-bench
 # DATABASE_URL and REDIS_URL are read from the environment when set. Defaults: the demo uses
 # its own database (webstack_demo, created if missing); the tests create and drop their own.
 
-.PHONY: venv test test-fast lint docs docs-ref demo bench soak clean
+.PHONY: venv test test-all test-fast lint docs docs-ref demo bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +21,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this one).
+# Most of a test's time is spent waiting on child processes, so there are more workers than cores.
+# The 15 slowest are printed at the end.
+TEST_WORKERS ?= 4
+PYTEST_RUN := $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist load --durations=15
+
 test: venv
-	$(BIN)/python -m pytest tests
+	$(PYTEST_RUN) -m "not slow"
+
+test-all: venv
+	$(PYTEST_RUN)
 
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit
@@ -31,6 +41,7 @@ lint: venv
 	$(BIN)/ruff format --check supervisor tests bench examples scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/docs_reference.py --check
+	$(BIN)/python scripts/lint_deploy.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(abspath build/site-check)
 
 # The documentation site (mkdocs.yml), into site/. docs-ref regenerates its reference pages
@@ -41,7 +52,7 @@ docs: venv
 docs-ref: venv
 	$(BIN)/python scripts/docs_reference.py
 
-# The example stack under load and random faults for SOAK_SECONDS (`make test` runs a 40 s one);
+# The example stack under load and random faults for SOAK_SECONDS (`make test-all` runs a 40 s one);
 # the figures go to bench/results/soak.json, the run's logs stay in SOAK_TMP. SOAK_RATE (posts/s)
 # and SOAK_SEED can be set too.
 SOAK_SECONDS ?= 300

@@ -1,4 +1,10 @@
-"""Shared harness: run the real daemon on a configuration, and wait on conditions with deadlines."""
+"""Shared harness: run the real daemon on a configuration, and wait on conditions with deadlines.
+
+The suite runs in parallel (pytest-xdist, ``make test``): each worker is a process of its own,
+with its own temporary directories, Redis database and Postgres databases (see
+``tests/integration/conftest.py``). ``SUPERVISOR_TEST_RUN`` names the run, the same in every
+worker, so that what the workers share (the template database) is named per run and checkout.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +29,36 @@ ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "tests" / "programs"
 PY = sys.executable
 T = TypeVar("T")
+# A unix socket's path has room for 107 bytes; a longer temporary directory gets a short one.
+SOCKET_PATH_MAX = 100
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Name the run before any worker starts (workers inherit the environment), and the cache dir.
+
+    Every daemon of the session shares one configuration cache of its own (SUPERVISOR_CACHE_DIR),
+    so that none writes into the user's cache nor prunes another checkout's entries.
+    """
+    if not hasattr(config, "workerinput"):  # the controller, or a run without workers
+        os.environ.setdefault("SUPERVISOR_TEST_RUN", uuid.uuid4().hex[:10])
+    if "SUPERVISOR_CACHE_DIR" not in os.environ:
+        os.environ["SUPERVISOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="supervisor-test-cache-")
+        config.add_cleanup(lambda: _remove_tree(os.environ.pop("SUPERVISOR_CACHE_DIR", "")))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller drops what the workers shared, once they are all done."""
+    if not hasattr(session.config, "workerinput"):
+        from tests import databases
+
+        databases.drop_template()
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -40,11 +78,16 @@ def wait_until(
     timeout: float,
     describe: str,
     seen: Callable[[], object] | None = None,
-    interval: float = 0.02,
+    interval: float = 0.1,
 ) -> T:
-    """Poll ``predicate`` until truthy; on the deadline, fail saying what was wanted and seen."""
+    """Poll ``predicate`` until truthy; on the deadline, fail saying what was wanted and seen.
+
+    The first polls come quickly (10 ms apart) and then less and less often, up to ``interval``:
+    a condition that holds soon is seen soon, and a long wait costs the daemon few requests.
+    """
     deadline = time.monotonic() + timeout
     last: object = None
+    pause = min(0.01, interval)
     while True:
         try:
             value = predicate()
@@ -55,7 +98,8 @@ def wait_until(
         if time.monotonic() > deadline:
             observed = seen() if seen is not None else last
             pytest.fail(f"waited {timeout}s for {describe}; saw: {observed}")
-        time.sleep(interval)
+        time.sleep(pause)
+        pause = min(pause * 1.5, interval)
 
 
 class Daemon:
@@ -73,6 +117,8 @@ class Daemon:
         """Run ``config`` (TOML text, completed with our socket and port), or ``argv`` as given."""
         self.dir = tmp_path
         self.socket = str(tmp_path / "s.sock")
+        if len(self.socket) > SOCKET_PATH_MAX:  # a deep temporary directory: the socket goes elsewhere
+            self.socket = os.path.join(tempfile.mkdtemp(prefix="sup-"), "s.sock")
         self.http_port = free_port()
         env = dict(env or {})
         if config is not None:
@@ -120,9 +166,12 @@ class Daemon:
         """Return the daemon's last log lines, for failure messages."""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
-    def status(self) -> dict[str, Any]:
-        """Return the status document."""
-        code, doc = self.client.request("GET", "/v1/status")
+    def status(self, rss: bool = False) -> dict[str, Any]:
+        """Return the status document; without the process-table pass for RSS unless ``rss``.
+
+        Tests poll it often: the RSS pass walks /proc for every program's tree each time.
+        """
+        code, doc = self.client.request("GET", "/v1/status" if rss else "/v1/status?rss=0")
         assert code == 200, doc
         return doc  # type: ignore[no-any-return]
 

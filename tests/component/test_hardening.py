@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+
 from tests.conftest import PY, alive, free_port, program, wait_until
 
 
@@ -179,6 +181,29 @@ min_uptime = 0
     assert d.client.request("POST", "/v1/programs/p/stop")[0] == 200
     assert _read(record).split() == ["SIGTERM", "SIGQUIT"]
     assert _read(Path(f"{record}.child")).split() == ["SIGTERM", "SIGQUIT"]
+    assert d.events("program.kill", program="p")
+
+
+def test_sigcont_follows_each_stop_rung_to_the_whole_group(run_daemon, tmp_path: Path) -> None:
+    """A SIGSTOPped group still stops: after each rung's signal to the main process, SIGCONT goes to the group."""
+    record = tmp_path / "sig"
+    d = run_daemon(f"""
+[programs.p]
+command = {program("records_signals", record, "child", "cont")}
+stop_signal = ["SIGTERM", "SIGQUIT"]
+stop_timeout = ["1s", "1s"]
+min_uptime = 0
+""")
+    pid = d.wait_unit("p", state="running")["pid"]
+    child_pid = int(wait_until(lambda: _read(Path(f"{record}.child.pid")), 10, "the child's pid file"))
+    os.killpg(pid, signal.SIGSTOP)
+    stopped = lambda: all(psutil.Process(p).status() == psutil.STATUS_STOPPED for p in (pid, child_pid))  # noqa: E731
+    wait_until(stopped, 10, "the group to be stopped")
+    assert d.client.request("POST", "/v1/programs/p/stop")[0] == 200
+    d.wait_unit("p", state="stopped")
+    # Each rung: its signal to the main process alone, then SIGCONT to the group (the child sees only those).
+    assert sorted(_read(record).split()) == ["SIGCONT", "SIGCONT", "SIGQUIT", "SIGTERM"]
+    assert _read(Path(f"{record}.child")).split() == ["SIGCONT", "SIGCONT"]
     assert d.events("program.kill", program="p")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -123,6 +124,32 @@ def test_logs_follow_goes_on_across_a_restart_and_picks_up_a_reloaded_unit(run_d
     finally:
         follower.kill()
         follower.wait()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_logs_follow_exits_3_when_the_daemon_goes_away(run_daemon, how: str) -> None:
+    """logs -f ends when the daemon does, stopped or killed: it says so and exits 3 (unreachable)."""
+    d = run_daemon(LOGS)
+    d.wait_event("program.output", program="a", line="a 3")
+    follower = subprocess.Popen(
+        [PY, "-m", "supervisor", "logs", "-n", "1", "-f", "a", "--socket", d.socket],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline().startswith("a | ")  # following has begun
+        d.signal(getattr(signal, how))
+        d.wait_exit()
+        code = follower.wait(30)
+        err = follower.stderr.read() if follower.stderr is not None else ""
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert code == 3, err
+    assert "closed the stream" in err, err
 
 
 def test_log_colours_are_stable_per_unit() -> None:

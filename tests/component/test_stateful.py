@@ -1,6 +1,7 @@
 """Random sequences of operator commands, faults and reloads against the real daemon; invariants hold after each.
 
-The short profile runs in ``make test`` (about a minute); ``SUPERVISOR_STATEFUL_LONG=1`` runs the long one.
+The short profile runs in ``make test`` (about a minute); the long one is ``slow`` (``make test-all``),
+and ``SUPERVISOR_STATEFUL_LONG=1`` makes it longer still (200 sequences of 60 steps, most of an hour).
 ``SUPERVISOR_STATEFUL_SKIP_KNOWN=1`` leaves out the steps that found the daemon bugs named below
 (all fixed; the steps stay as their regression guard), to tell a new failure from an old one; a
 comma list of their keys leaves out only those (autostart, rt-signal, reload-hold, reload-bind).
@@ -532,23 +533,33 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-PROFILE = (
-    settings(max_examples=200, stateful_step_count=60, deadline=None, suppress_health_check=list(HealthCheck))
-    if LONG
-    else settings(
+PROFILES = {
+    "short": settings(
         max_examples=18,
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    )
+    ),
+    "long": settings(
+        max_examples=200 if LONG else 60,
+        stateful_step_count=60 if LONG else 40,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        pytest.param("short", marks=pytest.mark.timeout(240)),
+        pytest.param("long", marks=[pytest.mark.slow, pytest.mark.timeout(3600 if LONG else 900)]),
+    ],
 )
-
-
-@pytest.mark.timeout(3600 if LONG else 240)
-def test_random_operator_fault_and_reload_sequences_keep_the_invariants(tmp_path: Path) -> None:
+def test_random_operator_fault_and_reload_sequences_keep_the_invariants(tmp_path: Path, profile: str) -> None:
     """Any sequence of commands, kills, stops, odd exits and reloads leaves status, pids, holds and resources sound."""
     DaemonMachine.root = tmp_path
     machine = DaemonMachine.TestCase
-    machine.settings = PROFILE
+    machine.settings = PROFILES[profile]
     machine().runTest()

@@ -1,4 +1,8 @@
-"""Integration fixtures: a fresh database per test, a TCP proxy the test controls, the stack's argv."""
+"""Integration fixtures: a fresh database per test, a TCP proxy the test controls, the stack's argv.
+
+Under pytest-xdist each worker has a Redis database of its own (15 for the first, then 14...),
+and every test a Postgres database cloned from the run's template (``tests/databases.py``).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
+from tests import databases
 from tests.conftest import free_port
+from tests.databases import ADMIN_URL, with_database
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-# The tests' Celery queues live in a Redis database of their own (15), and are deleted afterwards.
-REDIS_URL = urlunsplit(urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")._replace(path="/15"))
+
+
+def _redis_db() -> int:
+    """The worker's Redis database: 15 for the first worker (or a run without workers), 14, ... 8."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    return 15 - index % 8
+
+
+# The tests' Celery queues live in a Redis database of their own, and are deleted afterwards.
+REDIS_URL = urlunsplit(
+    urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")._replace(path=f"/{_redis_db()}")
+)
 
 
 def container_argv() -> list[str]:
@@ -33,12 +48,6 @@ def container_argv() -> list[str]:
     argv = [arg.replace("/app/", f"{ROOT}/") for arg in [*entry, *cmd]]
     argv[0] = str(Path(sys.executable).parent / argv[0])
     return argv
-
-
-def with_database(url: str, name: str) -> str:
-    """Return ``url`` pointing at database ``name``."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def with_port(url: str, port: int) -> str:
@@ -56,14 +65,11 @@ def server_port(url: str, default: int) -> int:
 @pytest.fixture
 def database() -> Iterator[str]:
     """A database of our own, dropped afterwards: the machine's databases stay as they were."""
-    name = f"sup_it_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    name = databases.create_database()
     try:
         yield with_database(ADMIN_URL, name)
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        databases.drop_database(name)
 
 
 class Proxy:

@@ -1,6 +1,6 @@
 """Nothing lost under chaos: the example stack under load while its processes, Postgres and Redis are hit at random.
 
-`make test` runs a short soak (SOAK_SECONDS, default 40); `make soak SOAK_SECONDS=600` runs a long one and
+`make test-all` runs a short soak (SOAK_SECONDS, default 40); `make soak SOAK_SECONDS=600` runs a long one and
 writes its figures to bench/results/soak.json (SOAK_REPORT).
 """
 
@@ -294,6 +294,7 @@ def supervisor_errors(d: Daemon) -> list[str]:
     return bad
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(int(SOAK_SECONDS) + 400)
 def test_soak_loses_no_accepted_task_and_the_daemon_stays_flat(
     run_daemon, database: str, queue: str, tmp_path: Path, proxy

@@ -1,6 +1,7 @@
 """Record every catchable signal it gets to the file argv[1], one name per line, and never exit on one.
 
 With argv[2] == "child", it also forks a child that records into argv[1] + ".child" the same way.
+With argv[3] == "cont", both also record SIGCONT (which continues a stopped process, then runs the handler).
 """
 
 import os
@@ -8,6 +9,9 @@ import signal
 import sys
 
 path = sys.argv[1]
+SIGNALS = [signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2]
+if sys.argv[3:4] == ["cont"]:
+    SIGNALS.append(signal.SIGCONT)
 
 
 def recorder(target: str):
@@ -19,7 +23,7 @@ def recorder(target: str):
 
 
 def install(target: str) -> None:
-    for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+    for sig in SIGNALS:
         signal.signal(sig, recorder(target))
 
 

