@@ -64,7 +64,8 @@ async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarte
         log.error("supervisor.cannot_start", error=str(exc), hint="is a listen address already in use?")
         return EXIT_UNAVAILABLE
     sup = loaded.config.supervisor
-    server = ControlServer(daemon, sup.socket, log, sup.group, parse_address(sup.http) if sup.http else None)
+    http = parse_address(sup.http) if sup.http else None
+    server = ControlServer(daemon, sup.socket, log, sup.group, http, header_timeout=sup.header_timeout)
     try:
         await server.start()
     except AlreadyRunning as exc:

@@ -90,6 +90,7 @@ class SupervisorConfig(Record):
     log_lines: int
     traffic: list[str] | None = None  # the units /readyz answers for; None: every unit
     drain: float = 0.0  # seconds between SIGTERM and the shutdown, not ready meanwhile
+    header_timeout: float = 2.0  # the bound on a connection's wait for a whole request head
 
 
 @dataclass(frozen=True, repr=False, eq=False)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from supervisor.config.fields import Duration
+from supervisor.config.fields import Duration, PositiveDuration
 from supervisor.config.interpolation import default_socket
 from supervisor.config.settings import parse_address
 from supervisor.config.strict import Strict
@@ -31,6 +31,8 @@ class SupervisorTable(Strict):
     """The lowest level of the daemon's own events that is written."""
     log_lines: int = Field(1000, ge=10, le=100_000)
     """Lines kept per program and job for `supervisor logs`."""
+    header_timeout: PositiveDuration = 2.0
+    """A control or TCP connection that has not sent a whole request head by then is closed."""
     traffic: list[str] | None = None
     """The units whose readiness decides /readyz, e.g. ["web"]; unset: every unit, as `status` exit 0."""
     drain: Duration = Field(0.0, ge=0)

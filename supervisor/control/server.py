@@ -18,6 +18,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from supervisor.control import connections
+from supervisor.control.connections import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, TCP_BUDGET, UNIX_BUDGET, Budget
 from supervisor.control.protocol import parse_signal, scale_request
 from supervisor.control.readyz import readyz
 from supervisor.engine.target import ControlTarget, LogRow, Refused, Verb
@@ -27,11 +29,6 @@ if TYPE_CHECKING:
     import h11
 
     from supervisor.control.metrics import Metrics
-
-MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
-REQUEST_TIMEOUT_S = 10.0
-MAX_CONNECTIONS = 64
 
 
 class AlreadyRunning(Exception):
@@ -99,20 +96,28 @@ class ControlServer:
         log: Any,
         group: str | None = None,
         http: tuple[str, int] | None = None,
+        header_timeout: float = HEADER_TIMEOUT_S,
     ) -> None:
         self.target = target
+        self.header_timeout = header_timeout
         self.path = path
         self.log = log
         self.group = group
         self.http = http  # host and port of the read-only TCP side
         self.metrics: Metrics | None = None
         self._servers: list[asyncio.AbstractServer] = []
-        self._connections = 0
+        self.budgets: dict[str, Budget] = {}  # per listener: TCP clients never starve the socket
         self._gid: int | None = None
 
     async def start(self) -> None:
         """Bind both sockets; refuse when another supervisor owns the control socket."""
         await claim_socket(self.path, self.log)
+        connections.raise_fd_limit()
+        loop = asyncio.get_running_loop()
+        self.budgets = {
+            "unix": Budget("unix", UNIX_BUDGET, self.log, loop),
+            "tcp": Budget("tcp", TCP_BUDGET, self.log, loop),
+        }
         make_directory(self.path, self.group)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
@@ -126,13 +131,15 @@ class ControlServer:
             os.chmod(self.path, 0o660)
         if self.http:
             host, port = self.http
-            self._servers.append(await asyncio.start_server(self._tcp_client, host, port, limit=MAX_HEADER_BYTES))
+            self._servers.append(await connections.start_tcp(self._tcp_client, host, port, MAX_HEADER_BYTES))
 
     async def close(self) -> None:
         """Stop serving and remove the socket file."""
         for server in self._servers:
             server.close()
         self._servers.clear()
+        for budget in self.budgets.values():
+            budget.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -147,53 +154,13 @@ class ControlServer:
         return self._gid is not None and (gid == self._gid or self._gid in os.getgrouplist(_user(uid), gid))
 
     async def _unix_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._peer_allowed(writer):
-            await self._serve(reader, writer, lambda method, target, body: _forbidden())
-            return
-        await self._serve(reader, writer, self._control_route)
+        route = self._control_route if self._peer_allowed(writer) else lambda method, target, body: _forbidden()
+        await connections.serve(self.budgets["unix"], reader, writer, route, _send, _error, self.header_timeout)
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._serve(reader, writer, self._tcp_route)
-
-    async def _serve(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        route: Callable[[str, str, bytes], Awaitable[Response]],
-    ) -> None:
-        if self._connections >= MAX_CONNECTIONS:
-            writer.close()
-            return
-        self._connections += 1
-        import h11  # on the first connection, not before the first spawn (about 6 ms)
-
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
-        try:
-            while True:
-                try:
-                    request, body = await asyncio.wait_for(_read_request(conn, reader), REQUEST_TIMEOUT_S)
-                except h11.RemoteProtocolError as exc:
-                    if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                        await _send(conn, writer, _error(exc.error_status_hint, f"bad request: {exc}"), close=True)
-                    return
-                except BodyTooLarge:
-                    await _send(conn, writer, _error(413, f"body over {MAX_BODY_BYTES} bytes"), close=True)
-                    return
-                if request is None:
-                    return
-                response = await route(request.method.decode(), request.target.decode(errors="replace"), body)
-                keep = conn.their_http_version == b"1.1" and not _wants_close(request) and response.stream is None
-                await _send(conn, writer, response, close=not keep)
-                if not keep or conn.our_state is not h11.DONE:
-                    return
-                conn.start_next_cycle()
-        except (TimeoutError, ConnectionError, h11.LocalProtocolError, asyncio.IncompleteReadError):
-            return
-        except asyncio.CancelledError:
-            return  # the daemon is exiting; this task is the top of its connection
-        finally:
-            self._connections -= 1
-            writer.close()
+        await connections.serve(
+            self.budgets["tcp"], reader, writer, self._tcp_route, _send, _error, self.header_timeout
+        )
 
     # ---- routes ---------------------------------------------------------------------
 
@@ -326,35 +293,6 @@ def _signal_request(body: bytes) -> tuple[int, bool] | Response:
     return sig, group
 
 
-class BodyTooLarge(Exception):
-    """The request body is over ``MAX_BODY_BYTES``."""
-
-
-async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[h11.Request | None, bytes]:
-    import h11
-
-    request: h11.Request | None = None
-    body = b""
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(65536)
-            conn.receive_data(data)
-            if not data and request is None and conn.their_state is h11.IDLE:
-                return None, b""
-            continue
-        if isinstance(event, h11.Request):
-            request = event
-        elif isinstance(event, h11.Data):
-            body += bytes(event.data)
-            if len(body) > MAX_BODY_BYTES:
-                raise BodyTooLarge()
-        elif isinstance(event, h11.EndOfMessage):
-            return request, body
-        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-            return None, b""
-
-
 async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, response: Response, close: bool) -> None:
     import h11
 
@@ -376,10 +314,6 @@ async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, response: Re
         await response.stream(send)
     writer.write(conn.send(h11.EndOfMessage()))
     await writer.drain()
-
-
-def _wants_close(request: h11.Request) -> bool:
-    return any(k.lower() == b"connection" and v.lower() == b"close" for k, v in request.headers)
 
 
 async def _forbidden() -> Response:

@@ -138,10 +138,13 @@ def test_the_control_server_sees_only_the_front_door() -> None:
     # The vocabulary (states, reasons) is read from machine, where it is defined once.
     allowed = {"engine.target", "control.protocol", "control.metrics", "machine.status", "host.socketlock"}
     allowed |= {"control.readyz"}  # /readyz from the status document alone
+    allowed |= {"control.connections"}  # one connection's HTTP, within its listener's budget
     allowed |= {"machine.events", "machine.model", "machine.jobstates"}
     found = imports(PKG, "supervisor")
-    assert {m: found[m] - allowed for m in ("control.server", "control.metrics", "control.readyz")} == {
+    watched = ("control.server", "control.metrics", "control.readyz", "control.connections")
+    assert {m: found[m] - allowed for m in watched} == {
         "control.server": set(),
+        "control.connections": set(),
         "control.metrics": set(),
         "control.readyz": set(),
     }
