@@ -184,7 +184,7 @@ def _status(client: Any, args: argparse.Namespace) -> int:
     from supervisor.machine.instances import select
     from supervisor.machine.status import problems, render_table
 
-    # The table shows no RSS: without --json, spare the daemon its pass over the process table.
+    # The table's CPU and MEM come from the daemon's background sample: spare it a fresh pass.
     code, doc = client.request("GET", "/v1/status" if args.json else "/v1/status?rss=0")
     if code != 200:
         print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)

@@ -159,7 +159,7 @@ class _Screen:
 
 
 def _fetch(client: Client, names: list[str]) -> StatusDocument:
-    code, doc = client.request("GET", "/v1/status?rss=0")  # no RSS column: spare the daemon its /proc pass
+    code, doc = client.request("GET", "/v1/status?rss=0")  # CPU and MEM: the background sample's
     if code != 200:
         raise Unreachable(f"the supervisor answered {code}: {doc.get('error') if isinstance(doc, dict) else doc}")
     if names:  # a program with instances stands for them all, those a scale adds too

@@ -8,6 +8,7 @@ so it may be parsed into the key's type (``max_restarts = "${MAX:-10}"``).
 from __future__ import annotations
 
 import functools
+import re
 import signal
 import typing
 from typing import Annotated, Any
@@ -48,6 +49,17 @@ PositiveDuration = Annotated[
 ]
 Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(SIZE_SCHEMA)]
 Command = Annotated[list[str], Field(min_length=1)]
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
 
 _SCHEMES: dict[str, tuple[str, ...]] = {
     "postgres": ("postgresql", "postgres"),

@@ -188,7 +188,10 @@ def _check_start_first(config: Config, problems: list[tuple[str, str]]) -> None:
             what
             for what, ok in (
                 ("listen", prog.listen is not None),
-                ("notify = true or a file health check", prog.notify or (prog.health and prog.health.file)),
+                (
+                    "notify = true, ready_log or a file health check",
+                    prog.notify or prog.ready_log or (prog.health and prog.health.file),
+                ),
             )
             if not ok
         ]
@@ -198,7 +201,7 @@ def _check_start_first(config: Config, problems: list[tuple[str, str]]) -> None:
                     f"programs.{name}.restart.order",
                     f"'start-first' needs {' and '.join(missing)}: both incarnations accept on one socket, so a "
                     "probe sent to the listen address may be answered by the old one; readiness must come from "
-                    "the new incarnation itself (notify = true, or a file health check)",
+                    "the new incarnation itself (notify = true, ready_log, or a file health check)",
                 )
             )
 

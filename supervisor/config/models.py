@@ -25,6 +25,7 @@ from supervisor.config.fields import (
     Duration,
     EnvFiles,
     PositiveDuration,
+    Regex,
     Size,
     check_url,
     signal_name,
@@ -272,6 +273,12 @@ class ProgramTable(Strict):
     """A random fraction of `max_age` added per incarnation, so that replicas do not recycle together."""
     instances: int | None = Field(None, ge=1)
     """Run N copies, X:0 ... X:N-1, each with SUPERVISOR_INSTANCE=i, sharing `listen`; unset: one, named X."""
+    ready_log: Regex | None = None
+    """A regular expression: running once a line of this incarnation's output matches (valid for start-first)."""
+    stack_dump: bool = True
+    """Before a SIGKILL (failed health, start_timeout, exhausted ladder): SIGABRT, then log the traceback."""
+    oom_score_adj: int | None = Field(None, ge=-1000, le=1000)
+    """The children's OOM score adjustment, -1000..1000; unset: the daemon's own plus 500, at most 1000."""
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")

@@ -198,6 +198,9 @@ class ProgramConfig(Record):
     singleton: str | None = None  # a postgres dependency: one copy among the daemons sharing it
     singleton_key: str | None = None
     singleton_fence: float = 10.0
+    ready_log: str | None = None  # a regex: running once a line of its output matches
+    stack_dump: bool = True  # SIGABRT and a traceback before a SIGKILL
+    oom_score_adj: int | None = None  # unset: the daemon's own plus 500
 
     def stop_ladder(self) -> tuple[tuple[str, float], ...]:
         """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""

@@ -178,7 +178,7 @@ class ControlServer:
         parts = parts[1:]
         query = parse_qs(url.query)
         if parts == ["status"]:
-            # ?rss=0 skips the process-table pass: `status --watch` shows no RSS, and asks often.
+            # ?rss=0 skips the fresh RSS pass: the table shows the background sample's, and asks often.
             rss_pass = query.get("rss", ["1"])[0] not in ("0", "false")
             return Response(200, self.target.status(rss_pass)) if method == "GET" else _error(405, "use GET")
         if parts == ["reload"]:

@@ -33,6 +33,7 @@ from supervisor.engine.units import instants
 from supervisor.engine.units.base import Context, Unit, default_context, run_command
 from supervisor.engine.units.job import JobRunner
 from supervisor.engine.units.program import ProgramRunner
+from supervisor.engine.usage import UsageSampler
 from supervisor.host import process
 from supervisor.host.listen import bind_listener, start_listening
 from supervisor.host.logwriter import LogWriter
@@ -82,6 +83,7 @@ class Daemon(FrontDoor):
         self._recompute_scheduled = False
         self.notify_listener = NotifyListener(self.loop, self._notified)
         self.startup = timeline.Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
+        self.usage = UsageSampler(self.clock, lambda: self.programs)  # CPU and MEM for `status`
         self.ctx = replace(
             base,
             changed=self._schedule_recompute,
@@ -194,6 +196,7 @@ class Daemon(FrontDoor):
             unit.begin()  # probe; read migration heads while dependencies are awaited; start programs
         self._schedule_recompute()
         self.loop.call_soon(self._after_prestart)  # after that first recompute, which takes them
+        self.usage.start()
 
     async def run(self) -> int:
         """Run until a signal or a give-up; return the process exit code."""
@@ -358,6 +361,7 @@ class Daemon(FrontDoor):
                     next="killing what is left",
                 )
                 await self._kill_all()
+        self.usage.close()
         for prog in self.programs:
             prog.close()
         for sock in self.listeners.values():

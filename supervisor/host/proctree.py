@@ -123,3 +123,61 @@ def _trees_rss_by_table(roots: set[int]) -> dict[int, int]:
 def tree_rss(pid: int) -> int:
     """Return the resident memory of ``pid`` and all its descendants, in bytes."""
     return trees_rss({pid})[pid]
+
+
+def _stat_usage(pid: int) -> tuple[int, int]:
+    """CPU clock ticks (its own, and its reaped children's) and RSS bytes of one process, from one read."""
+    try:
+        fields = _read(f"/proc/{pid}/stat", whole=False).rpartition(b")")[2].split()
+        # After the name: state is field 3, so utime (14), stime, cutime, cstime (17) and rss (24)
+        return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14]), int(fields[21]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return 0, 0
+
+
+def trees_usage(roots: set[int]) -> dict[int, tuple[int, int]]:
+    """Return each root's whole tree's CPU clock ticks so far and resident memory: one /proc read per process.
+
+    A child's ticks move into its parent's cutime/cstime when the parent reaps it, so the
+    tree's total keeps counting it; a child that is never reaped by its parent drops out.
+    """
+    if not _children_listed():
+        return _trees_usage_by_table(roots)
+    totals = {}
+    for root in roots:
+        ticks = rss = 0
+        stack, seen = [root], set()
+        while stack:
+            pid = stack.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            t, r = _stat_usage(pid)
+            ticks, rss = ticks + t, rss + r
+            stack.extend(_children(pid))
+        totals[root] = (ticks, rss)
+    return totals
+
+
+def _trees_usage_by_table(roots: set[int]) -> dict[int, tuple[int, int]]:
+    """The same figures from one pass over every process (kernels without ``children``)."""
+    if not roots:
+        return {}
+    children: dict[int, list[int]] = {}
+    for pid in _all_pids():
+        try:
+            ppid = int(_read(f"/proc/{pid}/stat", whole=False).rpartition(b")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(pid)
+    totals = {}
+    for root in roots:
+        ticks = rss = 0
+        stack = [root]
+        while stack:
+            pid = stack.pop()
+            t, r = _stat_usage(pid)
+            ticks, rss = ticks + t, rss + r
+            stack.extend(children.get(pid, ()))
+        totals[root] = (ticks, rss)
+    return totals

@@ -127,9 +127,10 @@ class Exited(Record):
 
 @dataclass(frozen=True, repr=False, eq=False)
 class Ready(Record):
-    """The incarnation ``pid`` said ``READY=1`` on the notify socket."""
+    """The incarnation ``pid`` said ``READY=1`` on the notify socket, or printed its ``ready_log`` line."""
 
     pid: int
+    by: str = "notify"  # notify | ready_log
 
 
 @dataclass(frozen=True, repr=False, eq=False)

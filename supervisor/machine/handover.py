@@ -79,13 +79,13 @@ def transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ra
             return replace(m, retiring=(*m.retiring, ev.pid)), [Retire(ev.pid)]  # nobody wants it any more
         m = replace(m, next_pid=ev.pid, next_started_at=now)
         actions: list[Action] = [log("program.handover_started", pid=m.pid, candidate_pid=ev.pid)]
-        if not p.notify and not p.has_health:
+        if not p.says_ready and not p.has_health:
             return _promote(m, now, p, actions)
         return m, actions
     if isinstance(ev, SpawnFailed):
         return _fail(m, f"the new incarnation could not start: {ev.error}")
     if isinstance(ev, Ready):
-        if ev.pid == m.next_pid and p.notify:
+        if ev.pid == m.next_pid and p.says_ready:
             return _promote(m, now, p, [])
         return m, []
     if isinstance(ev, HealthResult):

@@ -79,6 +79,7 @@ class RestartPolicy(Record):
     min_uptime_s: float = 0.0
     start_timeout_s: float = 60.0
     notify: bool = False
+    ready_log: bool = False  # a line of its output says it is ready
     start_first: bool = False
     success_codes: frozenset[int] = frozenset()
     no_restart_codes: frozenset[int] = frozenset({78})
@@ -86,6 +87,11 @@ class RestartPolicy(Record):
     max_age_jitter: float = 0.1  # a fraction of max_age, added at random
     singleton: bool = False  # runs only while it holds its advisory lock
     fence_s: float = 10.0  # from the lock's last sign of life to SIGKILL, at most
+
+    @property
+    def says_ready(self) -> bool:
+        """Whether the incarnation itself says when it is ready (READY=1, or its ready_log line)."""
+        return self.notify or self.ready_log
 
     def ladder(self) -> tuple[tuple[int, float], ...]:
         """Return the stop ladder's rungs; SIGKILL follows the last one."""

@@ -56,7 +56,7 @@ def spawned(m: Model, pid: int, now: float, p: RestartPolicy) -> tuple[Model, li
         error=None,
     )
     actions: list[Action] = [log("program.started", pid=pid, attempt=m.attempt)]
-    if not p.notify and not p.has_health:
+    if not p.says_ready and not p.has_health:
         if p.min_uptime_s <= 0:
             # starting -> running: min_uptime = 0, running as soon as spawned
             return replace(m, state=State.RUNNING), actions

@@ -137,8 +137,8 @@ def _starting(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ran
         # starting -> running: stayed up min_uptime
         return ready(m, now, "min_uptime")
     if isinstance(ev, Ready):
-        # starting -> running: READY=1 from this incarnation
-        return ready(m, now, "notify") if p.notify else (m, [])
+        # starting -> running: READY=1 or its ready_log line, from this incarnation
+        return ready(m, now, ev.by) if p.says_ready else (m, [])
     if isinstance(ev, HealthResult) and ev.ok:
         # starting -> running: its first passing check
         return ready(replace(m, health=Health.HEALTHY, health_failures=0), now, "health")

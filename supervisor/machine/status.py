@@ -81,6 +81,7 @@ class ProgramEntry(TypedDict):
     health: str | None
     last_exit: LastExit | None
     rss_bytes: int | None
+    cpu_percent: float | None
     error: str | None
     held: bool
     autostart: bool
@@ -185,7 +186,26 @@ def _reason(unit: UnitEntry) -> str:
     return ""
 
 
-HEADER = ("NAME", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "LAST EXIT", "NOTE")
+HEADER = ("NAME", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "CPU", "MEM", "LAST EXIT", "NOTE")
+
+
+def format_cpu(percent: float | None) -> str:
+    """A tree's CPU as the table shows it: ``12.5%``, ``-`` before two samples."""
+    return "-" if percent is None else f"{percent:.1f}%"
+
+
+def format_bytes(size: int | None) -> str:
+    """A size in binary units, three figures at most: ``812K``, ``45.3M``, ``1.20G``."""
+    if not size:
+        return "-"
+    value, unit = float(size), "B"
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{int(value)}B"
+    return f"{value:.0f}{unit}" if value >= 100 else f"{value:.1f}{unit}" if value >= 10 else f"{value:.2f}{unit}"
 
 
 def _row(u: UnitEntry) -> tuple[str, ...]:
@@ -198,16 +218,19 @@ def _row(u: UnitEntry) -> tuple[str, ...]:
             format_duration(u.get("uptime_s")),
             str(u.get("restarts", 0)),
             u.get("health") or "-",
+            format_cpu(u.get("cpu_percent")),
+            format_bytes(u.get("rss_bytes")),
             _exit(u.get("last_exit")),
             _reason(u),
         )
     if u["kind"] == "job":
         code = u.get("exit_code")
         last = "-" if code is None else f"code {code}"
-        return (u["name"], "job", u["state"], "-", "-", f"{u.get('attempts', 0)} att.", "-", last, _reason(u))
+        attempts = f"{u.get('attempts', 0)} att."
+        return (u["name"], "job", u["state"], "-", "-", attempts, "-", "-", "-", last, _reason(u))
     latency = u.get("latency_ms")
     note = _reason(u) or ("" if latency is None else f"{latency:.1f} ms")
-    return (u["name"], "dependency", u["state"], "-", "-", "-", "-", "-", note)
+    return (u["name"], "dependency", u["state"], "-", "-", "-", "-", "-", "-", "-", note)
 
 
 def table_rows(doc: StatusDocument) -> list[tuple[str, ...]]:

@@ -502,7 +502,7 @@ restart = { order = "start-first" }
     )
     assert found["programs.nolisten.restart.order"].startswith("'start-first' needs listen:")
     why = found["programs.probe.restart.order"]
-    assert why.startswith("'start-first' needs notify = true or a file health check")
+    assert why.startswith("'start-first' needs notify = true, ready_log or a file health check")
     assert "answered by the old one" in why
     path = write(
         tmp_path,
@@ -720,3 +720,28 @@ stop_timeout = "5s"
     assert not [w for w in loaded.warnings if "shutdown_timeout" in w]
     slow = load(write(tmp_path, text.replace('"12s"', '"9s"')), environ={})
     assert [w for w in slow.warnings if "longest chain" in w]
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "words"),
+    [
+        ('ready_log = "Application (startup"', "programs.web.ready_log", "not a valid regular expression"),
+        ("oom_score_adj = 1001", "programs.web.oom_score_adj", "less than or equal to 1000"),
+        ("oom_score_adj = -1001", "programs.web.oom_score_adj", "greater than or equal to -1000"),
+        ('stack_dump = "yes"', "programs.web.stack_dump", "true or false"),
+    ],
+)
+def test_python_aware_keys_reject_bad_values_naming_the_key(tmp_path: Path, line: str, key: str, words: str) -> None:
+    """A bad ready_log regex, an oom_score_adj outside -1000..1000 or a non-boolean stack_dump names its key."""
+    found = dict(problems(tmp_path, f'[programs.web]\ncommand = ["true"]\n{line}\n'))
+    assert words in found[key], found
+
+
+def test_ready_log_makes_start_first_valid(tmp_path: Path) -> None:
+    """A log line from the new incarnation is readiness enough for start-first."""
+    path = write(
+        tmp_path,
+        '[programs.web]\ncommand = ["true"]\nlisten = "127.0.0.1:8000"\n'
+        'ready_log = "Application startup complete"\nrestart = { order = "start-first" }\n',
+    )
+    assert load(path, environ={}).config.programs["web"].ready_log == "Application startup complete"

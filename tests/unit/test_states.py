@@ -335,3 +335,16 @@ def test_every_state_has_its_edges() -> None:
     from supervisor.machine import states
 
     assert set(states._BY_STATE) == set(State)
+
+
+def test_a_ready_log_line_makes_a_starting_program_running() -> None:
+    """With ready_log, a program starts without min_uptime and is running when its line arrives."""
+    from supervisor.machine.events import Ready
+
+    m = Machine(RestartPolicy(ready_log=True, start_timeout_s=30))
+    actions = m.send(DepsChanged(True), Start())
+    assert m.model.state is State.STARTING
+    assert [t.name for t in m.timers(actions)] == ["start_timeout"]  # no min_uptime: the line decides
+    ready = m.send(Ready(m.model.pid or 0, by="ready_log"))
+    assert m.model.state is State.RUNNING
+    assert any(getattr(a, "event", "") == "program.ready" and ("by", "ready_log") in a.fields for a in ready)  # type: ignore[attr-defined]

@@ -69,3 +69,15 @@ def test_a_pending_program_says_what_it_waits_for() -> None:
     worker = {"name": "worker", "kind": "program", "state": "pending", "pid": None, "waiting_for": ["web"]}
     lines = render_table(doc(units=[*doc()["units"], worker])).splitlines()
     assert next(line for line in lines if line.startswith("worker")).endswith("waiting for web")
+
+
+def test_cpu_and_mem_columns_show_the_sample_or_a_dash() -> None:
+    """CPU and MEM show a program's tree figures, and a dash where there is none yet."""
+    d = doc()
+    d["units"][2].update(cpu_percent=12.34, rss_bytes=47_500_000)
+    lines = render_table(d).splitlines()
+    assert lines[0].split()[7:9] == ["CPU", "MEM"]
+    web = next(line for line in lines if line.startswith("web")).split()
+    assert web[7:9] == ["12.3%", "45.3M"]
+    postgres = next(line for line in lines if line.startswith("postgres")).split()
+    assert postgres[7:9] == ["-", "-"]

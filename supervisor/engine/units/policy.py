@@ -27,6 +27,7 @@ def restart_policy(cfg: ProgramConfig) -> RestartPolicy:
         min_uptime_s=cfg.min_uptime,
         start_timeout_s=cfg.start_timeout,
         notify=cfg.notify,
+        ready_log=cfg.ready_log is not None,
         start_first=cfg.restart.order == "start-first",
         success_codes=frozenset(cfg.restart.success_exit_codes),
         no_restart_codes=frozenset(cfg.restart.no_restart_exit_codes),

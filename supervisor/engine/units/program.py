@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 
 from supervisor.config.settings import ProgramConfig
-from supervisor.engine.units.base import Context, LineBuffer, line_handler, run_command
+from supervisor.engine.units.base import Context, LineBuffer, run_command
 from supervisor.engine.units.policy import restart_policy
-from supervisor.engine.units.program_status import Extras, program_entry
+from supervisor.engine.units.program_status import Extras, Usage, program_entry
+from supervisor.engine.units.readylog import ReadyLog
 from supervisor.engine.units.watch import Watch
 from supervisor.host.output import OutputPump
 from supervisor.host.prestart import program_spec
@@ -47,6 +49,7 @@ class ProgramRunner:
         self.buffer = LineBuffer(log_lines)
         self.restarts_by_reason: dict[str, int] = {}
         self.notify_status: str | None = None
+        self.usage: Usage | None = None  # the background sample's (supervisor.engine.usage)
         self.waiting_for: list[str] = []  # what holds it in pending: depends_on, or starts it comes after
         self.spawned_wall: dict[int, float] = {}  # pid -> time.time() of its spawn (file checks)
         self._log = ctx.log.bind(program=name)
@@ -56,6 +59,7 @@ class ProgramRunner:
         self._pumps: dict[int, list[OutputPump]] = {}
         self._retire_timers: dict[int, Handle] = {}
         self.watch = Watch(self, self._run_exec)
+        self.ready_log = ReadyLog(cfg.ready_log)
         self._stopped_waiters: list[asyncio.Future[None]] = []
         self._settled_waiters: list[asyncio.Future[None]] = []
         self.singleton_url = singleton_url  # its postgres dependency's url, for a singleton
@@ -72,6 +76,7 @@ class ProgramRunner:
         self.singleton_url = singleton_url
         self.policy = restart_policy(cfg)
         self.listen_fd = listen_fd
+        self.ready_log = ReadyLog(cfg.ready_log)
 
     # ---- events in ------------------------------------------------------------------
 
@@ -196,14 +201,27 @@ class ProgramRunner:
         self.spawned_wall[pid] = wall
         self.ctx.reaper.own(pid, lambda status: self._exited(pid, status))
         pumps = self._pumps.setdefault(pid, [])
+        self.ready_log.spawned(pid)
         for fd, stream in ((child.stdout_fd, "stdout"), (child.stderr_fd, "stderr")):
             if fd is not None:
-                pumps.append(OutputPump(self.ctx.loop, fd, line_handler(self._line, stream)))
+                pumps.append(OutputPump(self.ctx.loop, fd, self._line_handler(pid, stream)))
         self.dispatch(events.Spawned(pid, candidate=candidate))
 
-    def _line(self, stream: str, lines: list[str]) -> None:
-        self.buffer.extend(stream, lines)
-        self.ctx.output(self.name, stream, lines)
+    def _line_handler(self, pid: int, stream: str) -> Callable[[list[str]], None]:
+        def handle(lines: list[str]) -> None:
+            self.buffer.extend(stream, lines)
+            self.ctx.output(self.name, stream, lines)
+            if pid in self.ready_log.waiting:  # only while it starts: one set lookup per read otherwise
+                self._ready_lines(pid, lines)
+
+        return handle
+
+    def _ready_lines(self, pid: int, lines: list[str]) -> None:
+        m = self.model
+        if pid == m.pid and m.state is not State.STARTING:
+            self.ready_log.stop_watching(pid)  # ready otherwise, or going down
+        elif any(self.ready_log.matched(pid, line) for line in lines):
+            self.dispatch(events.Ready(pid, by="ready_log"))
 
     def _exited(self, pid: int, status: ExitStatus) -> None:
         # Nothing of an incarnation may outlive its main process: its group goes now; the
@@ -216,6 +234,7 @@ class ProgramRunner:
         self.spawned_wall.pop(pid, None)
         for pump in self._pumps.pop(pid, []):
             pump.close()
+        self.ready_log.stop_watching(pid)
         self.dispatch(events.Exited(status, pid))
 
     def _wake_waiters(self) -> None:
@@ -313,6 +332,11 @@ class ProgramRunner:
             return m.after in (After.START_NOW, After.RESTART)
         return m.state is State.STARTING or (m.state is State.PENDING and deps_ok)
 
+    @property
+    def main_pid(self) -> int | None:
+        """The serving incarnation: the one whose tree ``status`` shows."""
+        return self.model.pid
+
     def pids(self) -> list[int]:
         """Every process of this program that we track: main, candidate, retiring."""
         m = self.model
@@ -359,7 +383,7 @@ class ProgramRunner:
 
     def status(self, rss: dict[int, int] | None = None) -> ProgramEntry:
         """Return this unit's entry of the status document (``rss``: session sizes, if known)."""
-        extras = Extras(self.cfg.autostart, self.notify_status, self.waiting_for)
+        extras = Extras(self.cfg.autostart, self.notify_status, self.waiting_for, self.usage)
         return program_entry(self.name, self.model, extras, self.ctx.clock.now(), rss)
 
     # ---- operator signals (``supervisor signal``) ---------------------------------------

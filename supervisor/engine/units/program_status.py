@@ -11,12 +11,22 @@ from supervisor.machine.status import Handover, LastExit, ProgramEntry
 
 
 @dataclass(frozen=True)
+class Usage:
+    """The last background sample of one incarnation's tree (``supervisor.engine.usage``)."""
+
+    pid: int
+    cpu_percent: float | None  # None until two samples are apart
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
 class Extras:
     """What the status entry shows beyond the model: what the runner knows of its program."""
 
     autostart: bool
     notify_status: str | None
     waiting_for: list[str]
+    usage: Usage | None = None
 
 
 def program_entry(name: str, m: Model, extras: Extras, now: float, rss: dict[int, int] | None) -> ProgramEntry:
@@ -31,6 +41,12 @@ def program_entry(name: str, m: Model, extras: Extras, now: float, rss: dict[int
         )
     running = m.pid is not None and m.started_at is not None
     handover: Handover | None = None
+    usage = extras.usage if extras.usage is not None and extras.usage.pid == m.pid else None
+    rss_bytes = None
+    if m.pid is not None:
+        # Fresh when asked for (``rss``, or None: read now), else the last sample's.
+        fresh = tree_rss(m.pid) if rss is None else rss.get(m.pid)
+        rss_bytes = fresh if fresh is not None else (usage.rss_bytes if usage is not None else None)
     if m.handover_reason is not None:
         handover = {"pid": m.next_pid, "reason": m.handover_reason.value}
     return {
@@ -42,7 +58,8 @@ def program_entry(name: str, m: Model, extras: Extras, now: float, rss: dict[int
         "restarts": m.restarts,
         "health": m.health,
         "last_exit": last_exit,
-        "rss_bytes": (rss.get(m.pid) if rss is not None else tree_rss(m.pid)) if m.pid is not None else None,
+        "rss_bytes": rss_bytes,
+        "cpu_percent": usage.cpu_percent if usage is not None else None,
         "error": m.error,
         "held": m.held,
         "autostart": extras.autostart,
