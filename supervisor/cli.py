@@ -317,19 +317,10 @@ def _daemon_side(args: argparse.Namespace) -> int:
         print(exc.render(), file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check":
-        print(f"{loaded.path}: valid")
-        print("start-up plan (each step needs only the ones before it):")
-        for i, level in enumerate(loaded.plan, 1):
-            print(f"  {i}. " + ", ".join(f"{n} ({loaded.kind_of(n)})" for n in level))
-        for name, prog in loaded.config.programs.items():
-            if prog.after:
-                first, verb = ", ".join(prog.after), "is" if len(prog.after) == 1 else "are"
-                print(f"  {name}: starts after {first} (ordering only: waits while {first} {verb} starting)")
-            if prog.restart.order == "start-first":
-                ready = "READY=1 (notify)" if prog.notify else "its heartbeat file"
-                print(f"  {name}: restarts start-first: the old process serves until the new one is ready by {ready}")
+        from supervisor.config.plan import plan_lines
         from supervisor.stack.warmheads import warm_heads
 
+        print("\n".join(plan_lines(loaded)))
         warm_heads(loaded)  # its line belongs to the plan's; warnings come after
         print(sizes.describe())
         for warning in [*sizes.warnings, *loaded.warnings]:

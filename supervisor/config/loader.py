@@ -294,7 +294,7 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
         ):
             problems.append((f"jobs.{name}.alembic_config", "needs a postgres dependency: set lock or depends_on"))
     for name, prog in config.programs.items():
-        _check_singleton(config, name, prog, problems)
+        _check_singleton(config, prog.instance_of or name, prog, problems)
     if problems:
         return []
     plan = _levels(edges, problems)
@@ -312,6 +312,8 @@ def _check_singleton(config: Config, name: str, prog: ProgramConfig, problems: l
         problems.append((f"programs.{name}.singleton", f"{prog.singleton!r} is not a postgres dependency"))
     if prog.restart.order == "start-first":
         problems.append((f"programs.{name}.restart.order", "start-first would run two copies of a singleton"))
+    if prog.instance_of is not None:
+        problems.append((f"programs.{name}.instances", "a singleton runs once: instances would run several copies"))
 
 
 def _order_loop(edges: dict[str, list[str]], order: dict[str, list[str]], problems: list[tuple[str, str]]) -> None:

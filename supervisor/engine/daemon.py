@@ -76,6 +76,7 @@ class Daemon(FrontDoor):
         self.exit_code: int | None = None
         self.exit_why: str | None = None
         self.listeners: dict[str, socket.socket] = {}
+        self.rolling: dict[str, asyncio.Task[None]] = {}  # a reload's rolling restarts of instances
         self.units: dict[str, Unit] = {}
         self.probe_latencies = ProbeLatencies()  # for /metrics, read at scrape time
         self._reload_lock = asyncio.Lock()
@@ -311,10 +312,11 @@ class Daemon(FrontDoor):
         progs = [u for n in names if isinstance(u := self.units.get(n), ProgramRunner)]
         if not progs:
             return
-        timeout = max(p.cfg.stop_total + p.cfg.start_timeout for p in progs) + 5.0
+        rolls = list(self.rolling.values())  # instances restart one after another: all of them, in turn
+        timeout = max(p.cfg.stop_total + p.cfg.start_timeout for p in progs) * (len(progs) if rolls else 1) + 5.0
         waits = [asyncio.ensure_future(p.wait_settled()) for p in progs]
-        _, pending = await asyncio.wait(waits, timeout=timeout)
-        for fut in pending:
+        _, pending = await asyncio.wait([*waits, *rolls], timeout=timeout)
+        for fut in pending - set(rolls):
             fut.cancel()
         result["states"] = {p.name: p.model.state.value for p in progs}
 

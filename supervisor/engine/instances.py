@@ -16,10 +16,10 @@ from typing import Any, Protocol, TypeVar
 from supervisor.config.instances import rescale
 from supervisor.config.settings import Loaded
 from supervisor.engine.reload import ReloadHost, apply_reload
+from supervisor.engine.rolling import roll
 from supervisor.engine.target import Conflict, NotFound, Refused, ScaleDone
 from supervisor.engine.units.program import ProgramRunner
 from supervisor.machine.events import Restart
-from supervisor.machine.model import State
 from supervisor.machine.status import ProgramEntry
 
 T = TypeVar("T")
@@ -35,14 +35,6 @@ class InstanceHost(ReloadHost, Protocol):
         ...
 
 
-async def _settle(prog: ProgramRunner, margin: float = 5.0) -> None:
-    """Wait for ``prog``'s restart to play out, bounded by its stop ladder and start timeout."""
-    try:
-        await asyncio.wait_for(prog.wait_settled(), prog.cfg.stop_total + prog.cfg.start_timeout + margin)
-    except TimeoutError:
-        pass
-
-
 async def rolling_restart(d: InstanceHost, group: str, targets: list[ProgramRunner]) -> list[ProgramEntry]:
     """Restart ``targets`` one at a time, each once the one before is ``running``; stop at one that is not.
 
@@ -50,20 +42,22 @@ async def rolling_restart(d: InstanceHost, group: str, targets: list[ProgramRunn
     serves until the new one is ready.
     """
     d.log.info("program.rolling_restart", program=group, instances=[p.name for p in targets])
-    for i, prog in enumerate(targets):
 
-        async def dispatch(prog: ProgramRunner = prog) -> None:
+    async def restart(prog: ProgramRunner) -> bool:
+        async def dispatch() -> None:
             d.log.info("control.request", program=prog.name, action="restart", rolling=group)
             prog.dispatch(Restart())
 
         await d.call(dispatch)
-        await _settle(prog)
-        if prog.model.state is not State.RUNNING and not prog.model.held:
-            left = [p.name for p in targets[i + 1 :]]
-            why = f"{prog.name} is {prog.model.state.value} after its restart"
-            d.log.warning("program.rolling_restart_stopped", program=group, why=why, left_as_they_were=left)
-            rest = f"; {', '.join(left)} left as they were" if left else ""
-            raise Conflict(f"rolling restart of {group} stopped: {why}{rest}", [p.status() for p in targets])
+        return True
+
+    stuck = await roll(targets, restart)
+    if stuck is not None:
+        left = [p.name for p in targets[targets.index(stuck) + 1 :]]
+        why = f"{stuck.name} is {stuck.model.state.value} after its restart"
+        d.log.warning("program.rolling_restart_stopped", program=group, why=why, left_as_they_were=left)
+        rest = f"; {', '.join(left)} left as they were" if left else ""
+        raise Conflict(f"rolling restart of {group} stopped: {why}{rest}", [p.status() for p in targets])
     d.log.info("program.rolling_restart_done", program=group)
     return [p.status() for p in targets]
 

@@ -15,6 +15,7 @@ from supervisor.config.diff import diff
 from supervisor.config.instances import listen_key
 from supervisor.config.settings import Config, Loaded
 from supervisor.engine.graph import singleton_url
+from supervisor.engine.rolling import roll
 from supervisor.engine.target import ReloadResult
 from supervisor.engine.units.base import Unit
 from supervisor.engine.units.program import ProgramRunner
@@ -31,6 +32,8 @@ class ReloadHost(Protocol):
     listeners: dict[str, socket.socket]
     log: Any
     loop: asyncio.AbstractEventLoop
+    state: Any  # the daemon's phase: a roll stops once it is stopping
+    rolling: dict[str, asyncio.Task[None]]  # a reload's rolling restart of each program's instances
 
     def make_unit(self, name: str) -> Unit:
         """Build the runner for one unit of the current configuration."""
@@ -84,13 +87,21 @@ def apply_reload(d: ReloadHost, new: Loaded, event: str | None = "config.reloade
         key = listen_key(name, d.cfg.programs[name])
         if key not in in_use and (old_sock := d.listeners.pop(key, None)) is not None:
             old_sock.close()  # it listens no more
+    rolls: dict[str, list[ProgramRunner]] = {}
     for name in changed:
         unit = d.units[name]
         assert isinstance(unit, ProgramRunner)
         listener = d.listeners.get(listen_key(name, d.cfg.programs[name]))
         # Keep the runner (its log buffer, its counters); the next incarnation uses the new definition.
         unit.redefine(d.cfg.programs[name], listener.fileno() if listener else None, singleton_url(d.cfg, name))
-        unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
+        if (base := d.cfg.programs[name].instance_of) is not None:
+            rolls.setdefault(base, []).append(unit)  # instances: one after another, as `restart` does
+        else:
+            unit.dispatch(Restart(Reason.RELOAD))  # an operator's stop holds: the machine ignores it then
+    for base, units in rolls.items():
+        if base in d.rolling:
+            d.rolling.pop(base).cancel()  # this reload's roll replaces the one still under way
+        d.rolling[base] = d.loop.create_task(_roll(d, base, units))
     for name in added:
         d.units[name] = d.make_unit(name)
     # Keep the status document in the new start-up order.
@@ -121,3 +132,22 @@ async def _retire(unit: ProgramRunner, listener: socket.socket | None) -> None:
     unit.close()
     if listener is not None:
         listener.close()
+
+
+async def _roll(d: ReloadHost, base: str, units: list[ProgramRunner]) -> None:
+    """Restart a reloaded program's instances one at a time, each once the one before is running."""
+
+    async def restart(unit: ProgramRunner) -> bool:
+        if d.state == "stopping" or unit not in d.units.values():
+            return False  # shutting down, or a scale or reload removed it meanwhile
+        unit.dispatch(Restart(Reason.RELOAD))
+        return True
+
+    try:
+        stuck = await roll(units, restart)
+        if stuck is not None:
+            why = f"{stuck.name} is {stuck.model.state.value} after its restart"
+            d.log.warning("program.rolling_restart_stopped", program=base, why=why)
+    finally:
+        if d.rolling.get(base) is asyncio.current_task():
+            del d.rolling[base]

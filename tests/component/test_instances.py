@@ -179,3 +179,18 @@ def test_a_reload_that_changes_the_count_starts_and_stops_only_the_difference(ru
     assert result["removed"] == ["web:2", "web:3"] and result["changed"] == [], result
     assert pids(d, "web") == {n: before[n] for n in ("web:0", "web:1")}
     assert d.unit("other")["pid"] == other
+
+
+def test_a_reload_that_changes_the_program_replaces_its_instances_one_at_a_time(run_daemon) -> None:
+    """A new environment for web: web:0, web:1, web:2 restart in turn, each after the one before is ready."""
+    d = run_daemon(SLEEPERS)
+    d.wait_ready()
+    before = pids(d, "web")
+    d.config.write_text(d.config.read_text().replace("instances = 3", 'instances = 3\nenvironment = { V = "2" }'))
+    result: dict[str, Any] = d.client.request("POST", "/v1/reload")[1]
+    assert result["changed"] == ["web:0", "web:1", "web:2"], result
+    assert result["states"] == {"web:0": "running", "web:1": "running", "web:2": "running"}, result
+    after = pids(d, "web")
+    assert all(after[n] != before[n] for n in before)
+    order = sequence(d, "config.reloaded", ("web:0", "web:1", "web:2"))
+    assert order == [(k, f"web:{i}") for i in range(3) for k in ("program.started", "program.ready")]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +60,19 @@ def test_depends_on_and_after_a_program_with_instances_mean_all_of_them(tmp_path
 
 
 @pytest.mark.parametrize("count", ["0", "-2"])
-def test_instances_below_one_exit_78_naming_the_key(tmp_path: Path, count: str) -> None:
+def test_instances_below_one_exit_78_naming_the_key(
+    tmp_path: Path, count: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """instances = 0 or a negative count is refused (exit 78) with the file and the key named."""
+    from supervisor.cli import main
+
     path = write(tmp_path, WEB.replace("instances = 3", f"instances = {count}"))
     with pytest.raises(ConfigError) as info:
         load(path, environ={})
     assert [k for k, _ in info.value.problems] == ["programs.web.instances"]
-    out = subprocess.run(
-        [sys.executable, "-m", "supervisor", "check", "-c", str(path)], capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == EXIT_CONFIG
-    assert f"{path}: programs.web.instances" in out.stderr and "greater than or equal to 1" in out.stderr
+    assert main(["check", "-c", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"{path}: programs.web.instances" in err and "greater than or equal to 1" in err
 
 
 def test_an_instance_name_taken_by_another_unit_is_refused(tmp_path: Path) -> None:
@@ -140,3 +140,29 @@ def test_readyz_for_a_program_answers_for_all_of_its_instances() -> None:
     assert readyz(doc, {"unit": ["web"]}) == (503, {"unit": "web", "ready": False, "reasons": ["web:1 is backoff"]})
     assert readyz(doc, {"unit": ["web:0"]}) == (200, {"unit": "web:0", "ready": True})
     assert readyz(doc, {"unit": ["we"]})[0] == 404
+
+
+def test_check_names_the_instances_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`check` plans web:0..web:2 and says once that web has 3 instances replaced one at a time."""
+    from supervisor.cli import main
+
+    cache = {"SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")}
+    path = write(tmp_path, '[programs.web]\ncommand = ["sleep", "1"]\ninstances = 3\n')
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in cache.items():
+            env.setenv(key, value)
+        assert main(["check", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1. web:0 (program), web:1 (program), web:2 (program)" in out
+    assert out.count("web: 3 instances, web:0 ... web:2; restart web replaces them one at a time") == 1
+
+
+def test_a_singleton_with_instances_is_refused(tmp_path: Path) -> None:
+    """singleton and instances contradict each other: one problem, under programs.beat.instances."""
+    text = (
+        '[dependencies.db]\ntype = "postgres"\nurl = "postgresql://x@127.0.0.1/x"\n'
+        '[programs.beat]\ncommand = ["beat"]\nsingleton = "db"\ninstances = 2\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text), environ={})
+    assert [k for k, _ in info.value.problems] == ["programs.beat.instances"]
