@@ -68,6 +68,7 @@ def eligible(cfg: ProgramConfig) -> bool:
         and cfg.listen is None
         and not cfg.notify
         and cfg.user is None
+        and cfg.singleton is None  # it runs only once its lock is held, which takes the engine
     )
 
 

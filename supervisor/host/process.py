@@ -29,6 +29,7 @@ from supervisor.machine.record import Record
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 LISTEN_FD = 3  # sd_listen_fds: the first handed-on socket is fd 3
+LOCK_FD = 4  # a singleton's lock connection: the server cannot see it close while the program lives
 # Variables that speak to *us*, not to our children (systemd notify, watchdog, sockets).
 _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -74,6 +75,7 @@ class SpawnSpec(Record):
     user: str | None = None
     listen_fd: int | None = None  # handed on as fd 3 with LISTEN_FDS=1
     capture: bool = True  # pipe stdout and stderr back to us
+    lock_fd: int | None = None  # handed on as fd 4 (LOCK_FD); a number above 4, so no earlier dup2 hits it
 
 
 @dataclass
@@ -177,6 +179,8 @@ def _posix_spawn(spec: SpawnSpec, exe: str, env: dict[str, str], prefix: list[st
         argv = ["/bin/sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', "sh", *argv]
         env = {**env, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "listen"}
         actions.append((os.POSIX_SPAWN_DUP2, spec.listen_fd, LISTEN_FD))  # clears CLOEXEC on the copy
+    if spec.lock_fd is not None:
+        actions.append((os.POSIX_SPAWN_DUP2, spec.lock_fd, LOCK_FD))
     out_r = out_w = err_r = err_w = -1
     if spec.capture:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -280,6 +284,10 @@ def _child(
         first_free = LISTEN_FD + 1
     else:
         first_free = 3
+    if spec.lock_fd is not None:
+        os.dup2(spec.lock_fd, LOCK_FD)
+        os.closerange(first_free, LOCK_FD)
+        first_free = LOCK_FD + 1
     os.closerange(first_free, report_w)
     os.closerange(report_w + 1, 1 << 20)
     if spec.cwd is not None:

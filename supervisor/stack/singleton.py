@@ -9,6 +9,7 @@ the holder has surely fenced: see ``session_settings`` and ``docs/replicas.md``.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import math
 import os
 import socket
@@ -78,11 +79,24 @@ class SingletonLock:
         self._watched: int | None = None
         self._now = now
         self._sent_at = 0.0
+        self._handoff: int | None = None
 
     @property
     def holding(self) -> bool:
         """Whether a connection is open (held, or lost and kept until the copy is gone)."""
         return self._conn is not None
+
+    def handoff_fd(self) -> int | None:
+        """A close-on-exec copy of the lock connection's socket, above fd 4, for the program to inherit.
+
+        The program holds the connection open too: killed with the daemon, the daemon's copy
+        closes first, and the server sees the connection end only once the program is gone.
+        """
+        if self._conn is None:
+            return None
+        if self._handoff is None:
+            self._handoff = fcntl.fcntl(int(self._conn.pgconn.socket), fcntl.F_DUPFD_CLOEXEC, 10)
+        return self._handoff
 
     def seek(self) -> None:
         """Close any earlier connection and try for the lock every second until it is ours."""
@@ -95,9 +109,7 @@ class SingletonLock:
             self._task.cancel()
             self._task = None
         self._unwatch()
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.pgconn.finish()  # what close() does, with nothing to await
+        self._drop()
 
     async def _seek(self) -> None:
         unreachable = False
@@ -205,7 +217,10 @@ class SingletonLock:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.pgconn.finish()
+            conn.pgconn.finish()  # Terminate, then close: the server ends the session at once
+        if self._handoff is not None:
+            os.close(self._handoff)
+            self._handoff = None
 
 
 def _describe(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ records_runs.py), so a copy's run is [its first line, its last line], and overla
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -108,7 +109,13 @@ def test_three_daemons_run_one_beat_and_are_all_ready(
     assert [readyz(d) for d in daemons] == [200, 200, 200]
     assert all(d.unit("after_beat")["state"] == "running" for d in daemons)
     assert all(d.status()["supervisor"]["ready"] for d in daemons)
-    assert len(runs(record)) == 1
+    assert len(wait_copies(record, 1)) == 1
+    # The copy holds the lock connection's socket as fd 4: the server cannot see it close first.
+    (holder,) = holders(daemons)
+    lock_socket = os.readlink(f"/proc/{holder.unit('beat')['pid']}/fd/4")
+    assert lock_socket.startswith("socket:")
+    daemon_fds = Path(f"/proc/{holder.proc.pid}/fd")
+    assert lock_socket in {os.readlink(fd) for fd in daemon_fds.iterdir()}
 
 
 def test_kill_9_of_the_holder_ten_times_hands_over_within_5s_without_overlap(

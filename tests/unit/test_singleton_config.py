@@ -81,3 +81,15 @@ def test_check_exits_78_naming_the_key(tmp_path: Path) -> None:
     )
     assert out.returncode == 78, out.stderr
     assert f"{path}: programs.beat.singleton:" in out.stderr
+
+
+def test_a_singleton_is_never_started_before_the_engine(tmp_path: Path) -> None:
+    """The early start skips a singleton, even one with no depends_on: it must hold its lock first."""
+    from supervisor.host.prestart import eligible
+
+    path = tmp_path / "supervisor.toml"
+    path.write_text(
+        BASE + '[programs.beat]\ncommand = ["true"]\nsingleton = "db"\n[programs.web]\ncommand = ["true"]\n'
+    )
+    programs = load(path, environ={}).config.programs
+    assert (eligible(programs["beat"]), eligible(programs["web"])) == (False, True)

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from supervisor.config.settings import ProgramConfig
 from supervisor.engine.units.base import Context, LineBuffer, run_command
@@ -189,6 +190,9 @@ class ProgramRunner:
         wall = time.time()
         try:
             spec = self.spawn_spec()
+            lock_fd = self._lock.handoff_fd() if self._lock is not None else None
+            if lock_fd is not None:
+                spec = replace(spec, lock_fd=lock_fd)  # the server sees the session end only after the copy
             early = None if candidate or self.ctx.prestarted is None else self.ctx.prestarted.take(self.name, spec)
             if early is not None:
                 child, wall = early  # started before the engine was imported (supervisor.host.prestart)
