@@ -60,18 +60,10 @@ class SingletonLock:
     hand the lock to another daemon early, should the network come back.
     """
 
-    def __init__(
-        self,
-        url: str,
-        key: int,
-        fence_s: float,
-        report: Callable[[Event], None],
-        log: Any,
-        now: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.url = url
-        self.key = key
-        self.fence_s = fence_s
+    def __init__(self, report: Callable[[Event], None], log: Any, now: Callable[[], float] = time.monotonic) -> None:
+        self.url = ""
+        self.key = 0
+        self.fence_s = 10.0
         self._report = report
         self._log = log
         self._conn: Any = None
@@ -98,9 +90,10 @@ class SingletonLock:
             self._handoff = fcntl.fcntl(int(self._conn.pgconn.socket), fcntl.F_DUPFD_CLOEXEC, 10)
         return self._handoff
 
-    def seek(self) -> None:
-        """Close any earlier connection and try for the lock every second until it is ours."""
+    def seek(self, url: str, key: int, fence_s: float) -> None:
+        """Close any earlier connection and try for lock ``key`` every second until it is ours."""
         self.release()
+        self.url, self.key, self.fence_s = url, key, fence_s
         self._task = asyncio.get_running_loop().create_task(self._seek())
 
     def release(self) -> None:

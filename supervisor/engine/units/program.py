@@ -64,7 +64,7 @@ class ProgramRunner:
         self._stopped_waiters: list[asyncio.Future[None]] = []
         self._settled_waiters: list[asyncio.Future[None]] = []
         self.singleton_url = singleton_url  # its postgres dependency's url, for a singleton
-        self._lock: SingletonLock | None = None
+        self.lock = SingletonLock(self.dispatch, self._log, ctx.clock.now)  # idle unless a singleton seeks it
 
     @property
     def health_failures_total(self) -> int:
@@ -141,19 +141,10 @@ class ProgramRunner:
         elif isinstance(action, events.BecameFatal):
             self.ctx.fatal(self.name, action.why)
         elif isinstance(action, events.SeekLock):
-            self._release_lock()
             key = singleton_key(self.cfg.singleton_key or self.name)
-            self._lock = SingletonLock(
-                self.singleton_url or "", key, self.cfg.singleton_fence, self.dispatch, self._log, self.ctx.clock.now
-            )
-            self._lock.seek()
+            self.lock.seek(self.singleton_url or "", key, self.cfg.singleton_fence)
         elif isinstance(action, events.ReleaseLock):
-            self._release_lock()
-
-    def _release_lock(self) -> None:
-        lock, self._lock = self._lock, None
-        if lock is not None:
-            lock.release()
+            self.lock.release()
 
     def _send_stop(self, pid: int, sig: int, group: bool) -> None:
         """The stop signal goes to the main process (KillMode=mixed) unless ``stop_group``."""
@@ -190,7 +181,7 @@ class ProgramRunner:
         wall = time.time()
         try:
             spec = self.spawn_spec()
-            lock_fd = self._lock.handoff_fd() if self._lock is not None else None
+            lock_fd = self.lock.handoff_fd()
             if lock_fd is not None:
                 spec = replace(spec, lock_fd=lock_fd)  # the server sees the session end only after the copy
             early = None if candidate or self.ctx.prestarted is None else self.ctx.prestarted.take(self.name, spec)
@@ -374,7 +365,7 @@ class ProgramRunner:
     def close(self) -> None:
         """Release timers and tasks (after the processes are gone)."""
         self.watch.close()
-        self._release_lock()
+        self.lock.release()
         for name in list(self._timers):
             self._cancel(name)
         for handle in self._retire_timers.values():
