@@ -68,6 +68,7 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("-n", "--lines", type=int, metavar="N", help="lines per unit (default 100; all with --since)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--raw", action="store_true", help="on a terminal too, control characters as they came")
     p.add_argument("--since", metavar="WHEN", help="lines from then on: 10m, 1h30m, 2026-12-04T10:00:00[+01:00], today")
     p = with_socket(sub.add_parser("signal", help="send a signal to a program's main process"))
     p.add_argument("name", metavar="NAME")
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _status(client: Any, args: argparse.Namespace) -> int:
+    from supervisor.client.safe import escape_doc
     from supervisor.machine.instances import select
     from supervisor.machine.status import problems, render_table
 
@@ -199,7 +201,7 @@ def _status(client: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     elif not args.quiet:
-        print(render_table(doc))
+        print(render_table(escape_doc(doc)))
         for issue in issues:
             print(f"  ! {issue}")
     return EXIT_OK if not issues else EXIT_GAVE_UP
@@ -247,7 +249,9 @@ def _timeline(client: Any, args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty()
     import shutil
 
-    print(render(doc, width=shutil.get_terminal_size((100, 24)).columns if tty else 100, fancy=tty))
+    from supervisor.client.safe import escape_doc
+
+    print(render(escape_doc(doc), width=shutil.get_terminal_size((100, 24)).columns if tty else 100, fancy=tty))
     return EXIT_OK
 
 

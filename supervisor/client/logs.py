@@ -67,6 +67,7 @@ def parse_since(value: str, now: float | None = None) -> float:
 def show(client: Any, args: argparse.Namespace) -> int:
     """Print the merged lines (those since ``--since``), then follow with ``-f``; return the exit code."""
     from supervisor.client.render import log_line
+    from supervisor.client.safe import escape
 
     since = args.since_at
     # With --since and no -n, every line since then (as docker compose logs --since); with both, the last N of those.
@@ -74,6 +75,7 @@ def show(client: Any, args: argparse.Namespace) -> int:
     query = [("lines", str(ALL_LINES if since is not None else lines)), *(("name", n) for n in args.names)]
     target = "/v1/logs?" + urlencode(query + ([("follow", "1")] if args.follow else []))
     colour = sys.stdout.isatty()
+    safe = colour and not args.raw  # a terminal gets a child's control characters escaped; a pipe, lines as they came
     width = 0
     first = True
     for code, doc in client.stream(target) if args.follow else [client.request("GET", target)]:
@@ -88,7 +90,7 @@ def show(client: Any, args: argparse.Namespace) -> int:
             rows = [doc]
             width = max(width, len(doc["unit"]))  # a unit added by a reload may have a longer name
         for row in rows:
-            print(log_line(row, width, colour), flush=True)
+            print(log_line({**row, "line": escape(row["line"])} if safe else row, width, colour), flush=True)
     if args.follow:
         print(f"supervisor: the supervisor at {client.path} closed the stream (it stopped?)", file=sys.stderr)
         return EXIT_UNREACHABLE

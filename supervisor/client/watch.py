@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO, cast
 
 from supervisor.client.api import Client, Unreachable
+from supervisor.client.safe import escape_doc
 from supervisor.machine.instances import select as select_units
 from supervisor.machine.status import StatusDocument, table_rows
 
@@ -167,7 +168,7 @@ def _fetch(client: Client, names: list[str]) -> StatusDocument:
         if unknown:
             raise LookupError(f"no unit named {', '.join(sorted(unknown))}")
         doc["units"] = [u for u in doc["units"] if u["name"] in chosen]
-    return cast(StatusDocument, dict(doc))
+    return cast(StatusDocument, escape_doc(dict(doc)))  # a child's text, drawn on a terminal
 
 
 def watch(client: Client, interval_s: float, names: list[str], out: TextIO = sys.stdout) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psutil
 
 from tests.conftest import program, wait_until
@@ -25,3 +27,56 @@ command = {program("chatty", 200_000, 100, tmp_path / "GO")}
     assert code == 200 and [row["line"] for row in doc["lines"]] == ["y" * 99, "chatty done"]
     # The goal is 2 µs (bench/logflood.py measures it); one event rendered at a time cost 15 µs.
     assert cpu / 200_000 < 6e-6, f"the daemon spent {cpu / 200_000 * 1e6:.1f} µs of CPU per line"
+
+
+def _logs_on_a_terminal(d, *args: str) -> bytes:  # type: ignore[no-untyped-def]
+    """Run ``supervisor logs`` with a pseudo-terminal as its stdout; return what it wrote."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.conftest import PY
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [PY, "-m", "supervisor", "logs", "--socket", d.socket, *args],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+def test_logs_on_a_terminal_escapes_a_childs_control_characters(run_daemon) -> None:
+    """A title change and a screen clear from a child: escaped on a terminal, raw with --raw or in a pipe."""
+    import subprocess
+
+    from tests.conftest import PY
+
+    script = "printf 'before \\033]0;PWNED\\007\\033[2J after\\n'; exec sleep 100"
+    d = run_daemon(f"[programs.hostile]\ncommand = {json.dumps(['sh', '-c', script])}\n")
+    d.wait_ready()
+    wait_until(lambda: d.events("program.output", program="hostile"), 10, "the hostile line")
+    shown = _logs_on_a_terminal(d, "hostile")
+    assert b"\x1b]0;PWNED" not in shown and b"\x1b[2J" not in shown
+    assert b"before \\x1b]0;PWNED\\x07\\x1b[2J after" in shown
+    assert b"\x1b]0;PWNED\x07\x1b[2J" in _logs_on_a_terminal(d, "--raw", "hostile")
+    piped = subprocess.run([PY, "-m", "supervisor", "logs", "--socket", d.socket, "hostile"], capture_output=True)
+    assert b"\x1b]0;PWNED\x07\x1b[2J" in piped.stdout
