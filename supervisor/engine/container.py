@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supervisor.stack import limits
+from supervisor.stack import limits, oom
 
 
 def announce(log: Any, found: limits.Limits | None = None) -> limits.Limits:
@@ -19,4 +19,12 @@ def announce(log: Any, found: limits.Limits | None = None) -> limits.Limits:
     )
     for warning in found.warnings:
         log.warning("supervisor.cgroup_unreadable", detail=warning)
+    group = oom.oom_group()
+    if group is not None:
+        log.warning(
+            "supervisor.oom_group",
+            file=str(group),
+            detail="memory.oom.group is 1: one program's OOM kill will kill the whole container, "
+            "the supervisor included; set it to 0 (Kubernetes 1.32: singleProcessOOMKill)",
+        )
     return found

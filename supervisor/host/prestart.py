@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 from supervisor.config.envfile import unit_environment
 from supervisor.config.settings import Loaded, ProgramConfig
-from supervisor.host import guard, process, socketlock
+from supervisor.host import guard, oomscore, process, socketlock
 from supervisor.host.listen import bindable
 from supervisor.host.process import Child, SpawnSpec
 
@@ -49,13 +49,20 @@ def program_spec(
     extra = unit_environment(cfg.env_file, cfg.environment)
     if cfg.notify and notify_socket and argv is None:
         extra["NOTIFY_SOCKET"] = notify_socket
+    env = process.child_environment(dict(base_env), extra)
+    if cfg.stack_dump:
+        env.setdefault("PYTHONFAULTHANDLER", "1")  # SIGABRT then writes every thread's stack
+    program = argv is None  # its probes keep the daemon's OOM preference
     return SpawnSpec(
         argv=argv or list(cfg.command),
-        env=process.child_environment(dict(base_env), extra),
+        env=env,
         cwd=cfg.cwd,
         user=cfg.user,
         listen_fd=None if argv is not None else listen_fd,
         capture=capture,
+        oom_score_adj=(cfg.oom_score_adj if cfg.oom_score_adj is not None else oomscore.child_default())
+        if program
+        else None,
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from supervisor.config.searchpath import default_path
-from supervisor.host import guard
+from supervisor.host import guard, oomscore
 from supervisor.host.proctree import session_members
 from supervisor.host.proctree import tree_rss as tree_rss  # re-exported: the runners and the daemon read RSS here
 from supervisor.host.proctree import trees_rss as trees_rss
@@ -76,6 +76,7 @@ class SpawnSpec(Record):
     listen_fd: int | None = None  # handed on as fd 3 with LISTEN_FDS=1
     capture: bool = True  # pipe stdout and stderr back to us
     lock_fd: int | None = None  # handed on as fd 4 (LOCK_FD); a number above 4, so no earlier dup2 hits it
+    oom_score_adj: int | None = None  # set on the child right after its exec; None: inherit ours
 
 
 @dataclass
@@ -112,6 +113,14 @@ def _resolve_user(user: str | None) -> pwd.struct_passwd | None:
 
 
 def spawn(spec: SpawnSpec) -> Child:
+    """Start ``spec`` (see ``_spawn``), then give it its ``oom_score_adj``; what it forks inherits it."""
+    child = _spawn(spec)
+    if spec.oom_score_adj is not None:
+        oomscore.apply(child.pid, spec.oom_score_adj)
+    return child
+
+
+def _spawn(spec: SpawnSpec) -> Child:
     """Start ``spec``; return once the exec succeeded, or raise ``SpawnError``.
 
     The fast path is ``posix_spawn`` (vfork: ~0.1 ms, no copy of the daemon's memory) of the

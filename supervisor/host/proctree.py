@@ -181,3 +181,17 @@ def _trees_usage_by_table(roots: set[int]) -> dict[int, tuple[int, int]]:
             stack.extend(children.get(pid, ()))
         totals[root] = (ticks, rss)
     return totals
+
+
+def incarnation_of(pid: int, incarnations: set[int]) -> int | None:
+    """Return the one of ``incarnations`` that ``pid`` is, or descends from (walking up at most 64 parents)."""
+    seen = 0
+    while incarnations and pid > 1 and seen < 64:
+        if pid in incarnations:
+            return pid
+        try:
+            pid = int(_read(f"/proc/{pid}/stat", whole=False).rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        seen += 1
+    return None

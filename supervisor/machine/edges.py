@@ -19,7 +19,9 @@ def describe_exit(status: ExitStatus) -> dict[str, object]:
     if status.signal is None:
         return {"code": status.code}
     fields: dict[str, object] = {"signal": signal_name(status.signal)}
-    if status.signal == signal.SIGKILL:
+    if status.oom:
+        fields["hint"] = "killed by the kernel's OOM killer"
+    elif status.signal == signal.SIGKILL:
         fields["hint"] = "killed by SIGKILL, perhaps out of memory"
     elif status.signal == signal.SIGSEGV:
         fields["hint"] = "segmentation fault"

@@ -30,6 +30,7 @@ class Reason(enum.StrEnum):
     RELOAD = "reload"
     START_TIMEOUT = "start_timeout"  # not ready within start_timeout
     HANDOVER = "handover"  # replaced by a newer incarnation that became ready (start-first)
+    OOM = "oom"  # killed by the kernel's OOM killer
     MAX_AGE = "max_age"  # recycled: it reached max_age (outside the restart budget)
     FENCE = "fence"  # a singleton that lost its lock connection: another daemon may run it now
 
@@ -42,6 +43,8 @@ EVENT_LEVELS = {
     "program.kill": "warning",
     "program.spawn_failed": "warning",
     "program.memory_exceeded": "warning",
+    "program.oom_killed": "warning",
+    "supervisor.oom_group": "warning",
     "program.health_failed": "warning",
     "program.start_timeout": "warning",
     "program.handover_failed": "warning",
@@ -62,6 +65,7 @@ class ExitStatus(Record):
 
     code: int | None = None
     signal: int | None = None
+    oom: bool = False  # a SIGKILL the kernel's OOM killer sent (its counters went up)
 
     @property
     def success(self) -> bool:

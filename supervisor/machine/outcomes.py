@@ -109,10 +109,18 @@ def stable(m: Model, now: float, p: RestartPolicy) -> Model:
 def on_exit(
     m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random
 ) -> tuple[Model, list[Action]]:
-    """A starting or running program died on its own."""
+    """A starting or running program died on its own (the kernel's OOM killer included)."""
+    pid = m.pid
+    m, actions = _died(m, status, now, p, rng)
+    if status.oom:
+        actions = [log("program.oom_killed", pid=pid, hint="its cgroup or the host ran out of memory"), *actions]
+    return m, actions
+
+
+def _died(m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random) -> tuple[Model, list[Action]]:
     pid = m.pid
     was_running = m.state is State.RUNNING
-    m = record_exit(m, status, Reason.EXIT)
+    m = record_exit(m, status, Reason.OOM if status.oom else Reason.EXIT)
     if was_running:
         m = stable(m, now, p)
     exited = describe_exit(status)

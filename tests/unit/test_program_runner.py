@@ -126,7 +126,7 @@ def test_min_uptime_decides_running(loop) -> None:
 
 
 def test_stop_ladder_term_then_quit_then_sigkill_to_the_group(loop) -> None:
-    """A stop goes TERM to the main process, QUIT after its rung, then SIGKILL to the tree."""
+    """A stop goes TERM to the main process, QUIT after its rung, SIGABRT for its stack, then SIGKILL to the tree."""
     h = Harness(loop, min_uptime=0, stop_signal=["SIGTERM", "SIGQUIT"], stop_timeout=["3s", "1s"])
     h.start()
     from supervisor.machine.events import Stop
@@ -136,16 +136,19 @@ def test_stop_ladder_term_then_quit_then_sigkill_to_the_group(loop) -> None:
     h.clock.advance(3)
     assert h.spawner.signals[-1] == (101, "SIGQUIT", False) and h.spawner.killed == []
     h.clock.advance(1)
+    assert h.spawner.signals[-1] == (101, "SIGABRT", False) and h.spawner.killed == []
+    h.clock.advance(2)
     assert h.spawner.killed == [101]
     h.exit(101, sig=signal.SIGKILL)
     assert h.state is State.STOPPED and h.runner.model.held
 
 
 def test_health_failures_stop_through_the_ladder_and_restart(loop) -> None:
-    """Three failed checks after start_period restart the program: TERM, then SIGKILL when it ignores it."""
+    """Three failed checks after start_period restart: TERM, then SIGKILL (no SIGABRT without stack_dump)."""
     from supervisor.machine.events import HealthResult
 
-    h = Harness(loop, health={"file": "/nonexistent", "max_age": "10s", "failure_threshold": 3}, stop_timeout="5s")
+    health = {"file": "/nonexistent", "max_age": "10s", "failure_threshold": 3}
+    h = Harness(loop, health=health, stop_timeout="5s", stack_dump=False)
     h.start()
     h.runner.dispatch(HealthResult(True))
     assert h.state is State.RUNNING
@@ -200,3 +203,49 @@ def test_every_health_kind_makes_a_probe() -> None:
         runner = SimpleNamespace(cfg=SimpleNamespace(health=health), spawned_wall={})
         watch = Watch(runner, lambda argv, timeout_s: asyncio.sleep(0, None))  # type: ignore[arg-type]
         assert watch._make_probe(1) is not None, kind
+
+
+def test_a_dump_collects_stderr_until_the_exit_and_names_an_empty_one(loop) -> None:
+    """After SIGABRT, stderr lines until the exit become the program.stack_dump event; none: the event says so."""
+    from supervisor.machine.events import Start, Stop
+
+    h = Harness(loop, min_uptime=0, stop_timeout="1s")
+    h.start()
+    h.runner.dispatch(Stop())
+    h.clock.advance(1)
+    assert h.spawner.signals[-1] == (101, "SIGABRT", False)
+    h.runner.last_words.lines(101, "stderr", ["Fatal Python error: Aborted", '  File "app.py", line 3 in spin'])
+    h.runner.last_words.lines(101, "stdout", ["not part of it"])
+    with structlog.testing.capture_logs() as logs:
+        h.exit(101, sig=signal.SIGABRT)
+    dump = next(e for e in logs if e["event"] == "program.stack_dump")
+    assert dump["traceback"] == ["Fatal Python error: Aborted", '  File "app.py", line 3 in spin']
+    assert dump["reason"] == "operator" and "hint" not in dump
+    assert h.spawner.killed == []  # it exited within the wait: nothing left to kill
+    assert h.runner.buffer.tail(1)[0][1:] == (
+        "event",
+        "program.stack_dump pid=101 reason=operator: 2 lines of stderr after SIGABRT",
+    )
+    h.runner.dispatch(Start())
+    h.runner.dispatch(Stop())
+    h.clock.advance(1)
+    with structlog.testing.capture_logs() as logs:
+        h.clock.advance(2)
+    dump = next(e for e in logs if e["event"] == "program.stack_dump")
+    assert dump["traceback"] == [] and "closed its stderr" in dump["hint"] and "SIGKILL" in dump["next"]
+    assert h.spawner.killed == [102]  # the kill goes on
+
+
+def test_a_sigkill_we_did_not_send_with_the_oom_counter_up_is_an_oom_kill(loop) -> None:
+    """A running program SIGKILLed while the kernel's oom_kill counter went up exits with reason oom."""
+    h = Harness(loop, min_uptime=0)
+    h.runner.last_words.oom_killed = lambda: True
+    h.start()
+    with structlog.testing.capture_logs() as logs:
+        h.exit(101, sig=signal.SIGKILL)
+    assert h.runner.status()["last_exit"] == {"signal": "SIGKILL", "reason": "oom"}
+    assert next(e for e in logs if e["event"] == "program.oom_killed")["pid"] == 101
+    assert h.runner.restarts_by_reason == {"oom": 1}
+    h.runner.last_words.oom_killed = lambda: False
+    h.exit(102, sig=signal.SIGKILL)
+    assert h.runner.status()["last_exit"] == {"signal": "SIGKILL", "reason": "exit"}

@@ -129,6 +129,7 @@ class Context:
     notify_socket: str | None = None  # NOTIFY_SOCKET for programs with notify = true
     spawner: Spawner = field(default_factory=OsSpawner)
     prestarted: Prestarted | None = None  # programs started before the engine, for their runners to take
+    oom_killed: Callable[[], bool] = lambda: False  # the OOM killer killed a process since last asked
 
 
 def default_context(
@@ -142,6 +143,7 @@ def default_context(
     """
     from supervisor.host import logs
     from supervisor.machine.clock import MonotonicClock
+    from supervisor.stack.oom import OomCounters
 
     out = logs.get("output")
 
@@ -158,6 +160,7 @@ def default_context(
         base_env=dict(os.environ),
         give_up=give_up or (lambda code, why: None),
         output=sink.write if sink is not None else each,
+        oom_killed=OomCounters().killed_since,
     )
 
 

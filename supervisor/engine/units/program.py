@@ -10,10 +10,12 @@ from dataclasses import replace
 
 from supervisor.config.settings import ProgramConfig
 from supervisor.engine.units.base import Context, LineBuffer, run_command
+from supervisor.engine.units.lastwords import LastWords
 from supervisor.engine.units.policy import restart_policy
 from supervisor.engine.units.program_status import Extras, Usage, program_entry
 from supervisor.engine.units.readylog import ReadyLog
 from supervisor.engine.units.watch import Watch
+from supervisor.host import proctree
 from supervisor.host.output import OutputPump
 from supervisor.host.prestart import program_spec
 from supervisor.host.process import SpawnSpec
@@ -61,6 +63,9 @@ class ProgramRunner:
         self._retire_timers: dict[int, Handle] = {}
         self.watch = Watch(self, self._run_exec)
         self.ready_log = ReadyLog(cfg.ready_log)
+        spawner = ctx.spawner
+        note = lambda lines: self.buffer.extend("event", lines)  # noqa: E731
+        self.last_words = LastWords(ctx.clock, spawner.signal, spawner.kill_tree, self._log, note, ctx.oom_killed)
         self._stopped_waiters: list[asyncio.Future[None]] = []
         self._settled_waiters: list[asyncio.Future[None]] = []
         self.singleton_url = singleton_url  # its postgres dependency's url, for a singleton
@@ -126,7 +131,8 @@ class ProgramRunner:
             self._retire(action.pid, 0)
         elif isinstance(action, events.KillTree):
             if self.model.pid is not None:
-                self.ctx.spawner.kill_tree(self.model.pid)
+                reason = self.model.stop_reason.value if self.model.stop_reason else "stop"
+                self.last_words.kill(self.model.pid, reason, self.cfg.stack_dump)
         elif isinstance(action, events.SetTimer):
             self._cancel(action.name)
             self._timers[action.name] = self.ctx.clock.call_later(
@@ -163,7 +169,7 @@ class ProgramRunner:
             self._retire_timers[pid] = self.ctx.clock.call_later(wait_s, self._retire, pid, rung + 1)
         else:
             self._log.warning("program.kill", pid=pid, hint="did not exit on its stop signal")
-            self.ctx.spawner.kill_tree(pid)
+            self.last_words.kill(pid, "retire", self.cfg.stack_dump)
 
     def _cancel(self, name: str) -> None:
         handle = self._timers.pop(name, None)
@@ -208,6 +214,8 @@ class ProgramRunner:
             self.ctx.output(self.name, stream, lines)
             if pid in self.ready_log.waiting:  # only while it starts: one set lookup per read otherwise
                 self._ready_lines(pid, lines)
+            if pid in self.last_words.dumping:
+                self.last_words.lines(pid, stream, lines)
 
         return handle
 
@@ -230,7 +238,8 @@ class ProgramRunner:
         for pump in self._pumps.pop(pid, []):
             pump.close()
         self.ready_log.stop_watching(pid)
-        self.dispatch(events.Exited(status, pid))
+        alive = pid == self.model.pid and self.model.state in (State.STARTING, State.RUNNING)
+        self.dispatch(events.Exited(self.last_words.exited(pid, status, alive), pid))
 
     def _wake_waiters(self) -> None:
         # Whoever waited is told once the events that concern it have been handled.
@@ -248,20 +257,7 @@ class ProgramRunner:
 
     def owns(self, pid: int) -> int | None:
         """Return the incarnation (main or candidate) that ``pid`` is, or descends from."""
-        incarnations = [p for p in (self.model.pid, self.model.next_pid) if p is not None]
-        if not incarnations:
-            return None
-        seen = 0
-        while pid > 1 and seen < 64:
-            if pid in incarnations:
-                return pid
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    pid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                return None
-            seen += 1
-        return None
+        return proctree.incarnation_of(pid, {p for p in (self.model.pid, self.model.next_pid) if p is not None})
 
     def notified(self, incarnation: int, fields: dict[str, str]) -> None:
         """Take a notify datagram from one of this program's incarnations."""
@@ -365,6 +361,7 @@ class ProgramRunner:
     def close(self) -> None:
         """Release timers and tasks (after the processes are gone)."""
         self.watch.close()
+        self.last_words.close()
         self.lock.release()
         for name in list(self._timers):
             self._cancel(name)
