@@ -12,7 +12,7 @@ OURS_VENV ?= .venv-bench
 # DATABASE_URL and REDIS_URL are read from the environment when set. Defaults: the demo uses
 # its own database (webstack_demo, created if missing); the tests create and drop their own.
 
-.PHONY: venv test test-all test-fast lint docs docs-ref demo bench soak clean
+.PHONY: venv test test-all test-fast lint docs docs-ref demo dev bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ soak: venv
 # (kill -TERM of make's pid) stops the stack instead of orphaning it.
 demo: venv
 	exec env PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/demo.py
+
+# The demo in development mode: an edit of the example app restarts the programs that watch it.
+dev: venv
+	exec env PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/demo.py --dev
 
 $(BENCH_VENV)/bin/supervisord:
 	$(PYTHON) -m venv $(BENCH_VENV)

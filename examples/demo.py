@@ -2,7 +2,7 @@
 
 Refuses at once when another demo (or supervisor) holds the socket or the ports, creates the
 demo database if it is missing, says what to try, then execs
-`supervisor run --config conf/supervisor.toml`. The make recipe execs this script, so the
+`supervisor run --config conf/supervisor.toml` (with `--dev` for `make dev`). The make recipe execs this script, so the
 supervisor has make's child's pid: a SIGTERM that make passes on reaches it.
 """
 
@@ -111,8 +111,11 @@ Ctrl-C interrupts, then exits 130 without a message. kill -TERM of make's pid st
 """,
         flush=True,
     )
+    dev = ["--dev"] if "--dev" in sys.argv[1:] else []  # `make dev`
+    if dev:
+        print("Development mode: an edit under examples/webstack/app/ restarts web and the worker.\n", flush=True)
     supervisor = Path(sys.executable).with_name("supervisor")
-    os.execv(supervisor, [str(supervisor), "run", "--config", str(ROOT / "conf" / "supervisor.toml")])
+    os.execv(supervisor, [str(supervisor), "run", "--config", str(ROOT / "conf" / "supervisor.toml"), *dev])
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
         p.add_argument("--config", "-c", metavar="FILE", help="configuration file to find the socket in")
         return p
 
-    with_config(sub.add_parser("run", help="run the daemon in the foreground"))
+    p = with_config(sub.add_parser("run", help="run the daemon in the foreground"))
+    p.add_argument("--dev", action="store_true", help="development: restart programs when their `watch` files change")
     p = with_config(sub.add_parser("check", help="validate the configuration and print the start-up plan"))
     p.add_argument("file", nargs="?", metavar="FILE", help="the configuration file (as --config)")
     with_config(sub.add_parser("migrate", help="run the migration job(s) once, with the lock"))
@@ -163,12 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             from supervisor.client import logs
 
             return logs.show(client, args)
-        if command == "signal":
-            return _signal(client, args)
-        if command == "timeline":
-            return _timeline(client, args)
-        if command == "reload":
-            return _reload(client, args)
+        if command in ("signal", "timeline", "reload"):
+            from supervisor.client import verbs
+
+            return verbs.RUN[command](client, args)
         if command == "scale":
             from supervisor.client.scale import scale
 
@@ -220,52 +219,6 @@ def _act(client: Any, verb: str, names: list[str]) -> int:
             waiting = f", waiting for {', '.join(prog['waiting_for'])}" if prog.get("waiting_for") else ""
             print(f"{prog['name']}: {prog['state']}{pid}{waiting}")
     return worst
-
-
-def _signal(client: Any, args: argparse.Namespace) -> int:
-    body = {"signal": args.signal, "group": args.group}
-    code, doc = client.request("POST", f"/v1/programs/{args.name}/signal", body)
-    if code != 200:
-        print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
-        return EXIT_GAVE_UP
-    from supervisor.machine.events import signal_name
-
-    name = signal_name(doc["signal"]) if isinstance(doc["signal"], int) else doc["signal"]
-    whom = f"process group {doc['pid']}" if doc["group"] else f"pid {doc['pid']}"
-    print(f"{args.name}: sent {name} to {whom}")
-    return EXIT_OK
-
-
-def _timeline(client: Any, args: argparse.Namespace) -> int:
-    from supervisor.machine.timeline import render
-
-    code, doc = client.request("GET", "/v1/timeline")
-    if code != 200:
-        print(f"supervisor: {doc.get('error', code)}", file=sys.stderr)
-        return EXIT_GAVE_UP
-    if args.json:
-        print(json.dumps(doc, indent=2))
-        return EXIT_OK
-    tty = sys.stdout.isatty()
-    import shutil
-
-    from supervisor.client.safe import escape_doc
-
-    print(render(escape_doc(doc), width=shutil.get_terminal_size((100, 24)).columns if tty else 100, fancy=tty))
-    return EXIT_OK
-
-
-def _reload(client: Any, args: argparse.Namespace) -> int:
-    from supervisor.client.render import reload_words
-
-    code, doc = client.request("POST", "/v1/reload")
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    elif code == 200:
-        print(reload_words(doc))
-    else:
-        print(doc.get("error", code))
-    return EXIT_OK if code == 200 else EXIT_GAVE_UP
 
 
 def _daemon_side(args: argparse.Namespace) -> int:
@@ -342,7 +295,8 @@ def _daemon_side(args: argparse.Namespace) -> int:
     from supervisor import runtime
 
     if args.command == "run":
-        return runtime.run(loaded, early)
+        dev = args.dev or os.environ.get("SUPERVISOR_DEV", "").lower() in ("1", "true", "yes", "on")
+        return runtime.run(loaded, early, dev)
     if args.command == "migrate":
         return runtime.migrate(loaded)
     return runtime.wait(loaded, args.timeout)

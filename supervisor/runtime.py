@@ -18,11 +18,14 @@ from supervisor.host.prestart import STOP_SIGNALS, Prestarted
 from supervisor.machine.errors import EXIT_OK, EXIT_UNAVAILABLE
 
 
-def run(loaded: Loaded, prestarted: Prestarted | None = None) -> int:
-    """Run the daemon until it stops; return its exit code. ``prestarted``: see ``supervisor.host.prestart``."""
+def run(loaded: Loaded, prestarted: Prestarted | None = None, dev: bool = False) -> int:
+    """Run the daemon until it stops; return its exit code. ``prestarted``: see ``supervisor.host.prestart``.
+
+    ``dev``: development mode, where programs restart when their ``watch`` files change.
+    """
     cfg = loaded.config.supervisor
     writer = logs.configure(cfg.log_format, cfg.log_level)
-    code = asyncio.run(_run(loaded, writer, prestarted))
+    code = asyncio.run(_run(loaded, writer, prestarted, dev))
     # Everything of ours is stopped, reaped and closed. Skip the interpreter's teardown of
     # pydantic & co. (tens of ms) so that `docker stop` and systemd get their answer sooner.
     process.release_guard()  # os._exit skips atexit: without this the guard could outlive us a moment
@@ -32,16 +35,18 @@ def run(loaded: Loaded, prestarted: Prestarted | None = None) -> int:
     os._exit(code)
 
 
-async def _run(loaded: Loaded, writer: LogWriter | None = None, prestarted: Prestarted | None = None) -> int:
+async def _run(
+    loaded: Loaded, writer: LogWriter | None = None, prestarted: Prestarted | None = None, dev: bool = False
+) -> int:
     try:
-        return await _serve(loaded, writer, prestarted)
+        return await _serve(loaded, writer, prestarted, dev)
     finally:
         if prestarted is not None:
             prestarted.discard()  # the daemon did not come up to take them: they go with it
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # as Daemon.run does
 
 
-async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarted | None) -> int:
+async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarted | None, dev: bool) -> int:
     from supervisor.control.server import AlreadyRunning, ControlServer, claim_socket
     from supervisor.engine.daemon import Daemon
 
@@ -76,9 +81,18 @@ async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarte
         return EXIT_UNAVAILABLE
     keeper = guard.shared()
     keeper.defer = asyncio.get_running_loop().call_soon  # one write to the guard per turn of the loop
+    watch = None
+    if dev:  # else the watch, watchfiles and its thread never exist
+        from supervisor.engine.devwatch import DevWatch
+
+        watch = DevWatch(daemon)
+        log.info("supervisor.dev", programs=list(watch.wanted()), hint="watched files restart their program")
+        watch.start()
     try:
         return await daemon.run()
     finally:
+        if watch is not None:
+            watch.close()
         try:
             await server.close()
         finally:

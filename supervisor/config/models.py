@@ -271,6 +271,10 @@ class ProgramTable(Strict):
     """Recycle: restart it (reason max_age, outside the restart budget) once it has run this long."""
     max_age_jitter: float = Field(0.1, ge=0, le=1)
     """A random fraction of `max_age` added per incarnation, so that replicas do not recycle together."""
+    watch: list[Annotated[str, Field(min_length=1)]] = []
+    """Development: globs (relative to `cwd`) whose changes restart it, only under `run --dev` or SUPERVISOR_DEV=1."""
+    watch_debounce: PositiveDuration = 0.3
+    """How long the watched files must stay quiet before the restart: a burst of changes is one restart."""
     instances: int | None = Field(None, ge=1)
     """Run N copies, X:0 ... X:N-1, each with SUPERVISOR_INSTANCE=i, sharing `listen`; unset: one, named X."""
     ready_log: Regex | None = None

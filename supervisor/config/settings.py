@@ -192,6 +192,8 @@ class ProgramConfig(Record):
     after: list[str] = field(default_factory=list)  # ordering only: programs whose start goes first
     max_age: float | None = None  # recycle after this long
     max_age_jitter: float = 0.1
+    watch: list[str] = field(default_factory=list)  # globs whose changes restart it, in dev mode only
+    watch_debounce: float = 0.3
     instances: int | None = None  # a template's count (`instances = N`); None: one program, no instances
     instance_of: str | None = None  # an instance's program (``web`` for ``web:1``), see config.instances
     instance: int | None = None  # an instance's index

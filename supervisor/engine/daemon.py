@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import replace
 
 from supervisor import __version__
@@ -77,6 +78,7 @@ class Daemon(FrontDoor):
         self.exit_why: str | None = None
         self.listeners: dict[str, socket.socket] = {}
         self.rolling: dict[str, asyncio.Task[None]] = {}  # a reload's rolling restarts of instances
+        self.reload_hooks: list[Callable[[], None]] = []  # after each reload or scale (dev mode's watch)
         self.units: dict[str, Unit] = {}
         self.probe_latencies = ProbeLatencies()  # for /metrics, read at scrape time
         self._reload_lock = asyncio.Lock()

@@ -34,7 +34,7 @@ from supervisor.engine.units.program import ProgramRunner
 from supervisor.host import process
 from supervisor.host.logwriter import LogWriter
 from supervisor.machine.clock import Clock
-from supervisor.machine.events import Restart, Start, Stop
+from supervisor.machine.events import Reason, Restart, Start, Stop
 from supervisor.machine.instances import members, select
 from supervisor.machine.model import DOWN_STATES
 from supervisor.machine.status import ProgramEntry, StatusDocument, UnitEntry, traffic_reasons, unit_problems
@@ -120,13 +120,13 @@ class FrontDoor:
 
         return sorted(targets, key=lambda p: deepest(p.name, frozenset()))
 
-    async def act(self, name: str, verb: Verb) -> list[ProgramEntry]:
+    async def act(self, name: str, verb: Verb, reason: Reason = Reason.OPERATOR) -> list[ProgramEntry]:
         """Start, stop or restart one program (or ``all``); wait (bounded) until it settles."""
         self._refuse_while_leaving()
         targets = self._targets(name)
         if verb == "restart" and name != "all" and name not in self.units:  # a program's instances
-            return await instances.rolling_restart(self, name, targets)  # type: ignore[arg-type]
-        event: Start | Stop | Restart = Start() if verb == "start" else Stop() if verb == "stop" else Restart()
+            return await instances.rolling_restart(self, name, targets, reason)  # type: ignore[arg-type]
+        event: Start | Stop | Restart = Start() if verb == "start" else Stop() if verb == "stop" else Restart(reason)
 
         async def dispatch() -> None:
             for prog in self._after_order(targets):

@@ -19,7 +19,7 @@ from supervisor.engine.reload import ReloadHost, apply_reload
 from supervisor.engine.rolling import roll
 from supervisor.engine.target import Conflict, NotFound, Refused, ScaleDone
 from supervisor.engine.units.program import ProgramRunner
-from supervisor.machine.events import Restart
+from supervisor.machine.events import Reason, Restart
 from supervisor.machine.status import ProgramEntry
 
 T = TypeVar("T")
@@ -35,7 +35,9 @@ class InstanceHost(ReloadHost, Protocol):
         ...
 
 
-async def rolling_restart(d: InstanceHost, group: str, targets: list[ProgramRunner]) -> list[ProgramEntry]:
+async def rolling_restart(
+    d: InstanceHost, group: str, targets: list[ProgramRunner], reason: Reason = Reason.OPERATOR
+) -> list[ProgramEntry]:
     """Restart ``targets`` one at a time, each once the one before is ``running``; stop at one that is not.
 
     Each instance restarts as its program is configured, start-first included: the old process
@@ -46,7 +48,7 @@ async def rolling_restart(d: InstanceHost, group: str, targets: list[ProgramRunn
     async def restart(prog: ProgramRunner) -> bool:
         async def dispatch() -> None:
             d.log.info("control.request", program=prog.name, action="restart", rolling=group)
-            prog.dispatch(Restart())
+            prog.dispatch(Restart(reason))
 
         await d.call(dispatch)
         return True

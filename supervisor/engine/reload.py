@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ class ReloadHost(Protocol):
     loop: asyncio.AbstractEventLoop
     state: Any  # the daemon's phase: a roll stops once it is stopping
     rolling: dict[str, asyncio.Task[None]]  # a reload's rolling restart of each program's instances
+    reload_hooks: list[Callable[[], None]]  # called once a new configuration is in place (dev mode's watch)
 
     def make_unit(self, name: str) -> Unit:
         """Build the runner for one unit of the current configuration."""
@@ -123,6 +125,8 @@ def apply_reload(d: ReloadHost, new: Loaded, event: str | None = "config.reloade
         result["note"] = change.note
     if event is not None:
         (d.log.warning if failed else d.log.info)(event, **result)
+    for hook in d.reload_hooks:
+        hook()
     return result
 
 

@@ -33,6 +33,7 @@ class Reason(enum.StrEnum):
     OOM = "oom"  # killed by the kernel's OOM killer
     MAX_AGE = "max_age"  # recycled: it reached max_age (outside the restart budget)
     FENCE = "fence"  # a singleton that lost its lock connection: another daemon may run it now
+    WATCH = "watch"  # a watched file changed (development mode)
 
 
 # Operator events that are more than news, and their log level; every other event is "info".

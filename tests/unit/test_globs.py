@@ -1,0 +1,57 @@
+"""``watch`` globs: ``*`` within a segment, ``**`` across them, roots to watch, and the ones that match nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from supervisor.config.globs import Globs, compile_glob, root
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "hit"),
+    [
+        ("app/**/*.py", "app/main.py", True),
+        ("app/**/*.py", "app/api/v1/routes.py", True),
+        ("app/**/*.py", "app/main.pyc", False),
+        ("app/**/*.py", "tests/app/main.py", False),
+        ("*.py", "main.py", True),
+        ("*.py", "app/main.py", False),
+        ("**/*.py", "main.py", True),
+        ("**/*.py", "a/b/c.py", True),
+        ("app/*.toml", "app/settings.toml", True),
+        ("app/?.py", "app/a.py", True),
+        ("app/?.py", "app/ab.py", False),
+        ("templates/**", "templates/a/b.html", True),
+        ("conf/[ab].ini", "conf/a.ini", True),
+        ("conf/[!ab].ini", "conf/a.ini", False),
+        ("conf/[!ab].ini", "conf/c.ini", True),
+        ("a+b/(x).py", "a+b/(x).py", True),
+        ("settings.py", "settings.py", True),
+    ],
+)
+def test_globs_match_as_a_shell_with_globstar_does(pattern: str, path: str, hit: bool) -> None:
+    """Each glob matches the paths a shell with globstar would give it, and no others."""
+    assert bool(compile_glob(pattern).match(path)) is hit
+
+
+def test_roots_are_the_fixed_part_of_each_glob(tmp_path: Path) -> None:
+    """app/**/*.py watches app/; *.py the base; a plain file its directory; nested roots collapse."""
+    assert root("/srv", "app/**/*.py") == "/srv/app"
+    assert root("/srv", "*.py") == "/srv"
+    assert root("/srv", "conf/app.toml") == "/srv/conf"
+    assert root("/srv", "/etc/app/*.ini") == "/etc/app"
+    (tmp_path / "app" / "api").mkdir(parents=True)
+    globs = Globs(str(tmp_path), ["app/**/*.py", "app/api/*.py", "missing/*.py"])
+    assert globs.roots() == [str(tmp_path / "app")]
+
+
+def test_matches_take_absolute_paths_and_unmatched_globs_are_named(tmp_path: Path) -> None:
+    """A changed path is matched relative to the base; a glob with no file yet is reported, the others not."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("")
+    globs = Globs(str(tmp_path), ["app/**/*.py", "templates/*.html"])
+    assert globs.matches(str(tmp_path / "app" / "x" / "y.py"))
+    assert not globs.matches(str(tmp_path / "app" / "notes.txt"))
+    assert globs.unmatched() == ["templates/*.html"]
