@@ -44,6 +44,7 @@ restart = {{ backoff = {{ initial = "10ms" }}, max_restarts = 1 }}
 def test_exits_1_at_the_timeout(run_daemon) -> None:
     """A program that never becomes ready within the timeout: exit 1, naming it."""
     d = run_daemon(f'[programs.slow]\ncommand = {program("sleeper")}\nmin_uptime = "60s"\n')
+    d.wait_unit("slow", state="starting")  # the daemon answers: the 1.5 s are the stack's, not its start's
     done = wait_ready(d.socket, "--timeout", "1.5")
     assert done.returncode == 1, done.stderr + d.tail()
     assert "not ready after 1.5s" in done.stderr and "slow is starting" in done.stderr

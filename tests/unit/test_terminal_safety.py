@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from supervisor import cli
-from supervisor.client import watch
+from supervisor.client import verbs, watch
 from supervisor.client.safe import escape, escape_doc
 
 HOSTILE = "\x1b]0;PWNED\x07\x1b[2J"
@@ -56,5 +56,5 @@ def test_timeline_shows_a_childs_text_escaped(capsys: pytest.CaptureFixture[str]
     doc["units"] = [
         {"name": "web" + HOSTILE, "kind": "program", "depends_on": [], "after": [], "pending": True, "critical": False}
     ]
-    cli._timeline(FakeClient(doc), argparse.Namespace(json=False))
+    verbs.timeline(FakeClient(doc), argparse.Namespace(json=False))
     assert "\x1b]0" not in capsys.readouterr().out
