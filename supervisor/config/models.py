@@ -31,6 +31,7 @@ from supervisor.config.fields import (
     signal_name,
 )
 from supervisor.config.ladder import Invalid, read_ladder
+from supervisor.config.outputlimit import LogLimitTable
 from supervisor.config.settings import parse_address
 from supervisor.config.strict import Strict
 from supervisor.config.supervisor_table import SupervisorTable
@@ -283,6 +284,8 @@ class ProgramTable(Strict):
     """Before a SIGKILL (failed health, start_timeout, exhausted ladder): SIGABRT, then log the traceback."""
     oom_score_adj: int | None = Field(None, ge=-1000, le=1000)
     """The children's OOM score adjustment, -1000..1000; unset: the daemon's own plus 500, at most 1000."""
+    log_limit: LogLimitTable | None = None
+    """At most `lines` output lines in `per` (`{ lines = 1000, per = "30s" }`); the rest dropped and counted."""
     _ladder: tuple[tuple[str, float], ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
@@ -350,6 +353,7 @@ class ConfigFile(BaseModel):
 
 
 _PLAIN: dict[type[BaseModel], type] = {
+    LogLimitTable: settings.LogLimitConfig,
     BackoffTable: settings.BackoffConfig,
     SupervisorTable: settings.SupervisorConfig,
     DependencyTable: settings.DependencyConfig,

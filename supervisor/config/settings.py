@@ -77,6 +77,14 @@ class BackoffConfig(Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
+class LogLimitConfig(Record):
+    """``log_limit``: at most ``lines`` output lines in ``per`` seconds."""
+
+    lines: int
+    per: float
+
+
+@dataclass(frozen=True, repr=False, eq=False)
 class SupervisorConfig(Record):
     """``[supervisor]``: the daemon itself."""
 
@@ -203,6 +211,7 @@ class ProgramConfig(Record):
     ready_log: str | None = None  # a regex: running once a line of its output matches
     stack_dump: bool = True  # SIGABRT and a traceback before a SIGKILL
     oom_score_adj: int | None = None  # unset: the daemon's own plus 500
+    log_limit: LogLimitConfig | None = None  # unset: no limit on its output lines
 
     def stop_ladder(self) -> tuple[tuple[str, float], ...]:
         """Return each rung as (signal name, seconds to wait after it); SIGKILL follows the last."""
@@ -302,6 +311,7 @@ _ALLOWED: dict[tuple[str, str], type] = {
     (cls.__module__, cls.__qualname__): cls
     for cls in (
         BackoffConfig,
+        LogLimitConfig,
         SupervisorConfig,
         DependencyConfig,
         JobConfig,

@@ -85,6 +85,9 @@ def _units(figures: Figures) -> Iterator[Metric]:
     dep_ready = GaugeMetricFamily(
         "supervisor_dependency_ready", "1 when the dependency is ready.", labels=["dependency", "type"]
     )
+    suppressed = CounterMetricFamily(
+        "supervisor_program_output_suppressed", "Output lines dropped by log_limit.", labels=["program"]
+    )
     job_state = GaugeMetricFamily("supervisor_job_state", "1 for the job's current state.", labels=["job", "state"])
     job_attempts = GaugeMetricFamily("supervisor_job_attempts", "Attempts made.", labels=["job"])
     job_duration = GaugeMetricFamily("supervisor_job_duration_seconds", "How long the job took.", labels=["job"])
@@ -103,6 +106,7 @@ def _units(figures: Figures) -> Iterator[Metric]:
                 last_exit.add_metric([name], float(counters["last_exit_code"]))
             rss.add_metric([name], float(unit["rss_bytes"] or 0))
             health_fail.add_metric([name], float(counters["health_failures"] if counters else 0))
+            suppressed.add_metric([name], float(counters["output_suppressed"] if counters else 0))
         elif unit["kind"] == "dependency":
             dep_ready.add_metric([name, unit["type"]], 1.0 if unit["state"] == "ready" else 0.0)
         else:
@@ -111,5 +115,5 @@ def _units(figures: Figures) -> Iterator[Metric]:
             job_attempts.add_metric([name], float(unit["attempts"]))
             if unit["duration_s"] is not None:
                 job_duration.add_metric([name], unit["duration_s"])
-    yield from (up, state, restarts, uptime, last_exit, rss, health_fail)
+    yield from (up, state, restarts, uptime, last_exit, rss, health_fail, suppressed)
     yield from (dep_ready, job_state, job_attempts, job_duration)

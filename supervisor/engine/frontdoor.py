@@ -240,6 +240,7 @@ class FrontDoor:
             programs[prog.name] = {
                 "restarts_by_reason": dict(prog.restarts_by_reason),
                 "health_failures": prog.health_failures_total,
+                "output_suppressed": prog.outlet.suppressed_total,
                 "last_exit_code": code,
             }
         return {

@@ -94,6 +94,7 @@ class ProgramCounters(TypedDict):
 
     restarts_by_reason: dict[str, int]
     health_failures: int
+    output_suppressed: int  # lines its log_limit dropped, ever
     last_exit_code: int | None  # negative: the number of the signal that ended it
 
 

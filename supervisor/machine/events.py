@@ -51,6 +51,7 @@ EVENT_LEVELS = {
     "program.handover_failed": "warning",
     "program.stop_escalated": "warning",
     "program.fenced": "warning",
+    "program.output_suppressed": "warning",
     "dependency.unavailable": "warning",
     "supervisor.cgroup_unreadable": "warning",
     "dependency.timed_out": "error",

@@ -80,3 +80,22 @@ def test_logs_on_a_terminal_escapes_a_childs_control_characters(run_daemon) -> N
     assert b"\x1b]0;PWNED\x07\x1b[2J" in _logs_on_a_terminal(d, "--raw", "hostile")
     piped = subprocess.run([PY, "-m", "supervisor", "logs", "--socket", d.socket, "hostile"], capture_output=True)
     assert b"\x1b]0;PWNED\x07\x1b[2J" in piped.stdout
+
+
+def test_log_limit_drops_a_storm_and_says_how_much_at_the_windows_end(run_daemon) -> None:
+    """lines = 10 per 1 s, 101 lines at once: the log and the ring keep 10; one event and /metrics say 91 dropped."""
+    import urllib.request
+
+    d = run_daemon(f"""
+[programs.storm]
+command = {program("chatty", 100, 20)}
+log_limit = {{ lines = 10, per = "1s" }}
+""")
+    d.wait_ready()
+    event = wait_until(lambda: d.events("program.output_suppressed", program="storm"), 10, "the suppressed event")
+    assert event == [e for e in event if e["stream"] == "stdout"] and event[0]["suppressed"] == 91
+    assert len(d.events("program.output", program="storm")) == 10
+    code, doc = d.client.request("GET", "/v1/programs/storm/logs?lines=1000")
+    assert code == 200 and len(doc["lines"]) == 10
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics", timeout=10).read().decode()
+    assert 'supervisor_program_output_suppressed_total{program="storm"} 91.0' in metrics

@@ -265,7 +265,7 @@ def test_metrics_export_every_restart_reason_and_state() -> None:
     reasons = {r.value: 1 for r in Reason if r is not Reason.SHUTDOWN}
     job = {"name": "migrate", "kind": "job", "state": "running", "attempts": 1, "duration_s": None}
     doc = {**DOC, "units": [*DOC["units"], job]}
-    counters = {"restarts_by_reason": reasons, "last_exit_code": None, "health_failures": 0}
+    counters = {"restarts_by_reason": reasons, "last_exit_code": None, "health_failures": 0, "output_suppressed": 3}
     target.figures = lambda: {  # type: ignore[method-assign]
         "status": doc,
         "programs": {"web": counters},
@@ -279,6 +279,7 @@ def test_metrics_export_every_restart_reason_and_state() -> None:
         assert f'supervisor_program_state{{program="web",state="{state}"}}' in text, state
     for jstate in JobState:
         assert f'supervisor_job_state{{job="migrate",state="{jstate}"}}' in text, jstate
+    assert 'supervisor_program_output_suppressed_total{program="web"} 3.0' in text
 
 
 def test_scale_answers_400_for_a_bad_count_or_body_and_404_for_no_such_program(served: Served) -> None:

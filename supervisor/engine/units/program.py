@@ -11,6 +11,7 @@ from dataclasses import replace
 from supervisor.config.settings import ProgramConfig
 from supervisor.engine.units.base import Context, LineBuffer, run_command
 from supervisor.engine.units.lastwords import LastWords
+from supervisor.engine.units.outputgate import OutputGate
 from supervisor.engine.units.policy import restart_policy
 from supervisor.engine.units.program_status import Extras, Usage, program_entry
 from supervisor.engine.units.readylog import ReadyLog
@@ -50,6 +51,7 @@ class ProgramRunner:
         # autostart = false: stopped after start-up until an operator starts it
         self.model = Model() if cfg.autostart else Model(state=State.STOPPED, held=True)
         self.buffer = LineBuffer(log_lines)
+        self.outlet = OutputGate(name, cfg.log_limit, self.buffer, ctx, ctx.log)
         self.restarts_by_reason: dict[str, int] = {}
         self.notify_status: str | None = None
         self.usage: Usage | None = None  # the background sample's (supervisor.engine.usage)
@@ -83,6 +85,7 @@ class ProgramRunner:
         self.policy = restart_policy(cfg)
         self.listen_fd = listen_fd
         self.ready_log = ReadyLog(cfg.ready_log)
+        self.outlet.configure(cfg.log_limit)
 
     # ---- events in ------------------------------------------------------------------
 
@@ -210,8 +213,7 @@ class ProgramRunner:
 
     def _line_handler(self, pid: int, stream: str) -> Callable[[list[str]], None]:
         def handle(lines: list[str]) -> None:
-            self.buffer.extend(stream, lines)
-            self.ctx.output(self.name, stream, lines)
+            self.outlet.take(stream, lines)  # the ring and the log, within log_limit
             if pid in self.ready_log.waiting:  # only while it starts: one set lookup per read otherwise
                 self._ready_lines(pid, lines)
             if pid in self.last_words.dumping:
