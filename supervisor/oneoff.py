@@ -62,6 +62,8 @@ def run(config_path: str | None, like: str | None, wait: bool, argv: list[str]) 
         return EXIT_CONFIG
     programs = loaded.config.programs
     name = like if like is not None else next(iter(programs), None)
+    if name in loaded.config.templates:  # a program with instances: as its first, web:0, has it
+        name = loaded.config.members(name)[0]
     if name not in programs:
         known = ", ".join(programs) or "none"
         what = f"no program named {name!r}" if name is not None else f"{loaded.path} has no programs"

@@ -142,7 +142,7 @@ async def _roll(d: ReloadHost, base: str, units: list[ProgramRunner]) -> None:
     """Restart a reloaded program's instances one at a time, each once the one before is running."""
 
     async def restart(unit: ProgramRunner) -> bool:
-        if d.state == "stopping" or unit not in d.units.values():
+        if d.state in ("stopping", "draining") or unit not in d.units.values():
             return False  # shutting down, or a scale or reload removed it meanwhile
         unit.dispatch(Restart(Reason.RELOAD))
         return True

@@ -194,3 +194,16 @@ def test_a_reload_that_changes_the_program_replaces_its_instances_one_at_a_time(
     assert all(after[n] != before[n] for n in before)
     order = sequence(d, "config.reloaded", ("web:0", "web:1", "web:2"))
     assert order == [(k, f"web:{i}") for i in range(3) for k in ("program.started", "program.ready")]
+
+
+def test_exec_like_a_program_with_instances_runs_as_its_first(tmp_path) -> None:
+    """`exec --like web` of a program with instances gets web:0's environment; --like web:2 that instance's."""
+    path = tmp_path / "supervisor.toml"
+    path.write_text(
+        SLEEPERS.replace("instances = 3", 'instances = 3\nenvironment = { ME = "web-${SUPERVISOR_INSTANCE}" }')
+    )
+    show = [PY, "-c", "import os; print(os.environ['ME'], os.environ['SUPERVISOR_INSTANCE'])"]
+    for like, want in (("web", "web-0 0"), ("web:2", "web-2 2")):
+        argv = [PY, "-m", "supervisor", "exec", "-c", str(path), "--no-wait", "--like", like, "--", *show]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout.strip()) == (0, want), done.stderr

@@ -17,6 +17,10 @@ import uvicorn
 
 # Long enough for a just-accepted connection's request to be read (one loop turn or two).
 ACCEPTED_GRACE_S = 0.05
+# The bound on waiting for a connection accepted before the close whose request is still unread:
+# on a loaded machine (or with many instances on one socket, each starting and stopping in turn)
+# one loop turn can take longer than ACCEPTED_GRACE_S.
+UNREAD_BOUND_S = 1.0
 
 
 class DrainingServer(uvicorn.Server):
@@ -27,6 +31,12 @@ class DrainingServer(uvicorn.Server):
         for server in self.servers:
             server.close()  # the next incarnation accepts from the same socket meanwhile
         await asyncio.sleep(ACCEPTED_GRACE_S)
+        # uvicorn closes a connection with no request yet (``cycle`` None) as idle: wait, bounded,
+        # until every connection accepted has its request, so that none is closed unanswered.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + UNREAD_BOUND_S
+        while loop.time() < until and any(getattr(c, "cycle", 0) is None for c in self.server_state.connections):
+            await asyncio.sleep(0.01)
         await super().shutdown(sockets)
 
 
