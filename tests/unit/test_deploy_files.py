@@ -40,7 +40,7 @@ from tests.deployment import (
 
 LOCK = ROOT / "docker" / "requirements.lock"
 # (Deployment, container running `supervisor run`, its configuration file in the ConfigMap)
-PODS = [("webstack", "app", "supervisor.toml"), ("webstack-beat", "beat", "beat.toml")]
+PODS = [("webstack", "app", "supervisor.toml")]
 SECRETS = {"DATABASE_URL": "postgresql://app@db:5432/app", "REDIS_URL": "redis://redis:6379/0"}
 
 
@@ -126,27 +126,36 @@ def test_the_app_drains_5s_and_is_killed_only_after_drain_and_shutdown(tmp_path:
 
 
 def test_service_reaches_the_web_program_on_ready_app_pods(tmp_path: Path) -> None:
-    """The Service selects the app's pods (not beat's) and targets the port the web program listens on."""
+    """The Service selects the app's pods and targets the port the web program listens on."""
     service = resource("Service", "webstack")
     app_labels = resource("Deployment", "webstack")["spec"]["template"]["metadata"]["labels"]
-    beat_labels = resource("Deployment", "webstack-beat")["spec"]["template"]["metadata"]["labels"]
     selector = service["spec"]["selector"]
-    assert selector.items() <= app_labels.items() and not selector.items() <= beat_labels.items()
+    assert selector.items() <= app_labels.items()
     listen = pod_config("webstack", "app", tmp_path).config.programs["web"].listen
     (port,) = service["spec"]["ports"]
     assert container_port(container("webstack", "app"), port["targetPort"]) == int(listen.rpartition(":")[2])
 
 
-def test_replicas_roll_without_losing_capacity_and_beat_stays_single() -> None:
-    """Three app replicas roll with maxUnavailable 0 under a PDB; beat is one replica, replaced with Recreate."""
+def test_replicas_roll_without_losing_capacity() -> None:
+    """Three app replicas roll with maxUnavailable 0 under a PDB."""
     app = resource("Deployment", "webstack")["spec"]
     assert app["replicas"] == 3
     assert app["strategy"]["rollingUpdate"]["maxUnavailable"] == 0 and app["strategy"]["rollingUpdate"]["maxSurge"]
     pdb = resource("PodDisruptionBudget", "webstack")["spec"]
     assert pdb["selector"]["matchLabels"] == app["selector"]["matchLabels"]
     assert pdb["maxUnavailable"] == 1
-    beat = resource("Deployment", "webstack-beat")["spec"]
-    assert beat["replicas"] == 1 and beat["strategy"] == {"type": "Recreate"}
+
+
+def test_beat_is_a_singleton_of_the_app_replicas_and_of_the_vms(tmp_path: Path) -> None:
+    """Beat runs inside the app's pods as a singleton on Postgres: no Deployment of its own; the same on VMs."""
+    assert [r["metadata"]["name"] for r in resources() if r["kind"] == "Deployment"] == ["webstack"]
+    config = pod_config("webstack", "app", tmp_path).config
+    vm = load(VM / "supervisor.toml", {"DATABASE_URL": SECRETS["DATABASE_URL"], "REDIS_URL": SECRETS["REDIS_URL"]})
+    shipped = load(ROOT / "conf" / "supervisor.toml", {})
+    for cfg in (config, vm.config, shipped.config):
+        beat = cfg.programs["beat"]
+        assert beat.singleton is not None and cfg.dependencies[beat.singleton].type == "postgres"
+        assert beat.singleton in beat.depends_on
 
 
 def test_init_container_migrates_and_the_app_skips_its_job(tmp_path: Path) -> None:
