@@ -39,6 +39,8 @@ def dependencies_of(config: Config, name: str) -> list[str]:
                 todo.append(lock)
         elif unit in config.programs:
             todo.extend(config.programs[unit].depends_on)
+        elif unit in config.templates:  # a program with instances: they all wait on the same
+            todo.extend(config.templates[unit].depends_on)
     return found
 
 
@@ -65,7 +67,7 @@ def run(config_path: str | None, like: str | None, wait: bool, argv: list[str]) 
     if name in loaded.config.templates:  # a program with instances: as its first, web:0, has it
         name = loaded.config.members(name)[0]
     if name not in programs:
-        known = ", ".join(programs) or "none"
+        known = ", ".join(dict.fromkeys(p.instance_of or n for n, p in programs.items())) or "none"
         what = f"no program named {name!r}" if name is not None else f"{loaded.path} has no programs"
         print(f"supervisor: exec --like: {what}; the programs are: {known}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,10 +96,10 @@ def become(spec: Any) -> int:
     """Replace this process with ``spec``'s command, as its user and in its directory; a code if it cannot."""
     env = dict(spec.env)
     try:
+        if spec.cwd is not None:  # first, as root may enter where the user may not: as the spawn does
+            os.chdir(spec.cwd)
         if spec.user is not None:
             _switch_user(spec.user, env)
-        if spec.cwd is not None:
-            os.chdir(spec.cwd)
     except (OSError, LookupError) as exc:
         print(f"supervisor: exec: {exc}", file=sys.stderr)
         return EXIT_CONFIG

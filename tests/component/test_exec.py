@@ -8,6 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PY, wait_until
 
 SHOW_ENV = "import json, os; print(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(), 'pid': os.getpid()}))"
@@ -105,3 +107,29 @@ def _sigint_handled(pid: int) -> bool:
         if line.startswith("SigCgt:"):
             return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
     return False
+
+
+def test_like_a_program_with_instances_runs_as_its_first(tmp_path: Path) -> None:
+    """--like web, where web has instances: the environment web:0 gets, SUPERVISOR_INSTANCE included."""
+    path = tmp_path / "supervisor.toml"
+    path.write_text(
+        '[programs.web]\ncommand = ["sleep", "1"]\ninstances = 3\n'
+        'environment = { WHO = "web ${SUPERVISOR_INSTANCE}" }\n'
+    )
+    done = supervisor_exec(path, "--like", "web", "--", "sh", "-c", 'echo "$WHO/$SUPERVISOR_INSTANCE"')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "web 0/0\n"
+    second = supervisor_exec(path, "--like", "web:2", "--", "sh", "-c", 'echo "$WHO"')
+    assert second.stdout == "web 2\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root")
+def test_the_command_runs_as_the_programs_user(tmp_path: Path) -> None:
+    """A program with user = "nobody": the command runs as nobody, with nobody's HOME."""
+    path = tmp_path / "supervisor.toml"
+    path.write_text(f'[programs.web]\ncommand = ["sleep", "1"]\nuser = "nobody"\ncwd = "{tmp_path}"\n')
+    done = supervisor_exec(path, "--", "sh", "-c", 'echo "$(id -un) $USER $HOME $PWD"')
+    assert done.returncode == 0, done.stderr
+    import pwd
+
+    assert done.stdout.split() == ["nobody", "nobody", pwd.getpwnam("nobody").pw_dir, str(tmp_path)]
