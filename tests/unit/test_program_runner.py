@@ -136,7 +136,7 @@ def test_stop_ladder_term_then_quit_then_sigkill_to_the_group(loop) -> None:
     h.clock.advance(3)
     assert h.spawner.signals[-1] == (101, "SIGQUIT", False) and h.spawner.killed == []
     h.clock.advance(1)
-    assert h.spawner.signals[-1] == (101, "SIGABRT", False) and h.spawner.killed == []
+    assert h.spawner.signals[-1] == (101, "SIGABRT", True) and h.spawner.killed == []
     h.clock.advance(2)
     assert h.spawner.killed == [101]
     h.exit(101, sig=signal.SIGKILL)
@@ -213,18 +213,24 @@ def test_a_dump_collects_stderr_until_the_exit_and_names_an_empty_one(loop) -> N
     h.start()
     h.runner.dispatch(Stop())
     h.clock.advance(1)
-    assert h.spawner.signals[-1] == (101, "SIGABRT", False)
+    assert h.spawner.signals[-1] == (101, "SIGABRT", True)
     h.runner.last_words.lines(101, "stderr", ["Fatal Python error: Aborted", '  File "app.py", line 3 in spin'])
     h.runner.last_words.lines(101, "stdout", ["not part of it"])
     with structlog.testing.capture_logs() as logs:
         h.exit(101, sig=signal.SIGABRT)
+        h.runner.last_words.lines(101, "stderr", ['  File "pool.py", line 9 in child'])  # a child's, just after
+        h.clock.advance(0.3)
     dump = next(e for e in logs if e["event"] == "program.stack_dump")
-    assert dump["traceback"] == ["Fatal Python error: Aborted", '  File "app.py", line 3 in spin']
+    assert dump["traceback"] == [
+        "Fatal Python error: Aborted",
+        '  File "app.py", line 3 in spin',
+        '  File "pool.py", line 9 in child',
+    ]
     assert dump["reason"] == "operator" and "hint" not in dump
     assert h.spawner.killed == []  # it exited within the wait: nothing left to kill
     assert h.runner.buffer.tail(1)[0][1:] == (
         "event",
-        "program.stack_dump pid=101 reason=operator: 2 lines of stderr after SIGABRT",
+        "program.stack_dump pid=101 reason=operator: 3 lines of stderr after SIGABRT",
     )
     h.runner.dispatch(Start())
     h.runner.dispatch(Stop())

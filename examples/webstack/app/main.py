@@ -1,4 +1,4 @@
-"""The FastAPI app: /health reports Postgres and Redis; /events enqueues a task."""
+"""The FastAPI app: /health reports Postgres and Redis; /events enqueues a task; /hang one that hangs."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +10,7 @@ from fastapi import FastAPI, HTTPException, Response
 
 from app import db, pending
 from app.settings import REDIS_URL
-from app.worker import write_event
+from app.worker import hang, write_event
 from supervisor.notify import ready
 
 
@@ -77,3 +77,13 @@ def enqueue(source: str = "web", event_id: uuid.UUID | None = None) -> dict[str,
 def events() -> dict[str, int]:
     """Count the rows by source."""
     return db.count_events()
+
+
+@app.post("/hang")
+def hang_a_worker() -> dict[str, str]:
+    """Enqueue a task that hangs on purpose: stop or restart the worker to see its stack in `supervisor logs worker`."""
+    try:
+        result = hang.apply_async(retry_policy=_PUBLISH_RETRY)
+    except _BROKER_DOWN as exc:
+        raise HTTPException(503, detail=f"the task queue is unavailable ({type(exc).__name__})") from None
+    return {"task_id": result.id}

@@ -10,6 +10,8 @@ Nothing that /events accepted may be lost when a worker is killed or Postgres or
 - so a task may run more than once, and its write is idempotent (``db.insert_event``).
 """
 
+import signal
+
 import psycopg
 from celery import Celery, Task
 
@@ -80,3 +82,20 @@ def redeliver_overdue() -> int:
     for event_id, source in events:
         write_event.apply_async((source,), {"event_id": event_id}, task_id=event_id)
     return len(events)
+
+
+@app.task(name="app.worker.hang", acks_late=False, reject_on_worker_lost=False)
+def hang() -> None:
+    """Hang on purpose, deaf to SIGTERM (``POST /hang``): what the supervisor's stack dump is for.
+
+    Acknowledged when it starts, unlike the other tasks, so that the worker that replaces a
+    killed one does not receive it again and hang in turn.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    hang_on_purpose()
+
+
+def hang_on_purpose() -> None:
+    """Spin forever: the stack dump of the worker's pool process names this function."""
+    while True:
+        pass

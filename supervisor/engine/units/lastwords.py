@@ -4,8 +4,10 @@
 false``): on SIGABRT, Python's faulthandler writes the traceback of every thread to stderr from
 a C signal handler, so it works in a busy loop, in ``time.sleep`` and in a C call that holds
 the GIL alike. Before the supervisor SIGKILLs a program (a failed health check, a start that
-timed out, any stop ladder that ran out), it sends the main process SIGABRT and waits up to
-``DUMP_WAIT_S`` for it to exit, collecting its stderr meanwhile; the lines become one
+timed out, any stop ladder that ran out), it sends SIGABRT to the main process and its group
+(a Celery pool process or a web worker that hangs is a child of it) and waits up to
+``DUMP_WAIT_S`` for the main process to exit, and ``SETTLE_S`` more for the children's stacks,
+collecting stderr meanwhile; the lines become one
 ``program.stack_dump`` event, and ``supervisor logs NAME`` shows them. Then the SIGKILL goes to
 the group as before. A program that closed its stderr gives an empty dump, and the event says
 so; the kill goes on either way.
@@ -26,6 +28,7 @@ from supervisor.machine.clock import Handle, Scheduler
 from supervisor.machine.events import ExitStatus
 
 DUMP_WAIT_S = 2.0
+SETTLE_S = 0.3  # after the main process exits, for its group's stacks to reach the pipe
 EMPTY_HINT = "nothing on stderr: it closed its stderr, or it is not a Python program"
 
 
@@ -43,7 +46,7 @@ class LastWords:
     def __init__(
         self,
         clock: Scheduler,
-        signal_pid: Callable[[int, int], bool],
+        signal_pid: Callable[[int, int, bool], bool],
         kill_tree: Callable[[int], None],
         log: Any,
         note: Callable[[list[str]], None],
@@ -63,10 +66,11 @@ class LastWords:
         if pid in self.dumping:
             return  # a dump is under way: its timer kills
         self.killing.add(pid)
-        if not stack_dump or not self.signal_pid(pid, signal.SIGABRT):
+        # The whole group: a hung Celery pool process or web worker is a child of the main process.
+        if not stack_dump or not self.signal_pid(pid, signal.SIGABRT, True):
             self.kill_tree(pid)
             return
-        self.signal_pid(pid, signal.SIGCONT)  # a stopped process could not write its stack
+        self.signal_pid(pid, signal.SIGCONT, True)  # a stopped process could not write its stack
         timer = self.clock.call_later(DUMP_WAIT_S, self._timed_out, pid)
         self.dumping[pid] = _Dump(pid, reason, [], timer)
 

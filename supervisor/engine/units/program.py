@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from supervisor.config.settings import ProgramConfig
 from supervisor.engine.units.base import Context, LineBuffer, run_command
-from supervisor.engine.units.lastwords import LastWords
+from supervisor.engine.units.lastwords import SETTLE_S, LastWords
 from supervisor.engine.units.outputgate import OutputGate
 from supervisor.engine.units.policy import restart_policy
 from supervisor.engine.units.program_status import Extras, Usage, program_entry
@@ -228,7 +228,10 @@ class ProgramRunner:
         elif any(self.ready_log.matched(pid, line) for line in lines):
             self.dispatch(events.Ready(pid, by="ready_log"))
 
-    def _exited(self, pid: int, status: ExitStatus) -> None:
+    def _exited(self, pid: int, status: ExitStatus, settled: bool = False) -> None:
+        if not settled and pid in self.last_words.dumping:  # its children may still be writing their stacks
+            self.ctx.clock.call_later(SETTLE_S, self._exited, pid, status, True)
+            return
         # Nothing of an incarnation may outlive its main process: its group goes now; the
         # scan for stragglers that left the group waits until after any restart.
         self.ctx.spawner.signal(pid, signal.SIGKILL, group=True)
