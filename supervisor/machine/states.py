@@ -176,10 +176,11 @@ def _stopping(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Ran
                 SetTimer("stop_timeout", wait_s, m.generation),
             ]
         # stopping -> stopping: the ladder's last rung
-        return replace(m, killed=True), [
-            KillTree(),
-            log("program.kill", pid=m.pid, after_s=ladder_s(p), hint="did not exit on its stop signal"),
-        ]
+        if m.stop_reason is Reason.FENCE:
+            kill = log("program.kill", pid=m.pid, hint="fenced: its lock may be another daemon's by now")
+        else:
+            kill = log("program.kill", pid=m.pid, after_s=ladder_s(p), hint="did not exit on its stop signal")
+        return replace(m, killed=True), [KillTree(), kill]
     if isinstance(ev, Stop):
         return replace(m, held=True, after=After.STAY_STOPPED, stop_reason=Reason.OPERATOR), []
     if isinstance(ev, Start | Restart):

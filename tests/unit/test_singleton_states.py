@@ -11,6 +11,7 @@ from supervisor.machine.events import (
     Exited,
     ExitStatus,
     KillTree,
+    Log,
     LockAcquired,
     LockLost,
     Reason,
@@ -87,7 +88,11 @@ def test_losing_the_lock_fences_with_sigkill_when_the_fence_runs_out() -> None:
     assert m.model.state is State.STOPPING and m.model.stop_reason is Reason.FENCE
     assert SendStop(signal.SIGTERM, False) in actions
     assert [t.delay_s for t in m.timers(actions)] == [7.0]  # 10 s fence, 3 s of it gone
-    assert KillTree() in m.fire("stop_timeout")
+    killed = m.fire("stop_timeout")
+    assert KillTree() in killed
+    assert [a.fields for a in killed if isinstance(a, Log) and a.event == "program.kill"] == [
+        (("pid", 101), ("hint", "fenced: its lock may be another daemon's by now"))
+    ]
     actions = m.send(Exited(ExitStatus(signal=signal.SIGKILL)))
     # the copy is gone: stand by and try again, on a fresh connection
     assert m.model.state is State.STANDBY and m.model.lock is Lock.SEEKING
