@@ -43,6 +43,7 @@ TABLES: list[tuple[type[BaseModel], str, str]] = [
     (models.DependencyTable, "[dependencies.NAME]", "dependencies"),
     (models.JobTable, "[jobs.NAME]", "jobs"),
     (models.ProgramTable, "[programs.NAME]", "programs"),
+    (models.AlertTable, "[alerts.NAME]", "alerts"),
     (models.RestartTable, "restart", "restart"),
     (models.HealthTable, "health", "health"),
     (models.BackoffTable, "backoff", "backoff"),
@@ -213,12 +214,12 @@ def config_page() -> str:
         'or strings such as `"512MB"`, `"1GiB"`. Unknown keys are errors, and values keep their TOML',
         "types (a string from the environment is parsed into the key's type).",
         "",
-        "The file has four tables:",
+        "The file has five tables:",
         "",
     ]
     for key, info in models.ConfigFile.model_fields.items():
         heading = {"supervisor": "[supervisor]", "dependencies": "[dependencies.NAME]", "jobs": "[jobs.NAME]"}
-        heading["programs"] = "[programs.NAME]"
+        heading.update(programs="[programs.NAME]", alerts="[alerts.NAME]")
         out.append(f"- [`{key}`](#{slug(heading[key])}): {info.description}")
     for model, heading, _ in TABLES:
         out += ["", f"## `{heading}`", "", _first_line(model.__doc__), ""]

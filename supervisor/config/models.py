@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from supervisor.config import settings
+from supervisor.config.alerts import AlertTable
 from supervisor.config.fields import (
     Command,
     Duration,
@@ -37,6 +38,7 @@ from supervisor.config.strict import Strict
 from supervisor.config.supervisor_table import SupervisorTable
 
 __all__ = [
+    "AlertTable",
     "BackoffTable",
     "ConfigFile",
     "DependencyTable",
@@ -350,12 +352,15 @@ class ConfigFile(BaseModel):
     """One-shot commands, such as migrations."""
     programs: dict[str, ProgramTable] = {}
     """Long-running children."""
+    alerts: dict[str, AlertTable] = {}
+    """Commands and webhooks that hear of chosen events."""
 
 
 _PLAIN: dict[type[BaseModel], type] = {
     LogLimitTable: settings.LogLimitConfig,
     BackoffTable: settings.BackoffConfig,
     SupervisorTable: settings.SupervisorConfig,
+    AlertTable: settings.AlertConfig,
     DependencyTable: settings.DependencyConfig,
     JobTable: settings.JobConfig,
     RestartTable: settings.RestartConfig,

@@ -31,6 +31,10 @@ def problems(config: Config, environ: Mapping[str, str]) -> list[tuple[str, str]
         skipped = job.from_alembic_cmd and job.command == ["true"]
         if not skipped:
             found += _readable(f"jobs.{name}.alembic_config", job.alembic_config)
+    for name, alert in config.alerts.items():  # run by the daemon, from its own PATH and directory
+        why = alert.command and _unresolved(alert.command[0], default_path(environ.get("PATH")), "the PATH", None)
+        if why:
+            found.append((f"alerts.{name}.command[0]", why))
     return found
 
 

@@ -224,6 +224,17 @@ class ProgramConfig(Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
+class AlertConfig(Record):
+    """``[alerts.NAME]``: events, and a command or a webhook that hears of them."""
+
+    events: list[str]
+    command: list[str] | None
+    webhook: str | None
+    lines: int
+    min_interval: float
+
+
+@dataclass(frozen=True, repr=False, eq=False)
 class Config(Record):
     """The whole file."""
 
@@ -232,6 +243,7 @@ class Config(Record):
     jobs: dict[str, JobConfig]
     programs: dict[str, ProgramConfig]  # instances expanded: ``web:0``, ``web:1`` in place of ``web``
     templates: dict[str, ProgramConfig] = field(default_factory=dict)  # programs with `instances`, unexpanded
+    alerts: dict[str, AlertConfig] = field(default_factory=dict)
 
     def members(self, name: str) -> list[str]:
         """Return the programs ``name`` stands for: itself, or the instances of a program with ``instances``."""
@@ -313,6 +325,7 @@ _ALLOWED: dict[tuple[str, str], type] = {
         BackoffConfig,
         LogLimitConfig,
         SupervisorConfig,
+        AlertConfig,
         DependencyConfig,
         JobConfig,
         RestartConfig,

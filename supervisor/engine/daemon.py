@@ -14,6 +14,7 @@ from supervisor.config import cachefiles, compiled
 from supervisor.config.instances import listen_key
 from supervisor.config.settings import Loaded
 from supervisor.engine import container
+from supervisor.engine.alerts import Alerts
 from supervisor.engine.drain import Drain
 from supervisor.engine.frontdoor import FrontDoor
 from supervisor.engine.graph import blocked_by, build_unit, gate_for
@@ -63,6 +64,9 @@ class Daemon(FrontDoor):
         self.log_writer = log_writer
         self.cfg = loaded.config
         base = ctx or default_context(asyncio.get_running_loop(), writer=log_writer)
+        # Every event logged through the context, the runners' included, passes the alerts by.
+        self.alerts = Alerts(base, lambda: self.cfg.alerts, lambda n: u.buffer if (u := self.units.get(n)) else None)
+        base = replace(base, log=self.alerts.watch(base.log))
         self.log = base.log
         self.loop = base.loop
         self.clock = base.clock
@@ -279,6 +283,7 @@ class Daemon(FrontDoor):
         code = EXIT_OK if self.exit_code is None else self.exit_code
         self.notifier.close()
         self.notify_listener.close()
+        await self.alerts.settle()  # a fatal program's alert goes out before the daemon does
         if self.exit_why:
             # The very last line says who gave up and why; Kubernetes shows it as the pod's reason.
             self.log.error("supervisor.gave_up", why=self.exit_why, exit_code=code)

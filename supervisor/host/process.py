@@ -77,6 +77,7 @@ class SpawnSpec(Record):
     capture: bool = True  # pipe stdout and stderr back to us
     lock_fd: int | None = None  # handed on as fd 4 (LOCK_FD); a number above 4, so no earlier dup2 hits it
     oom_score_adj: int | None = None  # set on the child right after its exec; None: inherit ours
+    stdin: str | None = None  # a file the child reads as stdin; else /dev/null
 
 
 @dataclass
@@ -181,7 +182,7 @@ def _setpriv() -> str | None:
 def _posix_spawn(spec: SpawnSpec, exe: str, env: dict[str, str], prefix: list[str]) -> Child:
     argv = [*prefix, exe, *spec.argv[1:]]
     actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 0, spec.stdin or os.devnull, os.O_RDONLY, 0),
     ]
     if spec.listen_fd is not None:
         # The shell learns the pid it will keep through exec, for sd_listen_fds' LISTEN_PID.
@@ -279,7 +280,7 @@ def _child(
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     os.setsid()  # own session and process group: signals reach the program's own children
-    null = os.open(os.devnull, os.O_RDONLY)
+    null = os.open(spec.stdin or os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     if out_w >= 0:
         os.dup2(out_w, 1)

@@ -57,6 +57,22 @@ EVENT_LEVELS = {
     "dependency.timed_out": "error",
 }
 
+# What an [alerts.NAME] table may name in `events`: every event above, and those a person should
+# hear of although the log gives them at another level. (program.oom_killed comes with OOM
+# detection; an alert may name it before this daemon has seen one.)
+ALERT_EVENTS = tuple(
+    sorted(
+        {
+            *EVENT_LEVELS,
+            "program.oom_killed",
+            "program.stack_dump",
+            "job.failed",
+            "singleton.lock_lost",
+            "supervisor.program_fatal",
+        }
+    )
+)
+
 # Every reason a program can be restarted for (a shutdown ends it for good): /metrics exports each.
 RESTART_REASONS = tuple(r for r in Reason if r is not Reason.SHUTDOWN)
 
