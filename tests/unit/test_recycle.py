@@ -105,3 +105,14 @@ def test_a_stale_max_age_timer_is_ignored() -> None:
     pid = m.model.pid
     assert m.send(Timer("max_age", stale.generation)) == []
     assert m.model.state is State.RUNNING and m.model.pid == pid
+
+
+def test_every_restart_reason_is_documented_with_the_metric() -> None:
+    """/metrics exports a label per reason; the control API page names each, max_age and watch included."""
+    from pathlib import Path
+
+    from supervisor.machine.events import RESTART_REASONS
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "control-api.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| `supervisor_program_restarts_total`"))
+    assert [r.value for r in RESTART_REASONS if f"`{r.value}`" not in row] == []
