@@ -55,3 +55,18 @@ def test_matches_take_absolute_paths_and_unmatched_globs_are_named(tmp_path: Pat
     assert globs.matches(str(tmp_path / "app" / "x" / "y.py"))
     assert not globs.matches(str(tmp_path / "app" / "notes.txt"))
     assert globs.unmatched() == ["templates/*.html"]
+
+
+def test_check_warns_once_per_program_about_a_glob_that_matches_nothing(tmp_path: Path) -> None:
+    """`check` (the loader's warnings) names the program's key and the glob, once for all its instances."""
+    from supervisor.config import load
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("")
+    path = tmp_path / "supervisor.toml"
+    path.write_text(
+        f'[programs.web]\ncommand = ["true"]\ncwd = "{tmp_path}"\ninstances = 2\n'
+        'watch = ["app/**/*.py", "templates/*.html"]\n'
+    )
+    warnings = [w for w in load(path, environ={}).warnings if ".watch" in w]
+    assert len(warnings) == 1 and warnings[0].startswith("programs.web.watch: 'templates/*.html' matches no file")
