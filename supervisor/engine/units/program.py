@@ -135,7 +135,9 @@ class ProgramRunner:
         elif isinstance(action, events.KillTree):
             if self.model.pid is not None:
                 reason = self.model.stop_reason.value if self.model.stop_reason else "stop"
-                self.last_words.kill(self.model.pid, reason, self.cfg.stack_dump)
+                # A fence's SIGKILL has a deadline: no SIGABRT and wait for a stack first.
+                dump = self.cfg.stack_dump and self.model.stop_reason is not events.Reason.FENCE
+                self.last_words.kill(self.model.pid, reason, dump)
         elif isinstance(action, events.SetTimer):
             self._cancel(action.name)
             self._timers[action.name] = self.ctx.clock.call_later(

@@ -1,0 +1,91 @@
+"""A singleton's runner with a fake lock and a fake clock: standby, the lock's socket handed on, the fence."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from supervisor.host.process import Child, SpawnSpec
+from supervisor.machine.events import LockAcquired, LockLost, Stop
+from supervisor.machine.model import State
+from supervisor.stack.singleton import singleton_key
+from tests.unit.test_program_runner import Harness, loop  # noqa: F401 - the fixture
+
+# ruff: noqa: F811 - the fixture's name is its parameter's
+
+
+class FakeLock:
+    """Records what the runner asks of the lock."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    def seek(self, url: str, key: int, fence_s: float) -> None:
+        self.calls.append(("seek", url, key, fence_s))
+
+    def release(self) -> None:
+        self.calls.append("release")
+
+    def handoff_fd(self) -> int | None:
+        return 42
+
+
+def singleton(loop: asyncio.AbstractEventLoop, **program: Any) -> tuple[Harness, FakeLock, list[SpawnSpec]]:
+    h = Harness(loop, min_uptime=0, singleton="db", singleton_fence="4s", **program)
+    lock = FakeLock()
+    h.runner.lock = lock  # type: ignore[assignment]
+    specs: list[SpawnSpec] = []
+    spawn = h.spawner.spawn
+
+    def recording(spec: SpawnSpec) -> Child:
+        specs.append(spec)
+        return spawn(spec)
+
+    h.spawner.spawn = recording  # type: ignore[method-assign]
+    return h, lock, specs
+
+
+def test_a_standby_lets_its_dependants_start_and_spawns_only_with_the_lock(loop) -> None:
+    """Standby: no spawn, the lock sought by the program's key, dependants free; the lock's socket becomes fd 4."""
+    h, lock, specs = singleton(loop)
+    h.start()
+    assert h.state is State.STANDBY and h.spawner.spawned == []
+    assert lock.calls == [("seek", "", singleton_key("app"), 4.0)]
+    assert h.runner.lets_dependants_start() and not h.runner.startup_pending()
+    assert h.runner.status()["state"] == "standby"
+    h.runner.dispatch(LockAcquired())
+    assert h.state is State.RUNNING and h.spawner.spawned == [101]
+    assert specs[0].lock_fd == 42
+
+
+def test_singleton_key_names_the_lock(loop) -> None:
+    """singleton_key replaces the program's name in the key."""
+    h, lock, _ = singleton(loop, singleton_key="beat")
+    h.start()
+    assert lock.calls == [("seek", "", singleton_key("beat"), 4.0)]
+
+
+def test_a_closed_lock_connection_kills_then_stands_by_again(loop) -> None:
+    """The lock's connection closed: stop signal and SIGKILL at once; once reaped, the lock is sought afresh."""
+    h, lock, _ = singleton(loop)
+    h.start()
+    h.runner.dispatch(LockAcquired())
+    h.runner.dispatch(LockLost(contact_at=h.clock.now(), detail="closed", gone=True))
+    assert h.spawner.signals == [(101, "SIGTERM", False)]
+    h.clock.advance(0)
+    assert h.spawner.killed == [101]
+    h.exit(101, sig=signal.SIGKILL)
+    assert h.state is State.STANDBY and lock.calls[-1][0] == "seek"
+    assert h.runner.restarts_by_reason == {"fence": 1}
+
+
+def test_an_operator_stop_releases_the_lock_once_the_copy_is_gone(loop) -> None:
+    """Stop: the lock stays until the copy exits, then it is released for another daemon."""
+    h, lock, _ = singleton(loop)
+    h.start()
+    h.runner.dispatch(LockAcquired())
+    h.runner.dispatch(Stop())
+    assert lock.calls[-1] != "release"
+    h.exit(101, sig=signal.SIGTERM)
+    assert h.state is State.STOPPED and lock.calls[-1] == "release"
