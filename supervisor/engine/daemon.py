@@ -17,7 +17,7 @@ from supervisor.engine import container
 from supervisor.engine.alerts import Alerts
 from supervisor.engine.drain import Drain
 from supervisor.engine.frontdoor import FrontDoor
-from supervisor.engine.graph import blocked_by, build_unit, gate_for
+from supervisor.engine.graph import blocked_by, build_unit, doubt_s, gate_for
 from supervisor.engine.readiness import (
     Call,
     DaemonEvent,
@@ -97,6 +97,7 @@ class Daemon(FrontDoor):
             fatal=self._fatal,
             give_up=self._give_up,
             on_probe=self._on_probe,
+            doubt=lambda names: doubt_s(self.units, names),
             listening=start_listening,
             notify_socket=self.notify_listener.address,
             prestarted=prestarted,

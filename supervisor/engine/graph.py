@@ -68,3 +68,8 @@ def gate_for(units: Mapping[str, Unit], unit: Unit, programs: Mapping[str, Progr
         # `after`: its next start waits while theirs is under way (a running one runs on)
         blocked = starting_first(units, prog.after)
     return blocked
+
+
+def doubt_s(units: Mapping[str, Unit], names: list[str]) -> float:
+    """Within how long the probes under way of the dependencies ``names`` answer; 0 when none is."""
+    return max((u.doubt_s() for n in names if isinstance(u := units.get(n), DependencyRunner)), default=0.0)

@@ -51,6 +51,7 @@ EVENT_LEVELS = {
     "program.handover_failed": "warning",
     "program.stop_escalated": "warning",
     "program.fenced": "warning",
+    "program.exit_deferred": "warning",
     "program.output_suppressed": "warning",
     "dependency.unavailable": "warning",
     "supervisor.cgroup_unreadable": "warning",
@@ -145,6 +146,9 @@ class Exited(Record):
 
     status: ExitStatus
     pid: int | None = None
+    # > 0: a dependency it names is being probed (or its kept connection just stirred); its
+    # answer is due within this many seconds, and decides whether the exit was the dependency's.
+    doubt_s: float = 0.0
 
 
 @dataclass(frozen=True, repr=False, eq=False)

@@ -131,6 +131,7 @@ class Model(Record):
     killed: bool = False  # the stop ladder reached SIGKILL
     last_exit: LastExit | None = None
     error: str | None = None  # why fatal, or why the last handover failed
+    exit_deferred: bool = False  # pending on a crash until a dependency's probe answers (machine.deferral)
     # start-first: the new incarnation started beside the serving one, and old ones going down
     next_pid: int | None = None
     next_started_at: float | None = None

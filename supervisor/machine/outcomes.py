@@ -107,17 +107,19 @@ def stable(m: Model, now: float, p: RestartPolicy) -> Model:
 
 
 def on_exit(
-    m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random
+    m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random, doubt_s: float = 0.0
 ) -> tuple[Model, list[Action]]:
     """A starting or running program died on its own (the kernel's OOM killer included)."""
     pid = m.pid
-    m, actions = _died(m, status, now, p, rng)
+    m, actions = _died(m, status, now, p, rng, doubt_s)
     if status.oom:
         actions = [log("program.oom_killed", pid=pid, hint="its cgroup or the host ran out of memory"), *actions]
     return m, actions
 
 
-def _died(m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random) -> tuple[Model, list[Action]]:
+def _died(
+    m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: random.Random, doubt_s: float = 0.0
+) -> tuple[Model, list[Action]]:
     pid = m.pid
     was_running = m.state is State.RUNNING
     m = record_exit(m, status, Reason.OOM if status.oom else Reason.EXIT)
@@ -142,6 +144,14 @@ def _died(m: Model, status: ExitStatus, now: float, p: RestartPolicy, rng: rando
         return replace(m, state=State.PENDING), [
             CancelTimers(),
             log("program.exited", pid=pid, **exited, next="waits for its dependencies, or for a start it comes after"),
+        ]
+    if doubt_s > 0:
+        # running|starting -> pending: a dependency's probe is under way; its answer says whose exit this was
+        return replace(m, state=State.PENDING, exit_deferred=True), [
+            CancelTimers(),
+            log("program.exited", pid=pid, **exited, next="waits for its dependency's probe before restarting"),
+            log("program.exit_deferred", pid=pid, within_s=round(doubt_s, 3)),
+            SetTimer("exit_deferred", doubt_s, m.generation),
         ]
     # running|starting -> backoff | starting | fatal: it died, or failed its start
     return after_failure(m, now, p, rng, log("program.exited", pid=pid, **exited))

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 
-from supervisor.machine import handover, recycle, singleton
+from supervisor.machine import deferral, handover, recycle, singleton
 from supervisor.machine.edges import budget_spent, describe_exit, ladder_s, log, record_exit, stop
 from supervisor.machine.events import (
     Action,
@@ -78,6 +78,10 @@ def _transition(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.R
         current = m.handover_id if ev.name == "handover_timeout" else m.generation
         if ev.generation != current:
             return m, []  # a stale timer from an earlier incarnation: ignored
+    if isinstance(ev, Timer) and ev.name == "exit_deferred":
+        return deferral.settle(m, m.deps_ok, now, p, rng) if deferral.waiting(m) else (m, [])
+    if isinstance(ev, DepsChanged) and deferral.waiting(m):
+        return deferral.settle(m, ev.ok, now, p, rng)  # the probe answered
     if isinstance(ev, DepsChanged):
         m = replace(m, deps_ok=ev.ok)
         if m.state is State.PENDING and ev.ok and not m.held:
@@ -109,14 +113,14 @@ _LATE = HealthResult | MemoryExceeded | Timer | Ready
 
 def _pending(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> Result | None:
     if isinstance(ev, Start):
-        m = replace(m, held=False)
+        m = replace(m, held=False, exit_deferred=False)
         # pending -> starting: asked to start and dependencies allow it
         return spawn(m, p) if m.deps_ok else (m, [])
     if isinstance(ev, Restart):
         return transition(m, Start(), now, p, rng)
     if isinstance(ev, Stop | Shutdown):
         # pending -> stopped
-        return replace(m, state=State.STOPPED, held=isinstance(ev, Stop) or m.held), []
+        return replace(m, state=State.STOPPED, held=isinstance(ev, Stop) or m.held, exit_deferred=False), []
     if isinstance(ev, _LATE):
         return m, []  # late reports about an incarnation already gone
     return None
@@ -247,7 +251,7 @@ def _down(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random)
 def _alive(m: Model, ev: Event, now: float, p: RestartPolicy, rng: random.Random) -> Result:
     """What a starting (spawned) or running program does with everything else."""
     if isinstance(ev, Exited):
-        return on_exit(m, ev.status, now, p, rng)
+        return on_exit(m, ev.status, now, p, rng, ev.doubt_s)
     if isinstance(ev, HealthResult):
         return on_health(m, ev, now, p)
     if isinstance(ev, MemoryExceeded):

@@ -102,7 +102,7 @@ def test_two_thousand_idle_connections_leave_healthz_and_status_answering(run_da
 
 def test_a_full_tcp_budget_closes_the_oldest_idle_connection_and_says_so(run_daemon) -> None:
     """More idle connections than the TCP budget: the oldest are closed, one event says so, a probe still answers."""
-    d = run_daemon(CONFIG)
+    d = run_daemon('[supervisor]\nheader_timeout = "60s"\n' + CONFIG)  # only the budget closes them
     d.wait_ready()
     held = idle(d.http_port, TCP_BUDGET + 20)
     try:

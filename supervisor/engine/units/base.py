@@ -125,6 +125,7 @@ class Context:
     give_up: Callable[[int, str], None] = lambda code, why: None  # the daemon must exit
     on_probe: Callable[[str, str, float, bool], None] = lambda kind, name, seconds, ok: None
     output: Callable[[str, str, list[str]], None] = lambda unit, stream, lines: None  # lines a unit printed
+    doubt: Callable[[list[str]], float] = lambda names: 0.0  # see DependencyRunner.doubt_s
     listening: Callable[[int], None] = lambda fd: None  # a listen socket's program is about to start
     notify_socket: str | None = None  # NOTIFY_SOCKET for programs with notify = true
     spawner: Spawner = field(default_factory=OsSpawner)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 
 from supervisor.config.settings import DependencyConfig
 from supervisor.engine.units.base import Context
@@ -60,6 +61,9 @@ class DependencyRunner:
         self._probe = make_probe(cfg)
         self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()
+        self._probing = False  # a probe of a ready dependency is under way
+        self._stirred = False  # its kept connection stirred; the probe that follows has not answered
+        self._doubted = False  # a program's exit waits on that answer: tell the daemon when it comes
         self._log = ctx.log.bind(dependency=name, address=plain.address(cfg.type, cfg.url))  # no credentials
 
     @property
@@ -91,6 +95,21 @@ class DependencyRunner:
     def depends_on(self) -> list[str]:
         """A dependency waits for nothing."""
         return []
+
+    def doubt_s(self) -> float:
+        """Within how long a probe under way (or due: the kept connection stirred) answers; 0 when none is.
+
+        A program that exits meanwhile waits for that answer (``machine.deferral``): its crash
+        may be this dependency going away, noticed by the program first.
+        """
+        if self.state is not READY:
+            return 0.0  # known down already: its programs wait in pending anyway
+        fd = None if self._probing or self._stirred else probes.kept_socket(self._probe)
+        readable = fd is not None and bool(select.select([fd], [], [], 0)[0])  # stirred, not yet noticed
+        if not (self._probing or self._stirred or readable):
+            return 0.0
+        self._doubted = True
+        return self.policy.interval_s + self.cfg.probe_timeout
 
     def begin(self) -> None:
         """Start-up begins: probe."""
@@ -144,11 +163,18 @@ class DependencyRunner:
         while actions:
             action = actions.pop(0)
             if isinstance(action, depstates.Probe):
-                result = await self._check(action.deadline_at)
+                self._probing = self.state is READY
+                try:
+                    result = await self._check(action.deadline_at)
+                finally:
+                    self._probing = self._stirred = False
                 self.ctx.on_probe("dependency", self.name, result.elapsed_s, result.ok)
                 self.model, actions = depstates.transition(
                     self.model, result, self.ctx.clock.now(), self.policy, self.ctx.rng
                 )
+                if self._doubted:  # a program's exit waits for this answer, even an unchanged one
+                    self._doubted = False
+                    self.ctx.changed()
             elif isinstance(action, depstates.Wait):
                 now = self.ctx.clock.now()
                 delay_s = on_grid(now, action.delay_s) if action.periodic else action.delay_s
@@ -204,6 +230,7 @@ class DependencyRunner:
                 loop.remove_reader(watch)
         finally:
             os.close(watch)
+        self._stirred = True
         self._log.info("dependency.connection_stirred", next="probing it now")
         await asyncio.sleep(max(0.0, last_probe_at + self.policy.interval_s - self.ctx.clock.now()))
 

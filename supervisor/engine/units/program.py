@@ -246,7 +246,8 @@ class ProgramRunner:
             pump.close()
         self.ready_log.stop_watching(pid)
         alive = pid == self.model.pid and self.model.state in (State.STARTING, State.RUNNING)
-        self.dispatch(events.Exited(self.last_words.exited(pid, status, alive), pid))
+        doubt = self.ctx.doubt(self.cfg.depends_on) if alive else 0.0  # a crash that may beat a probe
+        self.dispatch(events.Exited(self.last_words.exited(pid, status, alive), pid, doubt))
 
     def _wake_waiters(self) -> None:
         # Whoever waited is told once the events that concern it have been handled.
@@ -291,7 +292,8 @@ class ProgramRunner:
     def gate(self, blocked: list[str]) -> None:
         """Say which dependencies block it, and let the machine know when that changes."""
         self.wait_for(blocked)
-        if (not blocked) != self.model.deps_ok:
+        answered = self.model.exit_deferred and not self.ctx.doubt(self.cfg.depends_on)
+        if (not blocked) != self.model.deps_ok or answered:  # answered: a deferred exit is decided
             self.dispatch(events.DepsChanged(not blocked))
 
     def lets_dependants_start(self) -> bool:
