@@ -260,6 +260,13 @@ def _health(unit: Unit, check: Any) -> None:
     else:
         unit.lose(f"healthcheck: {one_line(_short(check))}")
         return
+    notes: list[str] = []
+    try:  # Compose expands the test's variables, and its $$ is the shell's $, as in a command
+        argv = [variables(w.replace("$$", _ESCAPED), notes).replace(_ESCAPED, "$") for w in argv]
+    except Untranslatable as exc:
+        unit.lose(f"healthcheck: {one_line(_short(check))} ({exc})")
+        return
+    unit.remarks += notes
     health: dict[str, Any] = {}
     url = _CURL_URL.search(" ".join(argv)) if argv and argv[0] in ("curl", "wget") else None
     if url:

@@ -163,7 +163,7 @@ services:
     <<: *app
     command: celery -A app worker
     healthcheck:
-      test: ["CMD-SHELL", "celery -A app inspect ping"]
+      test: ["CMD-SHELL", "celery -A app inspect ping -d worker@$$HOSTNAME --timeout ${PING:-5}"]
     restart: on-failure:5
   nginx:
     image: nginx
@@ -192,7 +192,8 @@ def test_compose_services_become_units(tmp_path: Path) -> None:
     }
     assert (web["restart"], web["stop_signal"], web["stop_timeout"]) == ({"policy": "always"}, "SIGINT", "90s")
     worker = doc["programs"]["worker"]
-    assert worker["health"] == {"exec": ["sh", "-c", "celery -A app inspect ping"]}
+    ping = "celery -A app inspect ping -d worker@$HOSTNAME --timeout ${PING:-5}"  # $$: the shell's $
+    assert worker["health"] == {"exec": ["sh", "-c", ping]}
     assert worker["restart"] == {"policy": "on-failure"}
 
 
