@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import free_port, program, wait_until
+from tests.conftest import PY, free_port, program, wait_until
 
 
 def get(url: str) -> int:
@@ -100,3 +102,27 @@ def test_notify_says_draining_then_stopping(run_daemon, tmp_path: Path) -> None:
         assert d.wait_exit() == 0
     finally:
         listener.close()
+
+
+def test_a_program_giving_up_ends_the_drain_and_operators_are_refused_meanwhile(run_daemon) -> None:
+    """During a drain `stop` is refused (409, exit 1); a program that goes fatal ends the drain, and run exits 1."""
+    d = run_daemon(f"""
+[supervisor]
+drain = "60s"
+
+[programs.web]
+command = {program("sleeper")}
+restart = {{ max_restarts = 0 }}
+""")
+    d.wait_ready()
+    pid = d.unit("web")["pid"]
+    d.signal(signal.SIGTERM)
+    d.wait_event("supervisor.draining")
+    refused = subprocess.run(
+        [PY, "-m", "supervisor", "stop", "web", "--socket", d.socket], capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "draining" in refused.stderr + refused.stdout, refused
+    os.kill(pid, signal.SIGKILL)  # its budget is 0: fatal at once, and on_fatal = "exit" gives up
+    assert d.wait_exit(timeout=20) == 1
+    (skipped,) = d.events("supervisor.drain_skipped")
+    assert skipped["why"].startswith("gave up: program web is fatal"), skipped
