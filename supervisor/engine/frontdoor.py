@@ -186,8 +186,12 @@ class FrontDoor:
     def timeline(self) -> TimelineDocument:
         """Return the start-up as it happened: each unit's instants and the critical chain."""
         programs = self.loaded.config.programs
+
+        def each(names: list[str]) -> list[str]:  # a program with instances: each of them
+            return [m for name in names for m in members(name, self.units) or [name]]
+
         units = [
-            (n, u.kind, u.depends_on, programs[n].after if n in programs else [], u.startup_pending())
+            (n, u.kind, each(u.depends_on), each(programs[n].after if n in programs else []), u.startup_pending())
             for n, u in self.units.items()
         ]
         return document(self.startup, units, self.clock.now() - self.started_at)

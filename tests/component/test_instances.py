@@ -57,6 +57,9 @@ def test_instances_are_named_get_their_index_and_logs_merge_them(run_daemon) -> 
     assert table.returncode == 0 and "web:2" in table.stdout and "other" not in table.stdout
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics", timeout=10).read().decode()
     assert 'supervisor_program_up{program="web:1"} 1.0' in metrics
+    # other depends on web: the timeline's critical chain runs through the last instance to be ready
+    chain = d.client.request("GET", "/v1/timeline")[1]["critical_chain"]
+    assert chain[-1] == "other" and chain[-2].startswith("web:"), chain
 
 
 def test_stop_and_start_act_on_all_instances_or_one(run_daemon) -> None:

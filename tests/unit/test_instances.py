@@ -166,3 +166,23 @@ def test_a_singleton_with_instances_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, text), environ={})
     assert [k for k, _ in info.value.problems] == ["programs.beat.instances"]
+
+
+def test_status_watch_shows_a_programs_instances_those_a_scale_adds_too() -> None:
+    """`status --watch web` keeps web:0.. in its table, and a later fetch picks up web:2 after a scale."""
+    from supervisor.client.watch import _fetch
+
+    class Fake:
+        def __init__(self) -> None:
+            self.names = ["web:0", "web:1", "worker"]
+
+        def request(self, method: str, target: str) -> tuple[int, Any]:
+            units = [{"name": n, "kind": "program", "state": "running"} for n in self.names]
+            return 200, {"supervisor": {"state": "running"}, "units": units}
+
+    client: Any = Fake()
+    assert [u["name"] for u in _fetch(client, ["web"])["units"]] == ["web:0", "web:1"]
+    client.names.insert(2, "web:2")
+    assert [u["name"] for u in _fetch(client, ["web"])["units"]] == ["web:0", "web:1", "web:2"]
+    with pytest.raises(LookupError, match="no unit named ghost"):
+        _fetch(client, ["web", "ghost"])
