@@ -46,6 +46,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: _remove_tree(os.environ.pop("SUPERVISOR_CACHE_DIR", "")))
 
 
+# The longest tests start first, each on a worker of its own, and the many short ones fill in
+# around them: otherwise a long test dealt out last decides when the run ends.
+FIRST = ("tests/component/test_stateful.py", "tests/integration/", "tests/component/", "tests/unit/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the tests: the stateful one, then integration, component and unit tests (stable within each)."""
+
+    def rank(item: pytest.Item) -> int:
+        where = item.nodeid
+        return next((i for i, prefix in enumerate(FIRST) if where.startswith(prefix)), len(FIRST))
+
+    items.sort(key=rank)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller drops what the workers shared, once they are all done."""
     if not hasattr(session.config, "workerinput"):

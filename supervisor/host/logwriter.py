@@ -3,7 +3,9 @@
 When nobody reads (a paused pager, a stuck log shipper), whole lines wait in
 a bounded backlog that the loop drains when the pipe is writable again; past
 the bound, lines are dropped and counted, and a ``log.dropped`` line says so
-once writing resumes. The file description we were handed is never switched
+once writing resumes. That line is logged from the loop, never from inside a
+write: structlog holds a lock (not re-entrant) while it writes, and a line
+logged within would wait on it for ever. The file description we were handed is never switched
 to non-blocking (a shell or a container runtime shares it): a pipe or a
 terminal is reopened through ``/proc/self/fd``, a socket is sent to with
 ``MSG_DONTWAIT``, and a regular file is written as it is.
@@ -40,6 +42,7 @@ class LogWriter:
         self._armed: asyncio.AbstractEventLoop | None = None
         self.dropped_total = 0
         self._dropped_unreported = 0
+        self._report_scheduled = False
         self.on_resumed: Callable[[int], None] | None = None  # told how many lines were dropped
         self.sink: OutputSink | None = None  # children's lines, rendered in bulk (set by logs.configure)
         self._sock: socket.socket | None = None
@@ -80,7 +83,7 @@ class LogWriter:
         whole, _, self._partial = self._partial.rpartition("\n")
         for line in whole.split("\n"):
             self._queue((line + "\n").encode(errors="replace"))
-        self._pump()
+        self._pump(inside_write=True)
         return len(text)
 
     def write_block(self, data: bytes, lines: int) -> None:
@@ -112,8 +115,12 @@ class LogWriter:
             return self._sock.send(data, socket.MSG_DONTWAIT)
         return os.write(self._fd, data)
 
-    def _pump(self) -> None:
-        """Write what the reader takes now; arm the loop for the rest."""
+    def _pump(self, inside_write: bool = False) -> None:
+        """Write what the reader takes now; arm the loop for the rest; then report what was dropped.
+
+        ``inside_write``: called from ``write``, within the logger's own write: the report waits
+        for the loop's next turn (or for ``close``).
+        """
         while self._backlog:
             head = self._backlog[0]
             try:
@@ -135,10 +142,35 @@ class LogWriter:
                 return
             self._backlog.popleft()
         self._disarm()
-        if self._dropped_unreported:
+        if not self._dropped_unreported:
+            return
+        if inside_write:
+            self._report_soon()
+        else:
+            self._report()
+
+    def _report(self) -> None:
+        """Say how many lines were dropped since the last report (a log line of its own)."""
+        if self._dropped_unreported and not self._backlog:
             lost, self._dropped_unreported = self._dropped_unreported, 0
             if self.on_resumed is not None:
                 self.on_resumed(lost)
+
+    def _report_soon(self) -> None:
+        """Report on the loop's next turn; without a loop, ``close`` (or a later drain) reports."""
+        if self._report_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._report_scheduled = True
+
+        def report() -> None:
+            self._report_scheduled = False
+            self._report()
+
+        loop.call_soon(report)
 
     def _arm(self) -> None:
         if self._armed is not None:
@@ -160,6 +192,8 @@ class LogWriter:
         """Drain what is left for at most ``timeout_s`` (the daemon is exiting)."""
         self._disarm()
         deadline = time.monotonic() + timeout_s
+        if not self._backlog:
+            self._report()  # a report that the loop had no turn left for
         while self._backlog and time.monotonic() < deadline and self._fd >= 0:
             select.select([], [self._fd], [], max(0.0, deadline - time.monotonic()))
             try:
