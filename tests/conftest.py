@@ -31,16 +31,26 @@ PY = sys.executable
 T = TypeVar("T")
 # A unix socket's path has room for 107 bytes; a longer temporary directory gets a short one.
 SOCKET_PATH_MAX = 100
+_OWN_BASETEMP = pytest.StashKey[str]()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own, which reads the base temporary directory
 def pytest_configure(config: pytest.Config) -> None:
-    """Name the run before any worker starts (workers inherit the environment), and the cache dir.
+    """Name the run before any worker starts (workers inherit the environment), and its directories.
 
-    Every daemon of the session shares one configuration cache of its own (SUPERVISOR_CACHE_DIR),
+    Every daemon of the run shares one configuration cache of its own (SUPERVISOR_CACHE_DIR),
     so that none writes into the user's cache nor prunes another checkout's entries.
+
+    The temporary directories go under a short base (``/tmp/pt-XXXXXXXX``, each worker's in its
+    ``popen-gwN``) rather than ``/tmp/pytest-of-USER/pytest-N``: a unix socket's path has room
+    for 107 bytes, and tests lay out deployments (``.../run/supervisor/supervisor.sock``) there.
+    It is removed after a run that passed, and kept after one that failed.
     """
     if not hasattr(config, "workerinput"):  # the controller, or a run without workers
         os.environ.setdefault("SUPERVISOR_TEST_RUN", uuid.uuid4().hex[:10])
+        if config.option.basetemp is None:
+            config.option.basetemp = tempfile.mkdtemp(prefix="pt-")
+            config.stash[_OWN_BASETEMP] = config.option.basetemp
     if "SUPERVISOR_CACHE_DIR" not in os.environ:
         os.environ["SUPERVISOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="supervisor-test-cache-")
         config.add_cleanup(lambda: _remove_tree(os.environ.pop("SUPERVISOR_CACHE_DIR", "")))
@@ -61,12 +71,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The controller drops what the workers shared, once they are all done."""
     if not hasattr(session.config, "workerinput"):
         from tests import databases
 
         databases.drop_template()
+        if exitstatus == 0:
+            _remove_tree(session.config.stash.get(_OWN_BASETEMP, ""))
 
 
 def _remove_tree(path: str) -> None:
@@ -132,8 +144,10 @@ class Daemon:
         """Run ``config`` (TOML text, completed with our socket and port), or ``argv`` as given."""
         self.dir = tmp_path
         self.socket = str(tmp_path / "s.sock")
+        self._socket_dir: str | None = None
         if len(self.socket) > SOCKET_PATH_MAX:  # a deep temporary directory: the socket goes elsewhere
-            self.socket = os.path.join(tempfile.mkdtemp(prefix="sup-"), "s.sock")
+            self._socket_dir = tempfile.mkdtemp(prefix="sup-")
+            self.socket = os.path.join(self._socket_dir, "s.sock")
         self.http_port = free_port()
         env = dict(env or {})
         if config is not None:
@@ -243,6 +257,8 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        if self._socket_dir is not None:
+            _remove_tree(self._socket_dir)
 
 
 @pytest.fixture

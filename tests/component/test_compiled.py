@@ -14,6 +14,7 @@ import pytest
 
 from supervisor.config import cache, compiled, settings
 from supervisor.machine.errors import ConfigError
+from supervisor.stack import limits
 from tests.conftest import program
 
 GOOD = """
@@ -24,7 +25,10 @@ command = ["sleep", "60"]
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")}
+    """The environment `check` and `run` key the cache by: they add SUPERVISOR_CPUS and the like first."""
+    environ = {**os.environ, "SUPERVISOR_CACHE_DIR": str(tmp_path / "cache")}
+    limits.export(environ)
+    return environ
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -257,7 +261,9 @@ def test_a_reload_after_the_release_link_moves_runs_the_new_release(run_daemon, 
     releases = tmp_path / "releases"
     for n, extra in (("1", ""), ("2", f'[programs.b]\ncommand = {program("sleeper")}\ncwd = "app"\n')):
         (releases / n / "app").mkdir(parents=True)
-        (releases / n / "supervisor.toml").write_text(f"[programs.a]\ncommand = {program('sleeper')}\n{extra}")
+        # No http address: the default one (9001) may be taken, by another test or a demo.
+        text = f'[supervisor]\nhttp = ""\n[programs.a]\ncommand = {program("sleeper")}\n{extra}'
+        (releases / n / "supervisor.toml").write_text(text)
     current = tmp_path / "current"
     link(current, releases / "1")
     config = current / "supervisor.toml"

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from tests.conftest import PY, wait_until
 
+# No http address: the default one (9001) may be taken, by another test or a demo.
 UNITS = """
+[supervisor]
+http = ""
 [programs.web]
 command = ["sleep", "300"]
 [programs.worker]

@@ -1,6 +1,7 @@
 """Integration fixtures: a fresh database per test, a TCP proxy the test controls, the stack's argv.
 
-Under pytest-xdist each worker has a Redis database of its own (15 for the first, then 14...),
+Under pytest-xdist each worker has a Redis database of its own (15 for the first, then 13, 12...:
+14 is the benchmarks'),
 and every test a Postgres database cloned from the run's template (``tests/databases.py``).
 """
 
@@ -25,11 +26,15 @@ from tests.databases import ADMIN_URL, with_database
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The workers' Redis databases, in worker order; 14 is left to `make bench`, which empties it.
+REDIS_DATABASES = (15, 13, 12, 11, 10, 9, 8, 7)
+
+
 def _redis_db() -> int:
-    """The worker's Redis database: 15 for the first worker (or a run without workers), 14, ... 8."""
+    """The worker's Redis database: 15 for the first worker (or a run without workers), then 13, 12..."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
-    return 15 - index % 8
+    return REDIS_DATABASES[index % len(REDIS_DATABASES)]
 
 
 # The tests' Celery queues live in a Redis database of their own, and are deleted afterwards.
