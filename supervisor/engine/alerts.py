@@ -42,7 +42,10 @@ class Watched:
         return Watched(self._inner.bind(**fields), {**self._bound, **fields}, self._seen)
 
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> Any:
-        self._seen(level, event, {**self._bound, **fields})
+        try:
+            self._seen(level, event, {**self._bound, **fields})
+        except Exception as exc:  # an alert never keeps a runner from logging, or from going on
+            self._inner.warning("alert.failed", alert_event=event, error=f"{type(exc).__name__}: {exc}")
         return getattr(self._inner, level)(event, **fields)
 
     def debug(self, event: str, **fields: Any) -> Any:

@@ -11,7 +11,7 @@ import pytest
 from supervisor.cli import main
 from supervisor.config import load
 from supervisor.config.settings import AlertConfig
-from supervisor.engine.alerts import Alerts
+from supervisor.engine.alerts import Alerts, Watched
 from supervisor.engine.units.base import Context, LineBuffer
 from supervisor.host.process import Reaper
 from supervisor.machine.clock import FakeClock
@@ -119,3 +119,17 @@ def test_check_finds_an_alert_command_that_does_not_resolve(tmp_path: Path, caps
     """An alert's command must resolve on the PATH, as a program's: `check` exits 78 naming it."""
     err = check(tmp_path, 'events = ["program.fatal"]\ncommand = ["no-such-mailer-here", "-s", "x"]\n', capsys)
     assert "alerts.page.command[0]: 'no-such-mailer-here' is not found on the PATH" in err
+
+
+def test_an_alert_that_breaks_never_keeps_the_event_from_the_log() -> None:
+    """Whatever goes wrong while an event is handed to the alerts, the event is logged and alert.failed says why."""
+    log = Log()
+
+    def broken(level: str, event: str, fields: dict[str, Any]) -> None:
+        raise RuntimeError("boom")
+
+    Watched(log, {}, broken).bind(program="web").warning("program.fatal", why="x")
+    assert [(e, f.get("error")) for _, e, f in log.events] == [
+        ("alert.failed", "RuntimeError: boom"),
+        ("program.fatal", None),
+    ]
