@@ -37,6 +37,7 @@ _HANDLED = {
     "restart",
     "stop_signal",
     "stop_grace_period",
+    "deploy",
 }
 
 
@@ -79,6 +80,10 @@ def read(text: str, source: str) -> Draft:
         else:
             what = f"image {image}" if image else "no image"
             draft.notes.append(f"service {name} ({what}): not the app's code, it stays a Compose service")
+    if any("env_file" in svc or not str(svc.get("working_dir", "/")).startswith("/") for svc in services.values()):
+        draft.remarks.append(
+            "relative paths (env_file, working_dir) are the Compose file's: keep this file in its directory"
+        )
     for name, svc in services.items():
         if kinds.get(name) in ("job", "program"):
             _runnable(draft.unit(kinds[name], name), svc, kinds)
@@ -165,7 +170,7 @@ def _runnable(unit: Unit, svc: dict[str, Any], kinds: dict[str, str]) -> None:
     if unit.kind == "program":
         _program_keys(unit, svc)
     else:
-        for key in ("healthcheck", "restart", "stop_signal", "stop_grace_period"):
+        for key in ("healthcheck", "restart", "stop_signal", "stop_grace_period", "deploy"):
             if key in svc:
                 unit.lose(f"{key}: {one_line(_short(svc[key]))} (a job runs once)")
     for key, val in svc.items():
@@ -245,6 +250,16 @@ def _program_keys(unit: Unit, svc: dict[str, Any]) -> None:
             unit.keys["stop_timeout"] = duration(grace)
     if "healthcheck" in svc:
         _health(unit, svc["healthcheck"])
+    deploy = svc.get("deploy")
+    if isinstance(deploy, dict):
+        rest = {k: v for k, v in deploy.items() if k != "replicas"}
+        if isinstance(deploy.get("replicas"), int) and deploy["replicas"] > 1:
+            unit.keys["instances"] = deploy["replicas"]
+            unit.remarks.append(f"deploy.replicas = {deploy['replicas']}: instances on one shared socket")
+        elif "replicas" in deploy:
+            rest["replicas"] = deploy["replicas"]
+        if rest:
+            unit.lose(f"deploy: {one_line(_short(rest))}")
 
 
 def _health(unit: Unit, check: Any) -> None:

@@ -86,6 +86,17 @@ def test_supervisord_what_has_no_equivalent_is_a_comment(tmp_path: Path) -> None
     assert tables["worker"]["after"] == ["web"]  # priority 10 before the default 999
 
 
+def test_included_files_are_read_as_supervisord_reads_them(tmp_path: Path) -> None:
+    """[include] files = conf.d/*.conf: the included programs are drafted too, and the include is named."""
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "web.conf").write_text("[program:web]\ncommand=uvicorn app:app\n")
+    main_conf = tmp_path / "supervisord.conf"
+    main_conf.write_text("[supervisord]\nnodaemon=true\n\n[include]\nfiles = conf.d/*.conf\n")
+    text = supervisord.read(main_conf.read_text(), str(main_conf)).render()
+    assert tomllib.loads(text)["programs"]["web"]["command"] == ["uvicorn", "app:app"]
+    assert f"# [include] files = {tmp_path}/conf.d/web.conf: their programs are here too" in text
+
+
 def test_every_source_key_reaches_the_output() -> None:
     """Each option of each section is in the draft: as the key that carries it, or named in a comment."""
     carried = {
@@ -165,6 +176,7 @@ services:
     healthcheck:
       test: ["CMD-SHELL", "celery -A app inspect ping -d worker@$$HOSTNAME --timeout ${PING:-5}"]
     restart: on-failure:5
+    deploy: {replicas: 3, resources: {limits: {memory: 512M}}}
   nginx:
     image: nginx
 """
@@ -195,13 +207,14 @@ def test_compose_services_become_units(tmp_path: Path) -> None:
     ping = "celery -A app inspect ping -d worker@$HOSTNAME --timeout ${PING:-5}"  # $$: the shell's $
     assert worker["health"] == {"exec": ["sh", "-c", ping]}
     assert worker["restart"] == {"policy": "on-failure"}
+    assert worker["instances"] == 3
 
 
 def test_compose_what_has_no_equivalent_is_a_comment() -> None:
     """${VAR:+x}, ports, image, a restart count, an unknown service: each named in a comment, none dropped."""
     text = compose.read(COMPOSE, "docker-compose.yml").render()
     notes = "\n".join(line for line in text.splitlines() if line.startswith(NOTE))
-    lost_keys = ("OPTIONAL=${OPT:+yes}", "ports: ['8000:8000']", "image: myapp:latest", "restart: on-failure:5")
+    lost_keys = ("OPTIONAL=${OPT:+yes}", "ports: ['8000:8000']", "image: myapp:latest", "restart: on-failure:5", "512M")
     assert "service nginx (image nginx)" in notes
     for lost in lost_keys:
         assert lost in notes, f"{lost} is not noted"
