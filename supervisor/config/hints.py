@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from supervisor.config.models import ConfigFile
+from supervisor.config.settings import Config
 
 TABLES = ("dependencies", "jobs", "programs")
 
@@ -71,6 +72,11 @@ def unknown_key(loc: tuple[int | str, ...]) -> str:
 def unknown_unit(name: str, known: Iterable[str]) -> str:
     """Return the message for a ``depends_on`` entry that names no unit."""
     return f"unknown unit {name!r}" + did_you_mean(name, known)
+
+
+def postgres(config: Config) -> list[str]:
+    """The postgres dependencies' names: what a ``lock`` or ``singleton`` may name."""
+    return [name for name, dep in config.dependencies.items() if dep.type == "postgres"]
 
 
 def references(data: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -239,7 +239,7 @@ def _check_traffic(config: Config, problems: list[tuple[str, str]]) -> None:
     units = {*config.dependencies, *config.jobs, *config.programs}
     for i, name in enumerate(traffic):
         if name not in units:
-            problems.append((f"supervisor.traffic[{i}]", f"unknown unit {name!r}"))
+            problems.append((f"supervisor.traffic[{i}]", hints.unknown_unit(name, units)))
 
 
 def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[str]]:
@@ -286,7 +286,8 @@ def _check_graph(config: Config, problems: list[tuple[str, str]]) -> list[list[s
         if job.lock is not None:
             lock_dep = config.dependencies.get(job.lock)
             if lock_dep is None or lock_dep.type != "postgres":
-                problems.append((f"jobs.{name}.lock", f"{job.lock!r} is not a postgres dependency"))
+                near = hints.did_you_mean(job.lock, hints.postgres(config)) if lock_dep is None else ""
+                problems.append((f"jobs.{name}.lock", f"{job.lock!r} is not a postgres dependency{near}"))
         if (
             job.alembic_config is not None
             and job.lock is None
@@ -309,7 +310,8 @@ def _check_singleton(config: Config, name: str, prog: ProgramConfig, problems: l
         return
     dep = config.dependencies.get(prog.singleton)
     if dep is None or dep.type != "postgres":
-        problems.append((f"programs.{name}.singleton", f"{prog.singleton!r} is not a postgres dependency"))
+        near = hints.did_you_mean(prog.singleton, hints.postgres(config)) if dep is None else ""
+        problems.append((f"programs.{name}.singleton", f"{prog.singleton!r} is not a postgres dependency{near}"))
     if prog.restart.order == "start-first":
         problems.append((f"programs.{name}.restart.order", "start-first would run two copies of a singleton"))
     if prog.instance_of is not None:

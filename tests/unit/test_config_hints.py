@@ -122,3 +122,25 @@ def test_the_documented_bad_toml_shows_every_line(tmp_path: Path) -> None:
     found = refused(tmp_path, source.group(1))
     printed = [f"  conf/bad.toml: {key}: {what}" for key, what in found]
     assert printed == shown.group(1).rstrip("\n").splitlines()
+
+
+def test_lock_and_traffic_names_get_the_hint_too(tmp_path: Path) -> None:
+    """A misspelt lock names the nearest postgres dependency; a misspelt traffic unit the nearest unit."""
+    found = dict(
+        refused(
+            tmp_path,
+            """
+[supervisor]
+traffic = ["wbe"]
+[dependencies.postgres]
+type = "postgres"
+[jobs.migrate]
+command = ["true"]
+lock = "postgress"
+[programs.web]
+command = ["true"]
+""",
+        )
+    )
+    assert found["jobs.migrate.lock"] == "'postgress' is not a postgres dependency (did you mean `postgres`?)"
+    assert found["supervisor.traffic[0]"] == "unknown unit 'wbe' (did you mean `web`?)"
