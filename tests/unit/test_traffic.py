@@ -83,7 +83,7 @@ def problems(tmp_path: Path, text: str) -> list[tuple[str, str]]:
 def test_traffic_names_units_of_the_file(tmp_path: Path) -> None:
     """An unknown unit in ``traffic`` is named by its index; an empty list is refused; a good one loads."""
     found = problems(tmp_path, '[supervisor]\ntraffic = ["web", "wbe"]\n' + BASE)
-    assert found == [("supervisor.traffic[1]", "unknown unit 'wbe'")]
+    assert found == [("supervisor.traffic[1]", "unknown unit 'wbe' (did you mean `web`?)")]
     assert problems(tmp_path, "[supervisor]\ntraffic = []\n" + BASE)[0][0] == "supervisor.traffic"
     path = tmp_path / "good.toml"
     path.write_text('[supervisor]\ntraffic = ["web"]\n' + BASE)
