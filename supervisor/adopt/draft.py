@@ -54,8 +54,16 @@ class Draft:
     remarks: list[str] = field(default_factory=list)  # comments on the file as a whole that are not losses
 
     def unit(self, kind: str, name: str) -> Unit:
-        """Add a unit and return it."""
-        made = Unit(kind, name)
+        """Add a unit and return it; a second unit of the same name replaces the first, which is noted."""
+        ours = f"{name}-unit" if name == "all" else name  # `all` stands for every unit on the command line
+        made = Unit(kind, ours)
+        if ours != name:
+            made.remarks.append(f"named {ours}: `all` stands for every unit on the command line")
+        for i, old in enumerate(self.units):
+            if old.name == ours:
+                made.notes.append(f"an earlier {name} (command {' '.join(old.keys.get('command', []))}): this one wins")
+                del self.units[i]
+                break
         self.units.append(made)
         return made
 

@@ -278,3 +278,11 @@ def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "exists" in out.stderr and target.read_text() == "keep me\n"
     assert cli("tests/data/import/graditude.Procfile", "-o", str(target), "--force").returncode == 0
     assert target.read_text().startswith("# Drafted by `supervisor import`")
+
+
+def test_names_that_would_not_check_are_adjusted_and_said(tmp_path: Path) -> None:
+    """A Procfile line repeated keeps the last, noting the first; a unit named all is renamed."""
+    text = procfile.read("web: a-cmd\nweb: b-cmd\nall: c-cmd\n", "Procfile").render()
+    doc = validates(tmp_path, text)
+    assert doc["programs"]["web"]["command"] == ["b-cmd"] and doc["programs"]["all-unit"]["command"] == ["c-cmd"]
+    assert "# not carried over: an earlier web (command a-cmd): this one wins" in text
