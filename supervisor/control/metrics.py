@@ -79,6 +79,9 @@ def _units(figures: Figures) -> Iterator[Metric]:
         "supervisor_program_last_exit_code", "Last exit code (negative: the signal number).", labels=["program"]
     )
     rss = GaugeMetricFamily("supervisor_program_rss_bytes", "RSS of the program's process tree.", labels=["program"])
+    cpu = GaugeMetricFamily(
+        "supervisor_program_cpu_percent", "CPU of the program's process tree over the last sample.", labels=["program"]
+    )
     health_fail = CounterMetricFamily(
         "supervisor_program_health_check_failures", "Failed health checks.", labels=["program"]
     )
@@ -105,6 +108,8 @@ def _units(figures: Figures) -> Iterator[Metric]:
             if counters and counters["last_exit_code"] is not None:
                 last_exit.add_metric([name], float(counters["last_exit_code"]))
             rss.add_metric([name], float(unit["rss_bytes"] or 0))
+            if unit.get("cpu_percent") is not None:
+                cpu.add_metric([name], float(unit["cpu_percent"] or 0.0))
             health_fail.add_metric([name], float(counters["health_failures"] if counters else 0))
             suppressed.add_metric([name], float(counters["output_suppressed"] if counters else 0))
         elif unit["kind"] == "dependency":
@@ -115,5 +120,5 @@ def _units(figures: Figures) -> Iterator[Metric]:
             job_attempts.add_metric([name], float(unit["attempts"]))
             if unit["duration_s"] is not None:
                 job_duration.add_metric([name], unit["duration_s"])
-    yield from (up, state, restarts, uptime, last_exit, rss, health_fail, suppressed)
+    yield from (up, state, restarts, uptime, last_exit, rss, cpu, health_fail, suppressed)
     yield from (dep_ready, job_state, job_attempts, job_duration)

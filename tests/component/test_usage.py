@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 from collections.abc import Callable
 
 from tests.conftest import PY, Daemon, wait_until
@@ -42,3 +43,5 @@ command = ["sleep", "600"]
     assert head[7:9] == ["CPU", "MEM"], table
     row = next(line for line in table.splitlines() if line.startswith("busy")).split()
     assert row[7].endswith("%") and row[8][-1] in "KMG", table
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics", timeout=10).read().decode()
+    assert 'supervisor_program_cpu_percent{program="busy"}' in metrics, metrics

@@ -255,3 +255,36 @@ def test_a_sigkill_we_did_not_send_with_the_oom_counter_up_is_an_oom_kill(loop) 
     h.runner.last_words.oom_killed = lambda: False
     h.exit(102, sig=signal.SIGKILL)
     assert h.runner.status()["last_exit"] == {"signal": "SIGKILL", "reason": "exit"}
+
+
+def test_a_health_failure_sends_sigabrt_before_the_kill(loop) -> None:
+    """Failed checks whose stop ladder runs out end in SIGABRT for the stack, then SIGKILL 2 s later."""
+    from supervisor.machine.events import HealthResult
+
+    h = Harness(loop, health={"file": "/nonexistent", "max_age": "10s", "failure_threshold": 1}, stop_timeout="5s")
+    h.start()
+    h.runner.dispatch(HealthResult(True))
+    h.runner.dispatch(HealthResult(False, "stale"))
+    h.clock.advance(5)
+    assert h.spawner.signals[-1] == (101, "SIGABRT", True) and h.spawner.killed == []
+    assert h.runner.last_words.dumping[101].reason == "health"
+    h.clock.advance(2)
+    assert h.spawner.killed == [101]
+
+
+def test_programs_get_pythonfaulthandler_and_a_higher_oom_score_adj() -> None:
+    """The spec of a program sets PYTHONFAULTHANDLER=1 (unless it sets its own, or stack_dump = false)
+    and an oom_score_adj; its probes get neither adjustment."""
+    from supervisor.host import oomscore
+    from supervisor.host.prestart import program_spec
+
+    def spec(**program: Any) -> SpawnSpec:
+        return program_spec(plain_table(ProgramTable.model_validate({"command": ["app"], **program})), {})
+
+    assert spec().env["PYTHONFAULTHANDLER"] == "1"
+    assert spec().oom_score_adj == oomscore.child_default()
+    assert spec(environment={"PYTHONFAULTHANDLER": "0"}).env["PYTHONFAULTHANDLER"] == "0"
+    assert "PYTHONFAULTHANDLER" not in spec(stack_dump=False).env
+    assert spec(oom_score_adj=-200).oom_score_adj == -200
+    probe = program_spec(plain_table(ProgramTable.model_validate({"command": ["app"]})), {}, argv=["check"])
+    assert probe.oom_score_adj is None
