@@ -31,6 +31,7 @@ from supervisor.engine.target import (
 )
 from supervisor.engine.units.base import LineBuffer, Unit
 from supervisor.engine.units.program import ProgramRunner
+from supervisor.engine.usage import UsageSampler
 from supervisor.host import process
 from supervisor.host.logwriter import LogWriter
 from supervisor.machine.clock import Clock
@@ -58,6 +59,7 @@ class FrontDoor:
     readiness: Readiness
     loaded: Loaded
     log_writer: LogWriter | None
+    usage: UsageSampler
     probe_latencies: ProbeLatencies
 
     @property
@@ -216,6 +218,7 @@ class FrontDoor:
 
         ``rss_pass=False`` leaves RSS out and saves the /proc pass.
         """
+        self.usage.asked()  # someone looks: CPU and MEM are sampled every 5 s for a while
         pids = {p.model.pid for p in self.programs if p.model.pid is not None}
         units = self._entries(process.trees_rss(pids) if rss_pass else {})
         traffic = self.loaded.config.supervisor.traffic

@@ -1,9 +1,10 @@
 """What each program costs, sampled in the background: CPU over the last few seconds, and RSS.
 
 ``status`` and ``status --watch`` show both, and ask often; reading every tree from /proc on
-each request would make a status of 100 programs several times slower. One pass every
-``interval_s`` (one read of /proc/PID/stat per process of each tree) costs the daemon a
-millisecond or two every five seconds, and a status request reads what it found.
+each request would make a status of 100 programs several times slower. A pass (one read of
+/proc/PID/stat per process of each tree) runs every ``interval_s`` while someone looks (a
+status request or a scrape in the last ``LINGER_S``), every ``IDLE_INTERVAL_S`` otherwise, and
+a status request reads what the last pass found.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from supervisor.host import proctree
 from supervisor.machine.clock import Handle, Scheduler
 
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
-INTERVAL_S = 5.0
+INTERVAL_S = 5.0  # while someone looks (status, --watch, /metrics within LINGER_S)
+IDLE_INTERVAL_S = 30.0  # while nobody does: a tenth of a millisecond a second for 100 programs
+LINGER_S = 60.0
 
 
 class Sampled(Protocol):
@@ -47,10 +50,23 @@ class UsageSampler:
         self.sample = sample
         self._last: dict[int, tuple[int, float]] = {}  # pid -> (ticks, when)
         self._handle: Handle | None = None
+        self._due = 0.0  # when the next pass is scheduled
+        self._asked_at: float | None = None
 
     def start(self, first_s: float = 1.0) -> None:
         """Take the first sample soon (RSS at once, CPU from the second one on), then every interval."""
-        self._handle = self.clock.call_later(first_s, self.tick)
+        self._schedule(first_s)
+
+    def asked(self) -> None:
+        """Someone reads the figures: sample every ``interval_s`` for the next ``LINGER_S``."""
+        self._asked_at = self.clock.now()
+        if self._handle is not None and self._due > self._asked_at + self.interval_s:
+            self._handle.cancel()
+            self._schedule(self.interval_s)
+
+    def _schedule(self, delay_s: float) -> None:
+        self._due = self.clock.now() + delay_s
+        self._handle = self.clock.call_later(delay_s, self.tick)
 
     def tick(self) -> None:
         """Sample every tree now and schedule the next pass."""
@@ -73,7 +89,8 @@ class UsageSampler:
             prog.usage = Usage(pid, cpu, rss)
             last[pid] = (ticks, now)
         self._last = last
-        self._handle = self.clock.call_later(self.interval_s, self.tick)
+        watched = self._asked_at is not None and now - self._asked_at < LINGER_S
+        self._schedule(self.interval_s if watched else max(self.interval_s, IDLE_INTERVAL_S))
 
     def close(self) -> None:
         """Stop sampling."""
