@@ -3,7 +3,8 @@
     python bench/logflood.py --supervisord .venv-supervisord/bin [--rounds 5] [--only flood|idle]
 
 **Log flood.** One child (``tests/programs/chatty.py``) writes 200,000 lines of 100 bytes as
-fast as buffered writes go, run in turn (alternating, several rounds, so a shared machine's
+fast as it can, 80 lines a write (and again, fewer rounds, one write a line as print() makes
+them), run in turn (alternating, several rounds, so a shared machine's
 load falls on each alike): under this supervisor (JSON and console logs, to a file), under
 supervisord 4.3 (``stdout_logfile`` to a file), and straight into a file (the limit). For each:
 the writer's elapsed time, the daemon's CPU per line (schedstat, from just before the first
@@ -83,12 +84,16 @@ def free_port() -> int:
 # ---- the three ways ------------------------------------------------------------------------
 
 
-def run_ours(work: Path, fmt: str, http: str = "") -> tuple[subprocess.Popen[bytes], Path, str]:
+def chatty(work: Path, mode: str) -> list[str]:
+    return [PY, CHATTY, str(LINES), str(SIZE), str(work / "go"), str(work / "elapsed"), mode]
+
+
+def run_ours(work: Path, fmt: str, mode: str) -> tuple[subprocess.Popen[bytes], Path, str]:
     sock = str(work / "s.sock")
     conf = work / "ours.toml"
-    argv = [PY, CHATTY, str(LINES), str(SIZE), str(work / "go"), str(work / "elapsed")]
+    argv = chatty(work, mode)
     conf.write_text(
-        f'[supervisor]\nsocket = "{sock}"\nhttp = "{http}"\nlog_format = "{fmt}"\n'
+        f'[supervisor]\nsocket = "{sock}"\nhttp = ""\nlog_format = "{fmt}"\n'
         f"[programs.chatty]\ncommand = {json.dumps(argv)}\n"
     )
     log = work / "ours.log"
@@ -97,9 +102,9 @@ def run_ours(work: Path, fmt: str, http: str = "") -> tuple[subprocess.Popen[byt
     return proc, log, sock
 
 
-def run_supervisord(work: Path, bindir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def run_supervisord(work: Path, bindir: Path, mode: str) -> tuple[subprocess.Popen[bytes], Path]:
     log = work / "chatty.log"
-    argv = [PY, CHATTY, str(LINES), str(SIZE), str(work / "go"), str(work / "elapsed")]
+    argv = chatty(work, mode)
     conf = work / "supervisord.conf"
     conf.write_text(f"""[unix_http_server]
 file={work}/sd.sock
@@ -123,19 +128,18 @@ stderr_logfile=NONE
     return proc, log
 
 
-def flood_once(kind: str, bindir: Path) -> dict[str, float]:
+def flood_once(kind: str, bindir: Path, mode: str) -> dict[str, float]:
     """One run of the chatty child under ``kind``; the writer's and the daemon's figures."""
     work = Path(tempfile.mkdtemp(prefix=f"logflood-{kind}-"))
     daemon: subprocess.Popen[bytes] | None = None
     child: subprocess.Popen[bytes] | None = None
     if kind.startswith("ours"):
-        daemon, log, _ = run_ours(work, kind.partition("-")[2])
+        daemon, log, _ = run_ours(work, kind.partition("-")[2], mode)
     elif kind == "supervisord":
-        daemon, log = run_supervisord(work, bindir)
+        daemon, log = run_supervisord(work, bindir, mode)
     else:
         log = work / "direct.log"
-        argv = [PY, CHATTY, str(LINES), str(SIZE), str(work / "go"), str(work / "elapsed")]
-        child = subprocess.Popen(argv, stdout=open(log, "wb"))  # noqa: SIM115
+        child = subprocess.Popen(chatty(work, mode), stdout=open(log, "wb"))  # noqa: SIM115
         time.sleep(0.2)  # the interpreter is up and waiting for the go file
     try:
         cpu0 = cpu_ns(daemon.pid) if daemon else 0
@@ -163,13 +167,13 @@ def _read(path: Path) -> str:
         return ""
 
 
-def flood(bindir: Path, rounds: int) -> dict[str, object]:
+def flood(bindir: Path, rounds: int, mode: str) -> dict[str, object]:
     kinds = ["file", "ours-json", "supervisord", "ours-console"]
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     load = os.getloadavg()[0]
     for _ in range(rounds):
         for kind in kinds:
-            runs[kind].append(flood_once(kind, bindir))
+            runs[kind].append(flood_once(kind, bindir, mode))
     out: dict[str, object] = {"load_1m": [load, os.getloadavg()[0]], "lines": LINES, "bytes_per_line": SIZE}
     for kind, rows in runs.items():
         out[kind] = {key: statistics.median(r[key] for r in rows) for key in rows[0]} | {"runs": rows}
@@ -237,18 +241,21 @@ def _hold_idle(port: int, count: int, stop: multiprocessing.Event, ready: multip
         key.fileobj.close()  # type: ignore[union-attr]
 
 
-def idle(rounds: int, seconds: float, idle_count: int) -> dict[str, object]:
+def idle(rounds: int, seconds: float, idle_count: int, header_timeout: str = "2s", nice: int = 0) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="logflood-idle-"))
     port = free_port()
     sock = str(work / "s.sock")
     conf = work / "idle.toml"
     conf.write_text(
         f'[supervisor]\nsocket = "{sock}"\nhttp = "127.0.0.1:{port}"\nlog_format = "json"\n'
+        f'header_timeout = "{header_timeout}"\n'
         '[programs.sleeper]\ncommand = ["sleep", "3600"]\n'
     )
     log = work / "ours.log"
     daemon = subprocess.Popen([OURS, "run", "--config", str(conf)], stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    out: dict[str, object] = {"idle_connections": idle_count, "clients": 16, "seconds": seconds}
+    out: dict[str, object] = {"idle_connections": idle_count, "clients": 16, "seconds": seconds, "nice": nice}
+    if nice:  # an experiment: does the daemon's priority over the clients and the flood change the tail?
+        os.setpriority(os.PRIO_PROCESS, daemon.pid, nice)
     try:
         wait_for(lambda: tail_has(log, b"supervisor.ready"), 30, "the daemon to be ready")
         for phase in [p for _ in range(rounds) for p in ("baseline", "idle")]:
@@ -260,6 +267,7 @@ def idle(rounds: int, seconds: float, idle_count: int) -> dict[str, object]:
                 holder.start()
                 ready.wait(60)
             fds0 = len(os.listdir(f"/proc/{daemon.pid}/fd"))
+            cpu0, wall0, opened0 = cpu_ns(daemon.pid), time.monotonic(), opened.value
             queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
             load = os.getloadavg()[0]
             workers = [
@@ -273,6 +281,8 @@ def idle(rounds: int, seconds: float, idle_count: int) -> dict[str, object]:
             for w in workers:
                 w.join()
             fds1 = len(os.listdir(f"/proc/{daemon.pid}/fd"))
+            busy = (cpu_ns(daemon.pid) - cpu0) / 1e9 / (time.monotonic() - wall0)
+            reopened_per_s = (opened.value - opened0) / (time.monotonic() - wall0)
             stop.set()
             if holder is not None:
                 holder.join(30)
@@ -280,7 +290,8 @@ def idle(rounds: int, seconds: float, idle_count: int) -> dict[str, object]:
             summary: dict[str, float] = {
                 "load_1m": load,
                 "daemon_fds": max(fds0, fds1),
-                "reopened": opened.value - (idle_count if holder else 0),
+                "daemon_cpu_share": busy,  # seconds of CPU per second: 1.0 is one core, all the time
+                "reopened_per_s": reopened_per_s,
             }
             for kind in ("healthz", "status"):
                 times = sorted(t for k, ts, _ in results if k == kind for t in ts)
@@ -302,26 +313,33 @@ def idle(rounds: int, seconds: float, idle_count: int) -> dict[str, object]:
 
 def table(res: dict[str, object]) -> str:
     rows = ["| measure | median | goal |", "| --- | --- | --- |"]
-    fl = res.get("flood")
-    if isinstance(fl, dict):
+    for section, writer in (("flood", "80 lines a write"), ("flood_each", "a write a line")):
+        fl = res.get(section)
+        if not isinstance(fl, dict):
+            continue
         limit = fl["file"]["writer_s"]
         for kind in ("file", "ours-json", "ours-console", "supervisord"):
             r = fl[kind]
-            rows.append(f"| writer, {kind} | {r['writer_s']:.3f} s ({r['writer_s'] / limit:.1f}x the file) | ≤ 5x |")
+            ratio = r["writer_s"] / limit
+            rows.append(f"| writer ({writer}), {kind} | {r['writer_s']:.3f} s ({ratio:.1f}x the file) | ≤ 5x |")
             if kind != "file":
-                rows.append(f"| daemon CPU per line, {kind} | {r['cpu_us_per_line']:.2f} µs | ≤ 2 µs |")
-                rows.append(f"| last line out, {kind} | {r['last_line_s']:.3f} s | |")
-        rows.append(f"| load average (1 min) | {fl['load_1m'][0]:.1f} → {fl['load_1m'][1]:.1f} | |")
-    idl = res.get("idle")
-    if isinstance(idl, dict):
+                rows.append(f"| daemon CPU per line ({writer}), {kind} | {r['cpu_us_per_line']:.2f} µs | ≤ 2 µs |")
+                rows.append(f"| last line out ({writer}), {kind} | {r['last_line_s']:.3f} s | |")
+        rows.append(f"| load average (1 min), {writer} | {fl['load_1m'][0]:.1f} → {fl['load_1m'][1]:.1f} | |")
+    for section, how in (("idle", "closed after header_timeout, re-opened"), ("idle_held", "held, never closed")):
+        idl = res.get(section)
+        if not isinstance(idl, dict):
+            continue
         for phase in ("baseline", "idle"):
             r = idl[phase]
-            what = "no idle connection" if phase == "baseline" else f"{idl['idle_connections']} idle connections"
+            what = "no idle connection" if phase == "baseline" else f"{idl['idle_connections']} idle connections, {how}"
             p50, p99 = r["healthz_p50_ms"], r["healthz_p99_ms"]
             rows.append(f"| /healthz p50 / p99, {what} | {p50:.1f} / {p99:.1f} ms | p99 ≤ 50 ms |")
             rows.append(f"| status p50 / p99, {what} | {r['status_p50_ms']:.1f} / {r['status_p99_ms']:.1f} ms | |")
             figures = f"{r['healthz_errors']:.0f}, {r['status_errors']:.0f}, {r['daemon_fds']:.0f}, {r['load_1m']:.1f}"
             rows.append(f"| errors (healthz, status), daemon fds, load, {what} | {figures} | |")
+            busy = f"{r['daemon_cpu_share'] * 100:.0f} % of a core, {r['reopened_per_s']:.0f} re-opened/s"
+            rows.append(f"| daemon CPU, idle connections re-opened, {what} | {busy} | |")
     return "\n".join(rows)
 
 
@@ -332,15 +350,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="each idle-flood phase")
     parser.add_argument("--idle", type=int, default=2000)
     parser.add_argument("--only", choices=("flood", "idle"))
+    parser.add_argument("--nice", type=int, default=0, help="the daemon's nice value in the idle sections (root)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "logflood.json")
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     res: dict[str, object] = {"cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if args.only in (None, "flood"):
-        res["flood"] = flood(args.supervisord, args.rounds)
+        res["flood"] = flood(args.supervisord, args.rounds, "blocks")
+        res["flood_each"] = flood(args.supervisord, max(1, args.rounds // 2), "each")
     if args.only in (None, "idle"):
-        res["idle"] = idle(max(1, args.rounds // 2), args.seconds, args.idle)
+        res["idle"] = idle(max(1, args.rounds // 2), args.seconds, args.idle, nice=args.nice)
+        # The same flood held without churn: header_timeout longer than the phase, nothing re-opened.
+        res["idle_held"] = idle(
+            max(1, args.rounds // 2), args.seconds, args.idle, header_timeout="120s", nice=args.nice
+        )
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     print(table(res))
