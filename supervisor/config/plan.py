@@ -23,6 +23,7 @@ def plan_lines(loaded: Loaded) -> list[str]:
             lines.append(f"  {name}: starts after {first} (ordering only: waits while {first} {verb} starting)")
         if prog.restart.order == "start-first":
             ready = "READY=1 (notify)" if prog.notify else "its heartbeat file"
+            ready = "its ready_log line" if prog.ready_log and not prog.notify else ready
             serves = "the old process serves until the new one is ready by"
             lines.append(f"  {name}: restarts start-first: {serves} {ready}")
     return lines

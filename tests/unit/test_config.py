@@ -744,4 +744,8 @@ def test_ready_log_makes_start_first_valid(tmp_path: Path) -> None:
         '[programs.web]\ncommand = ["true"]\nlisten = "127.0.0.1:8000"\n'
         'ready_log = "Application startup complete"\nrestart = { order = "start-first" }\n',
     )
-    assert load(path, environ={}).config.programs["web"].ready_log == "Application startup complete"
+    loaded = load(path, environ={})
+    assert loaded.config.programs["web"].ready_log == "Application startup complete"
+    from supervisor.config.plan import plan_lines
+
+    assert any("ready by its ready_log line" in line for line in plan_lines(loaded))
