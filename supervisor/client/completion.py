@@ -13,6 +13,8 @@ import argparse
 import os
 import tomllib
 
+from supervisor.machine.instances import split
+
 SIGNALS = "HUP INT QUIT USR1 USR2 TERM KILL STOP CONT WINCH TTIN TTOU"
 WITH_VALUE = ("--config", "-c", "--socket", "-s", "--interval", "-n", "--lines", "--timeout")
 PROGRAM_VERBS = ("start", "stop", "restart")
@@ -36,7 +38,10 @@ def unit_names(config: str | None, programs_only: bool = False, socket: str | No
         code, doc = Client(path, timeout=2.0, origin=origin).request("GET", "/v1/status?rss=0")
         kinds = ("program",) if programs_only else ("program", "job", "dependency")
         if code == 200 and isinstance(doc, dict) and isinstance(doc.get("units"), list):
-            return [u["name"] for u in doc["units"] if isinstance(u, dict) and u.get("kind") in kinds]
+            live = [u["name"] for u in doc["units"] if isinstance(u, dict) and u.get("kind") in kinds]
+            # a program with instances by its own name too, before them: web, web:0, web:1 (the live count)
+            named = [(parts[0], n) if (parts := split(n)) else (n,) for n in live]
+            return list(dict.fromkeys(each for names in named for each in names))
     except (BadConfig, Unreachable, KeyError, TypeError):
         pass
     return []

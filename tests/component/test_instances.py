@@ -137,6 +137,9 @@ def test_scale_up_and_down_leaves_the_other_instances_alone(run_daemon) -> None:
     assert list(up) == [f"web:{i}" for i in range(5)]
     assert {n: up[n] for n in before} == before
     wait_until(lambda: d.unit("web:4")["state"] == "running", 10, "web:4 running")
+    # completion without a file at hand asks the daemon: the program's name, then its live instances
+    names = cli(d, "_names", "--programs").stdout.split()
+    assert names == ["web", *(f"web:{i}" for i in range(5)), "other"], names
     code, doc = d.client.request("POST", "/v1/programs/web/scale", {"instances": 2})
     assert code == 200 and doc["removed"] == ["web:2", "web:3", "web:4"], doc
     assert [p["name"] for p in doc["programs"]] == ["web:0", "web:1"]
