@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 _LINE = "@@@LINE@@@"  # plain characters: neither renderer quotes or escapes them
 _TIME = "@@@TIME@@@"
+_ESCAPED = bytes([0x22, 0x5C, *range(0x00, 0x0A), *range(0x0B, 0x20)])  # what JSON escapes in ASCII, but \n
 _QUOTE = re.compile("[ \t=\r\n\"'\x00-\x1f\x7f-\x9f]")  # console: the line is shown as repr()
 # json.dumps' own C escaper (ensure_ascii), so the line reads as JSONRenderer writes it.
 _json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
@@ -67,6 +68,13 @@ class OutputSink:
         pre, _, post = template.replace(_TIME, _now()).partition(_LINE)
         post += "\n"
         joined = "\n".join(lines) if self._json else ""
+        data = joined.encode() if self._json and joined.isascii() else b""
+        if data and len(data.translate(None, _ESCAPED)) == len(data):
+            # Nothing to escape (the usual read): the JSON string of each line is the line in
+            # quotes, so the read's bytes are spliced as they are.
+            head, tail = (pre + '"').encode(), ('"' + post).encode()
+            self._writer.write_block(head + data.replace(b"\n", tail + head) + tail, len(lines))
+            return
         if self._json and "\\" not in joined:
             # One C call escapes the whole read: each escaped newline between two lines becomes
             # the end of one event and the start of the next (without a backslash in the text,

@@ -102,6 +102,9 @@ def test_the_bulk_sink_writes_what_structlog_writes() -> None:
         assert [_untimed(x) for x in bulk] == [_untimed(x) for x in each], fmt
     bulk, _ = render("json", lines)
     assert [json.loads(x)["line"] for x in bulk] == lines
+    plain = ["plain", "", "a b=c it's {} []", "\x7f"]  # nothing JSON escapes: the bytes are spliced as they are
+    bulk, each = render("json", plain)
+    assert [_untimed(x) for x in bulk] == [_untimed(x) for x in each]
 
 
 def test_below_info_level_nothing_is_rendered() -> None:
