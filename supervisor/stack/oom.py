@@ -2,9 +2,10 @@
 
 In a container with several programs, the OOM killer's SIGKILL looks like any other. The
 kernel counts its kills: cgroup v2 in ``memory.events`` (``oom_kill``, the cgroup and its
-descendants), v1 in ``memory.oom_control`` (``oom_kill``), and the whole host in
-``/proc/vmstat`` (``oom_kill``). A program that dies of a SIGKILL the supervisor did not send
-was OOM-killed when one of the daemon's counters went up since it was last read.
+descendants), v1 in ``memory.oom_control`` (``oom_kill``), and, the fallback without either,
+the whole host in ``/proc/vmstat`` (``oom_kill``). A program that dies of a SIGKILL the
+supervisor did not send was OOM-killed when the counter went up since it was last read (at
+the last exit of any of the daemon's children).
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ def _counter(path: Path) -> int | None:
 def counter_files(
     root: str | Path = limits.CGROUP_ROOT, proc_cgroup: str | Path = "/proc/self/cgroup", vmstat: str = "/proc/vmstat"
 ) -> list[Path]:
-    """The daemon's cgroup counter (v2 or v1) where there is one, then the host's."""
+    """The daemon's cgroup counter (v2 or v1) where there is one, else the host's.
+
+    The cgroup's counts the kills of its own processes, whatever ran out (the kernel charges a
+    kill to the victim's cgroup); the host's counts every kill on the machine, so it is only
+    the fallback: with it, another container's OOM kill could be taken for one of ours.
+    """
     found: list[Path] = []
     try:
         groups = limits.locate(root, proc_cgroup)
@@ -39,8 +45,8 @@ def counter_files(
         found.append(groups.v2 / "memory.events")
     elif groups is not None and "memory" in groups.v1:
         found.append(groups.v1["memory"] / "memory.oom_control")
-    found.append(Path(vmstat))
-    return [p for p in found if _counter(p) is not None]
+    found = [p for p in found if _counter(p) is not None]
+    return found or [p for p in [Path(vmstat)] if _counter(p) is not None]
 
 
 class OomCounters:

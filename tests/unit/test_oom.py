@@ -12,7 +12,7 @@ from supervisor.stack import limits, oom
 
 
 def test_v2_memory_events_is_the_counter_and_vmstat_the_fallback(tmp_path: Path) -> None:
-    """In a v2 cgroup, memory.events' oom_kill is read first, /proc/vmstat after it."""
+    """In a v2 cgroup, memory.events' oom_kill is the counter; /proc/vmstat only without a cgroup's."""
     group = tmp_path / "cg" / "app"
     group.mkdir(parents=True)
     (tmp_path / "cg" / "cgroup.controllers").write_text("memory\n")
@@ -20,14 +20,16 @@ def test_v2_memory_events_is_the_counter_and_vmstat_the_fallback(tmp_path: Path)
     (tmp_path / "self").write_text("0::/app\n")
     (tmp_path / "vmstat").write_text("pgfault 12\noom_kill 7\n")
     files = oom.counter_files(tmp_path / "cg", tmp_path / "self", str(tmp_path / "vmstat"))
-    assert files == [group / "memory.events", tmp_path / "vmstat"]
+    assert files == [group / "memory.events"]
     counters = oom.OomCounters(files)
     assert not counters.killed_since()
     (group / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n")
     assert counters.killed_since()
     assert not counters.killed_since()  # counted once
     (tmp_path / "vmstat").write_text("pgfault 12\noom_kill 8\n")
-    assert counters.killed_since()
+    assert not counters.killed_since()  # another cgroup's kill is not ours
+    (group / "memory.events").unlink()
+    assert oom.counter_files(tmp_path / "cg", tmp_path / "self", str(tmp_path / "vmstat")) == [tmp_path / "vmstat"]
 
 
 def test_v1_memory_oom_control_is_the_counter(tmp_path: Path) -> None:

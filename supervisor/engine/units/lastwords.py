@@ -88,7 +88,8 @@ class LastWords:
             self._report(dump, exited=True)
         killed_by_us = pid in self.killing
         self.killing.discard(pid)
-        if status.signal == signal.SIGKILL and alive and not killed_by_us and self.oom_killed():
+        oom = self.oom_killed()  # read at every exit, so that the next one compares with now
+        if status.signal == signal.SIGKILL and alive and not killed_by_us and oom:
             return dataclasses.replace(status, oom=True)
         return status
 
