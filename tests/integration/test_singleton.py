@@ -186,8 +186,9 @@ def test_a_partitioned_holder_fences_before_the_server_frees_its_lock(
         standby.wait_unit("beat", timeout=20, state="running")
         copies = wait_copies(record, 2)
         (taker_pid,) = set(copies) - {holder_pid}
-        # the holder's copy was gone within the fence; the server let go of the lock after it
-        assert copies[holder_pid][1] - partitioned_at < fence_s + 0.5, copies
+        # the holder's copy was gone before the server could let go (fence + the 2 s margin);
+        # the server let go of the lock only after the fence
+        assert copies[holder_pid][1] - partitioned_at < fence_s + 2.0, copies
         assert copies[taker_pid][0] - partitioned_at > fence_s, copies
         assert overlaps(record) == []
     finally:
