@@ -180,6 +180,8 @@ def _reason(unit: UnitEntry) -> str:
     waiting = unit.get("waiting_for") if unit["kind"] == "program" else None
     if waiting:  # what holds it in pending: a dependency, or a start it comes after
         return "waiting for " + ", ".join(waiting)
+    if unit["kind"] == "program" and unit["state"] == "standby":
+        return "singleton: another daemon holds its lock"
     revision = unit.get("revision") if unit["kind"] == "job" else None
     if revision:
         return f"db {','.join(revision['current']) or 'empty'} / head {','.join(revision['heads'])}"

@@ -89,3 +89,14 @@ def test_an_operator_stop_releases_the_lock_once_the_copy_is_gone(loop) -> None:
     assert lock.calls[-1] != "release"
     h.exit(101, sig=signal.SIGTERM)
     assert h.state is State.STOPPED and lock.calls[-1] == "release"
+
+
+def test_status_says_why_a_program_stands_by() -> None:
+    """NOTE says a standby singleton runs elsewhere; the state is no problem for status's exit code."""
+    from supervisor.machine.status import problems, render_table
+    from tests.unit.test_status import doc
+
+    beat = {"name": "beat", "kind": "program", "state": "standby", "pid": None, "waiting_for": []}
+    document = doc(units=[beat])
+    line = next(row for row in render_table(document).splitlines() if row.startswith("beat"))
+    assert line.endswith("singleton: another daemon holds its lock") and problems(document) == []
