@@ -4,7 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CKSUM := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(CKSUM)
+LINT_STAMP := $(VENV)/.installed-lint-$(CKSUM)
 BENCH_VENV ?= .venv-supervisord
 # The benchmarked supervisor is installed as production installs it (not editable).
 OURS_VENV ?= .venv-bench
@@ -12,7 +14,7 @@ OURS_VENV ?= .venv-bench
 # DATABASE_URL and REDIS_URL are read from the environment when set. Defaults: the demo uses
 # its own database (webstack_demo, created if missing); the tests create and drop their own.
 
-.PHONY: venv test test-all test-fast lint docs docs-ref demo dev bench soak clean
+.PHONY: venv lint-venv test test-all test-fast lint docs docs-ref demo dev bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,11 +23,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The linters and the documentation's tools (the `lint` extra), only for the targets that use them.
+$(LINT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[lint]'
+	@rm -f $(VENV)/.installed-lint-* && touch $@
+
+lint-venv: $(LINT_STAMP)
+
 # The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this one).
 # Most of a test's time is spent waiting on child processes, so there are more workers than cores.
+# Each worker is handed two tests at a time (--maxschedchunk 2), in the order tests/conftest.py
+# sets (the long ones first), so that no long test holds up a queue of short ones behind it.
 # The 15 slowest are printed at the end.
 TEST_WORKERS ?= 4
-PYTEST_RUN := $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist load --durations=15
+PYTEST_RUN := $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist load --maxschedchunk 2 --durations=15
 
 test: venv
 	$(PYTEST_RUN) -m "not slow"
@@ -36,7 +47,7 @@ test-all: venv
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit
 
-lint: venv
+lint: lint-venv
 	$(BIN)/ruff check supervisor tests bench examples scripts
 	$(BIN)/ruff format --check supervisor tests bench examples scripts
 	$(BIN)/mypy
@@ -46,7 +57,7 @@ lint: venv
 
 # The documentation site (mkdocs.yml), into site/. docs-ref regenerates its reference pages
 # (docs/reference/) from the configuration models and the argument parser.
-docs: venv
+docs: lint-venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-ref: venv

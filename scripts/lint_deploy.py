@@ -29,7 +29,7 @@ def hadolint() -> list[str]:
     """Problems hadolint finds in the Dockerfile."""
     tool = shutil.which("hadolint", path=str(BIN)) or shutil.which("hadolint")
     if tool is None:
-        return ["hadolint is not installed (it is in the test extra: pip install -e '.[test]')"]
+        return ["hadolint is not installed (it is in the lint extra: pip install -e '.[lint]')"]
     out = subprocess.run([tool, str(ROOT / "docker/Dockerfile")], capture_output=True, text=True, timeout=120)
     return [] if out.returncode == 0 else [f"hadolint docker/Dockerfile:\n{out.stdout}{out.stderr}"]
 

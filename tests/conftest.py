@@ -56,19 +56,25 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: _remove_tree(os.environ.pop("SUPERVISOR_CACHE_DIR", "")))
 
 
-# The longest tests start first, each on a worker of its own, and the many short ones fill in
-# around them: otherwise a long test dealt out last decides when the run ends.
-FIRST = ("tests/component/test_stateful.py", "tests/integration/", "tests/component/", "tests/unit/")
+# The longest tests start first, and the many short ones fill in around them: otherwise a long
+# test dealt out last decides when the run ends. The Makefile hands each worker two tests at a
+# time, in this order; the stateful shards are spread out so that no worker gets two at once.
+SPREAD = "tests/component/test_stateful.py"
+FIRST = ("tests/integration/", "tests/component/", "tests/unit/")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the tests: the stateful one, then integration, component and unit tests (stable within each)."""
+    """Order: integration, component, unit tests (stable within each), a stateful shard every other test."""
 
     def rank(item: pytest.Item) -> int:
-        where = item.nodeid
-        return next((i for i, prefix in enumerate(FIRST) if where.startswith(prefix)), len(FIRST))
+        return next((i for i, prefix in enumerate(FIRST) if item.nodeid.startswith(prefix)), len(FIRST))
 
-    items.sort(key=rank)
+    spread = [item for item in items if item.nodeid.startswith(SPREAD)]
+    rest = sorted((item for item in items if not item.nodeid.startswith(SPREAD)), key=rank)
+    ordered: list[pytest.Item] = []
+    for i, item in enumerate(spread):
+        ordered += [item, *rest[i : i + 1]]
+    items[:] = ordered + rest[len(spread) :]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,6 +1,6 @@
 """Random sequences of operator commands, faults and reloads against the real daemon; invariants hold after each.
 
-The short profile runs in ``make test`` (three tests of 6 sequences of 30 steps, side by side in parallel
+The short profile runs in ``make test`` (six tests of 3 sequences of 30 steps, side by side in parallel
 workers); the long one is ``slow`` (``make test-all``),
 and ``SUPERVISOR_STATEFUL_LONG=1`` makes it longer still (200 sequences of 60 steps, most of an hour).
 ``SUPERVISOR_STATEFUL_SKIP_KNOWN=1`` leaves out the steps that found the daemon bugs named below
@@ -536,9 +536,10 @@ def _cmdline(pid: int) -> str:
 
 
 PROFILES = {
-    # 18 sequences of 30 steps in all, dealt over three tests so that parallel workers share them.
+    # 18 sequences of 30 steps in all, dealt over six tests so that parallel workers share them
+    # (a sequence of many reloads takes long: each validates the file in a child process).
     "short": settings(
-        max_examples=6,
+        max_examples=3,
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=list(HealthCheck),
@@ -556,7 +557,7 @@ PROFILES = {
 @pytest.mark.parametrize(
     "profile",
     [
-        *(pytest.param("short", id=f"short-{i}", marks=pytest.mark.timeout(240)) for i in (1, 2, 3)),
+        *(pytest.param("short", id=f"short-{i}", marks=pytest.mark.timeout(240)) for i in range(1, 7)),
         pytest.param("long", marks=[pytest.mark.slow, pytest.mark.timeout(3600 if LONG else 900)]),
     ],
 )

@@ -178,7 +178,8 @@ def test_wait_returns_in_time_whatever_the_server_does(tmp_path: Path, misbehavi
         return
     assert out.returncode == 69, out.stdout[-2000:]
     assert "dependency.timed_out" in out.stdout
-    assert took_s < 2 + 8  # start-up of the interpreter included; a hang would meet the 60 s limit
+    # Well under the probe's own 30 s, whatever the machine's load (start-up of the interpreter included).
+    assert took_s < 2 + 18
 
 
 def test_wait_refuses_a_url_without_its_scheme(tmp_path: Path) -> None:
