@@ -545,8 +545,9 @@ PROFILES = {
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
     ),
+    # Sized for CI (make test-all) beside the rest of the suite: minutes on two cores.
     "long": settings(
-        max_examples=200 if LONG else 60,
+        max_examples=200 if LONG else 12,
         stateful_step_count=60 if LONG else 40,
         deadline=None,
         suppress_health_check=list(HealthCheck),
