@@ -19,7 +19,7 @@ def test_starting_until_the_line_then_running(run_daemon: Callable[..., Daemon])
     d = run_daemon(
         f"""
 [programs.web]
-command = {json.dumps([PY, "-c", SLOW_BOOT, "1.5"])}
+command = {json.dumps([PY, "-c", SLOW_BOOT, "3"])}
 ready_log = "Application startup complete"
 start_timeout = "30s"
 """
@@ -28,7 +28,7 @@ start_timeout = "30s"
     assert d.unit("web")["state"] == "starting", d.tail()
     d.wait_unit("web", state="running")
     ready = d.wait_event("program.ready", program="web")
-    assert ready["by"] == "ready_log" and ready["after_s"] >= 1.0, ready
+    assert ready["by"] == "ready_log" and ready["after_s"] >= 2.5, ready
 
 
 def test_start_first_hands_over_on_the_new_incarnations_line(run_daemon: Callable[..., Daemon]) -> None:

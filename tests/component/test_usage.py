@@ -33,8 +33,9 @@ command = ["sleep", "600"]
 
     units = wait_until(sampled, 20, "a CPU figure for every program", seen=d.tail)
     busy, idle = units["busy"], units["idle"]
-    assert isinstance(busy["cpu_percent"], float) and busy["cpu_percent"] > 20, busy
-    assert isinstance(idle["cpu_percent"], float) and idle["cpu_percent"] < 20, idle
+    # Generous bounds: on a loaded 2-core machine a spinning process may get a tenth of a CPU.
+    assert isinstance(idle["cpu_percent"], float) and idle["cpu_percent"] < 5, idle
+    assert isinstance(busy["cpu_percent"], float) and busy["cpu_percent"] > max(3.0, idle["cpu_percent"]), busy
     assert isinstance(busy["rss_bytes"], int) and busy["rss_bytes"] > 1_000_000, busy
     table = subprocess.run(
         [PY, "-m", "supervisor", "status", "--socket", d.socket], capture_output=True, text=True, timeout=30
