@@ -195,3 +195,17 @@ def incarnation_of(pid: int, incarnations: set[int]) -> int | None:
             return None
         seen += 1
     return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` in its tree, parents before their children."""
+    found: list[int] = []
+    queue = _children(pid)
+    seen = {pid}
+    while queue:
+        child = queue.pop(0)
+        if child not in seen:
+            seen.add(child)
+            found.append(child)
+            queue.extend(_children(child))
+    return found

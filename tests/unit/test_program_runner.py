@@ -136,7 +136,7 @@ def test_stop_ladder_term_then_quit_then_sigkill_to_the_group(loop) -> None:
     h.clock.advance(3)
     assert h.spawner.signals[-1] == (101, "SIGQUIT", False) and h.spawner.killed == []
     h.clock.advance(1)
-    assert h.spawner.signals[-1] == (101, "SIGABRT", True) and h.spawner.killed == []
+    assert h.spawner.signals[-1] == (101, "SIGABRT", False) and h.spawner.killed == []
     h.clock.advance(2)
     assert h.spawner.killed == [101]
     h.exit(101, sig=signal.SIGKILL)
@@ -213,7 +213,7 @@ def test_a_dump_collects_stderr_until_the_exit_and_names_an_empty_one(loop) -> N
     h.start()
     h.runner.dispatch(Stop())
     h.clock.advance(1)
-    assert h.spawner.signals[-1] == (101, "SIGABRT", True)
+    assert h.spawner.signals[-1] == (101, "SIGABRT", False)
     h.runner.last_words.lines(101, "stderr", ["Fatal Python error: Aborted", '  File "app.py", line 3 in spin'])
     h.runner.last_words.lines(101, "stdout", ["not part of it"])
     with structlog.testing.capture_logs() as logs:
@@ -266,7 +266,7 @@ def test_a_health_failure_sends_sigabrt_before_the_kill(loop) -> None:
     h.runner.dispatch(HealthResult(True))
     h.runner.dispatch(HealthResult(False, "stale"))
     h.clock.advance(5)
-    assert h.spawner.signals[-1] == (101, "SIGABRT", True) and h.spawner.killed == []
+    assert h.spawner.signals[-1] == (101, "SIGABRT", False) and h.spawner.killed == []
     assert h.runner.last_words.dumping[101].reason == "health"
     h.clock.advance(2)
     assert h.spawner.killed == [101]
@@ -288,3 +288,24 @@ def test_programs_get_pythonfaulthandler_and_a_higher_oom_score_adj() -> None:
     assert spec(oom_score_adj=-200).oom_score_adj == -200
     probe = program_spec(plain_table(ProgramTable.model_validate({"command": ["app"]})), {}, argv=["check"])
     assert probe.oom_score_adj is None
+
+
+def test_sigabrt_goes_to_the_children_one_at_a_time_then_to_the_main_process() -> None:
+    """Stacks written at once to one pipe interleave: children get SIGABRT 0.1 s apart, the main process last."""
+    from supervisor.engine.units.lastwords import LastWords
+
+    clock = FakeClock()
+    sent: list[tuple[float, int, int, bool]] = []
+
+    def signal_pid(pid: int, sig: int, group: bool) -> bool:
+        sent.append((round(clock.now() - start, 3), pid, sig, group))
+        return True
+
+    start = clock.now()
+    words = LastWords(clock, signal_pid, lambda pid: None, structlog.get_logger(), lambda lines: None, lambda: False)
+    words.descendants = lambda pid: [201, 202]
+    words.kill(101, "health", stack_dump=True)
+    clock.advance(0.5)
+    aborts = [(t, pid) for t, pid, sig, _ in sent if sig == signal.SIGABRT]
+    assert aborts == [(0.0, 201), (0.1, 202), (0.2, 101)]
+    assert sent[0] == (0.0, 101, signal.SIGCONT, True)  # a stopped tree is continued first

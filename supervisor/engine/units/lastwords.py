@@ -4,10 +4,11 @@
 false``): on SIGABRT, Python's faulthandler writes the traceback of every thread to stderr from
 a C signal handler, so it works in a busy loop, in ``time.sleep`` and in a C call that holds
 the GIL alike. Before the supervisor SIGKILLs a program (a failed health check, a start that
-timed out, any stop ladder that ran out), it sends SIGABRT to the main process and its group
-(a Celery pool process or a web worker that hangs is a child of it) and waits up to
-``DUMP_WAIT_S`` for the main process to exit, and ``SETTLE_S`` more for the children's stacks,
-collecting stderr meanwhile; the lines become one
+timed out, any stop ladder that ran out), it sends SIGABRT to every process of its tree (a
+Celery pool process or a web worker that hangs is a child of the main process), one at a time
+``STAGGER_S`` apart, children first and the main process last, so that their stacks do not
+interleave on the shared pipe. It waits up to ``DUMP_WAIT_S`` for the main process to exit,
+and ``SETTLE_S`` more for the last lines, collecting stderr meanwhile; the lines become one
 ``program.stack_dump`` event, and ``supervisor logs NAME`` shows them. Then the SIGKILL goes to
 the group as before. A program that closed its stderr gives an empty dump, and the event says
 so; the kill goes on either way.
@@ -24,11 +25,13 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from supervisor.host import proctree
 from supervisor.machine.clock import Handle, Scheduler
 from supervisor.machine.events import ExitStatus
 
 DUMP_WAIT_S = 2.0
-SETTLE_S = 0.3  # after the main process exits, for its group's stacks to reach the pipe
+SETTLE_S = 0.3  # after the main process exits, for the last stacks to reach the pipe
+STAGGER_S = 0.1  # between two processes' SIGABRT (less when there are more than ten)
 EMPTY_HINT = "nothing on stderr: it closed its stderr, or it is not a Python program"
 
 
@@ -51,6 +54,7 @@ class LastWords:
         log: Any,
         note: Callable[[list[str]], None],
         oom_killed: Callable[[], bool],
+        descendants: Callable[[int], list[int]] = proctree.descendants,
     ) -> None:
         self.clock = clock
         self.signal_pid = signal_pid
@@ -58,6 +62,7 @@ class LastWords:
         self.log = log
         self.note = note  # adds lines to the program's log buffer (`supervisor logs NAME`)
         self.oom_killed = oom_killed
+        self.descendants = descendants
         self.dumping: dict[int, _Dump] = {}
         self.killing: set[int] = set()  # pids the supervisor SIGKILLs: their SIGKILL is not the OOM killer's
 
@@ -66,12 +71,17 @@ class LastWords:
         if pid in self.dumping:
             return  # a dump is under way: its timer kills
         self.killing.add(pid)
-        # The whole group: a hung Celery pool process or web worker is a child of the main process.
-        if not stack_dump or not self.signal_pid(pid, signal.SIGABRT, True):
+        if not stack_dump or not self.signal_pid(pid, signal.SIGCONT, True):  # a stopped one could not write
             self.kill_tree(pid)
             return
-        self.signal_pid(pid, signal.SIGCONT, True)  # a stopped process could not write its stack
-        timer = self.clock.call_later(DUMP_WAIT_S, self._timed_out, pid)
+        # The whole tree: a hung Celery pool process or web worker is a child of the main process.
+        # One at a time, children first: stacks written at once to the one pipe would interleave.
+        others = self.descendants(pid)
+        gap = min(STAGGER_S, 1.0 / max(1, len(others)))
+        for i, child in enumerate(others):
+            self.clock.call_later(i * gap, self.signal_pid, child, signal.SIGABRT, False)
+        self.clock.call_later(len(others) * gap, self.signal_pid, pid, signal.SIGABRT, False)
+        timer = self.clock.call_later(len(others) * gap + DUMP_WAIT_S, self._timed_out, pid)
         self.dumping[pid] = _Dump(pid, reason, [], timer)
 
     def lines(self, pid: int, stream: str, lines: list[str]) -> None:
