@@ -14,7 +14,7 @@ OURS_VENV ?= .venv-bench
 # DATABASE_URL and REDIS_URL are read from the environment when set. Defaults: the demo uses
 # its own database (webstack_demo, created if missing); the tests create and drop their own.
 
-.PHONY: venv lint-venv test test-all test-fast lint docs docs-ref demo dev bench soak clean
+.PHONY: image image-test venv lint-venv test test-all test-fast lint docs docs-ref demo dev bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,17 @@ bench: venv $(BENCH_VENV)/bin/supervisord $(OURS_VENV)/bin/supervisor
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/logflood.py --supervisord $(BENCH_VENV)/bin
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/instances.py
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/drain.py
+
+# The image, built with podman from a Debian base that mmdebstrap makes here (cached in build/image),
+# and run for real against this machine's Postgres and Redis (docs/image.md). Root, podman and
+# mmdebstrap (apt-get install podman mmdebstrap); image-test skips, saying so, without podman.
+image:
+	scripts/image.sh build
+
+image-test: venv
+	@if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null; then \
+		echo "image-test: SKIPPED: podman and mmdebstrap are not installed (apt-get install podman mmdebstrap)"; \
+	else scripts/image.sh build && $(BIN)/python scripts/image_test.py; fi
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OURS_VENV) .pytest_cache .mypy_cache .ruff_cache site

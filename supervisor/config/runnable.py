@@ -59,6 +59,8 @@ def _unit_problems(key: str, unit: JobConfig | ProgramConfig, environ: Mapping[s
     commands = [(f"{key}.command[0]", unit.command[0])]
     if isinstance(unit, ProgramConfig) and unit.health is not None and unit.health.exec is not None:
         commands.append((f"{key}.health.exec[0]", unit.health.exec[0]))
+    if isinstance(unit, ProgramConfig) and unit.health is not None and unit.health.file and unit.user is None:
+        found += _writable_dir(f"{key}.health.file", unit.health.file, unit.cwd)
     for where, argv0 in commands:
         if "/" in argv0 and not os.path.isabs(argv0) and not cwd_ok:
             continue  # relative to a cwd that is already reported
@@ -101,3 +103,23 @@ def _readable(key: str, path: str | None) -> list[tuple[str, str]]:
     if not os.access(path, os.R_OK):
         return [(key, f"{path} is not readable")]
     return []
+
+
+def _writable_dir(key: str, path: str, cwd: str | None) -> list[tuple[str, str]]:
+    """A health file goes in a directory the program can write (a read-only root with no tmpfs cannot).
+
+    A directory that does not exist yet may be the program's to make: only one that exists and
+    cannot be written is refused. A program with its own ``user`` is not judged by our access.
+    """
+    directory = os.path.dirname(os.path.join(cwd or ".", path)) or "."
+    if os.path.isdir(directory) and not os.access(directory, os.W_OK):
+        why = "a read-only filesystem: mount a tmpfs there" if _read_only(directory) else "no write permission"
+        return [(key, f"{directory} is not writable ({why}): the program cannot write {path}")]
+    return []
+
+
+def _read_only(directory: str) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

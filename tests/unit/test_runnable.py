@@ -130,3 +130,21 @@ def test_migrate_checks_its_jobs_only(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["migrate", "--config", str(path)]) == 78
     err = capsys.readouterr().err
     assert f"{path}: jobs.migrate.cwd: " in err and "programs.web" not in err
+
+
+def test_a_health_file_in_a_directory_that_cannot_be_written_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only root with no writable /tmp: the health file's key and directory are named, not a crash later."""
+    beat = tmp_path / "state"
+    beat.mkdir()
+    text = f'[programs.worker]\ncommand = ["true"]\nhealth = {{ file = "{beat}/hb", max_age = "30s" }}\n'
+    assert found(tmp_path, text) == {}
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(beat) else real(p, mode))
+    problems = found(tmp_path, text)
+    assert list(problems) == ["programs.worker.health.file"]
+    assert f"{beat} is not writable" in problems["programs.worker.health.file"]
+    # A directory that does not exist yet may be the program's to make.
+    later = f'[programs.worker]\ncommand = ["true"]\nhealth = {{ file = "{tmp_path}/later/hb", max_age = "30s" }}\n'
+    assert found(tmp_path, later) == {}
