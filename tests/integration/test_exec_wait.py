@@ -58,14 +58,19 @@ def test_exec_waits_for_the_dependency_then_runs_the_command(tmp_path: Path, dat
         assert proc.stderr is not None
         logged.extend(proc.stderr)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     try:
         wait_until(
             lambda: any('"dependency.not_ready"' in line for line in logged), 20, "a failed probe", lambda: logged
         )
         assert proc.poll() is None, "the command ran before Postgres answered"
         gate.open()
-        out, _ = proc.communicate(timeout=30)
+        # stderr has one reader, the pump: communicate() would read it too, and take lines from it.
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        reader.join(10)
         assert proc.returncode == 0, logged
         assert out == "42\n"  # stdout is the command's alone: the waiting was logged on stderr
         events = [json.loads(line)["event"] for line in logged if line.startswith("{")]
