@@ -23,7 +23,7 @@ from supervisor.config.settings import AlertConfig
 from supervisor.engine.units.base import Context, LineBuffer, run_command
 from supervisor.host.process import SpawnSpec, child_environment
 from supervisor.machine.errors import SpawnError
-from supervisor.stack.webhook import WebhookFailed, post_json
+from supervisor.stack.http1 import HTTPFailed, request_status
 
 ALERT_TIMEOUT_S = 5.0
 MAX_IN_FLIGHT = 16  # beyond this, an alert is dropped (and said so): a storm never piles up children
@@ -181,10 +181,10 @@ class Alerts:
     async def _post(self, url: str, body: bytes) -> str | None:
         """POST the document; return what went wrong, or None."""
         try:
-            code = await asyncio.wait_for(post_json(url, body), ALERT_TIMEOUT_S)
+            code = await asyncio.wait_for(request_status(url, "POST", "stack-supervisor-alert", body), ALERT_TIMEOUT_S)
         except TimeoutError:
             return f"no answer within {ALERT_TIMEOUT_S:g}s"
-        except (OSError, WebhookFailed) as exc:
+        except (OSError, HTTPFailed) as exc:
             return str(exc) or type(exc).__name__
         return None if 200 <= code < 300 else f"HTTP {code}"
 

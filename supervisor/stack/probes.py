@@ -11,16 +11,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 from supervisor.config.settings import parse_address
 from supervisor.host import tls
 from supervisor.machine.events import ExitStatus
 from supervisor.machine.record import Record
-
-if TYPE_CHECKING:
-    import ssl
+from supervisor.stack.http1 import HTTPFailed, request_status
 
 # Postgres SQLSTATEs that mean "not ready yet" rather than "misconfigured".
 NOT_READY_SQLSTATES = {"57P03": "the database system is starting up", "53300": "too many connections"}
@@ -305,51 +302,15 @@ def http(url: str, timeout_s: float) -> Probe:
     """``GET`` the URL over h11; any 2xx is healthy."""
 
     async def check() -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ProbeFailed(f"{url!r} is not an http(s) URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        context = tls.module().create_default_context() if parts.scheme == "https" else None
-        status = await http_get_status(parts.hostname, port, target, context)
+        try:
+            status = await request_status(url, "GET", "supervisor-probe")
+        except HTTPFailed as exc:
+            raise ProbeFailed(str(exc)) from None
         if not 200 <= status < 300:
             raise ProbeFailed(f"HTTP {status}")
         return f"HTTP {status}"
 
     return lambda: _timed(check, timeout_s)
-
-
-async def http_get_status(host: str, port: int, target: str, context: ssl.SSLContext | None = None) -> int:
-    """Send one ``GET`` and return the response's status code."""
-    import h11
-
-    reader, writer = await asyncio.open_connection(host, port, ssl=context)
-    try:
-        conn = h11.Connection(h11.CLIENT)
-        request = h11.Request(
-            method="GET",
-            target=target,
-            headers=[
-                ("Host", host),
-                ("User-Agent", "supervisor-probe"),
-                ("Connection", "close"),
-            ],
-        )
-        writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
-        await writer.drain()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await reader.read(65536))
-                continue
-            if isinstance(event, h11.Response):
-                return int(event.status_code)
-            if isinstance(event, h11.ConnectionClosed):
-                raise ProbeFailed("connection closed before a response")
-    except h11.RemoteProtocolError as exc:
-        raise ProbeFailed(f"not HTTP: {exc}") from None
-    finally:
-        writer.close()
 
 
 def file(path: str, max_age_s: float, not_before: float = 0.0) -> Probe:
