@@ -183,12 +183,16 @@ def _read_until(fd: int, deadline: float) -> bytes | None:
 
 async def load_async(
     path: Path, run_child: Callable[[list[str]], Awaitable[bool]], environ: Mapping[str, str] = os.environ
-) -> Loaded:
+) -> tuple[Loaded, str]:
     """``load`` for a running daemon: ``run_child(argv)`` runs the validating child, True when it exited 0.
 
-    Never from the cache: a reload is the operator asking for the file as it is now, and rare
-    enough to validate afresh.
+    Returns the configuration and where it came from: ``cache`` (a validation of the same bytes,
+    environment and code was kept: a reload back to an earlier file, or of one that ``check``
+    passed) or ``validation``.
     """
+    hit = cached(path, environ)
+    if hit is not None:
+        return hit, "cache"
     key_before = cache_key(path, environ)
     out = _scratch()
     try:
@@ -196,7 +200,7 @@ async def load_async(
     except BaseException:
         os.unlink(out)
         raise
-    return _finish(path, out, ran, environ, key_before)
+    return _finish(path, out, ran, environ, key_before), "validation"
 
 
 def main(argv: list[str]) -> int:

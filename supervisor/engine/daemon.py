@@ -297,7 +297,7 @@ class Daemon(FrontDoor):
         """Validate the file as it is now in a child (as SIGHUP does), then apply it in the main loop's task."""
         async with self._reload_lock:  # one at a time, each against what the one before left
             try:
-                new = await compiled.load_async(self.loaded.path, self._run_validator)
+                new, came_from = await compiled.load_async(self.loaded.path, self._run_validator)
             except ConfigError as exc:
                 problems = [f"{k}: {w}" for k, w in exc.problems]
                 self.log.error(
@@ -308,7 +308,7 @@ class Daemon(FrontDoor):
             async def apply() -> ReloadResult:
                 if self.state in (Phase.STOPPING, Phase.DRAINING):
                     return {"ok": False, "error": f"the supervisor is {self.state}"}
-                return self.apply(new)
+                return apply_reload(self, new, config_from=came_from)
 
             result = await self.call(apply)
             await self._settle(result)

@@ -44,8 +44,13 @@ class ReloadHost(Protocol):
     def _schedule_recompute(self) -> None: ...
 
 
-def apply_reload(d: ReloadHost, new: Loaded, event: str | None = "config.reloaded") -> ReloadResult:
-    """Apply a validated configuration to ``d``: restart what changed, refuse what cannot be; log ``event``."""
+def apply_reload(
+    d: ReloadHost, new: Loaded, event: str | None = "config.reloaded", config_from: str | None = None
+) -> ReloadResult:
+    """Apply a validated configuration to ``d``: restart what changed, refuse what cannot be; log ``event``.
+
+    ``config_from`` says where the configuration came from (``cache`` or ``validation``) in the event.
+    """
     change = diff(d.cfg, new.config)
     # Bind every new listen address before anything changes: one that cannot be bound
     # refuses that program's part of the reload, never the daemon.
@@ -123,8 +128,12 @@ def apply_reload(d: ReloadHost, new: Loaded, event: str | None = "config.reloade
         result["error"] = "; ".join(f"{n}: {why}" for n, why in failed.items())
     if change.note:
         result["note"] = change.note
+    if config_from is not None:
+        result["config_from"] = config_from
     if event is not None:
         (d.log.warning if failed else d.log.info)(event, **result)
+        for warning in new.warnings:
+            d.log.warning("config.warning", detail=warning)
     for hook in d.reload_hooks:
         hook()
     return result

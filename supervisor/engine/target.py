@@ -75,6 +75,7 @@ class ReloadResult(TypedDict):
     failed: NotRequired[dict[str, str]]
     error: NotRequired[str]
     note: NotRequired[str]
+    config_from: NotRequired[str]  # "cache" (a validation with the same inputs was kept) or "validation"
     states: NotRequired[dict[str, str]]  # each changed or added program's state once it settled (or the wait ended)
 
 

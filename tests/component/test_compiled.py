@@ -15,7 +15,7 @@ import pytest
 from supervisor.config import cache, compiled, settings
 from supervisor.machine.errors import ConfigError
 from supervisor.stack import limits
-from tests.conftest import program
+from tests.conftest import program, wait_until
 
 GOOD = """
 [programs.web]
@@ -537,3 +537,33 @@ def test_check_says_when_it_cannot_cache_and_why(tmp_path: Path, env: dict[str, 
     out = check(path, env)
     assert out.returncode == 0, out.stderr
     assert "warning: not cached" in out.stdout and "writable by others" in out.stdout, out.stdout
+
+
+def test_a_reload_back_to_a_validated_file_reads_the_cache_and_a_new_one_validates(run_daemon, tmp_path: Path) -> None:
+    """A reload of bytes validated before (here, at start) takes the cached result; an edit validates afresh."""
+    cache_dir = tmp_path / "cache"
+    d = run_daemon(
+        f"""
+[programs.a]
+command = {program("sleeper")}
+min_uptime = 0
+""",
+        env={"SUPERVISOR_CACHE_DIR": str(cache_dir)},
+    )
+    d.wait_unit("a", state="running")
+    first = d.config.read_text()
+    (entry,) = cache_dir.glob("config-*.pickle")  # the start's own validation
+    loaded = settings.loads(entry.read_bytes())
+    entry.write_bytes(settings.dumps(dataclasses.replace(loaded, warnings=["from the cache"])))
+
+    d.config.write_text(first.replace("min_uptime = 0", "min_uptime = 0\nenvironment = { X = '1' }"))
+    d.signal(signal.SIGHUP)
+    edited = d.wait_event("config.reloaded", changed=["a"])
+    assert edited["config_from"] == "validation"
+    assert not d.events("config.warning", detail="from the cache")
+
+    d.config.write_text(first)
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: len(d.events("config.reloaded", changed=["a"])) == 2, 15, "the second reload", seen=d.tail)
+    assert d.events("config.reloaded")[-1]["config_from"] == "cache"
+    assert d.events("config.warning", detail="from the cache"), d.tail()
