@@ -75,6 +75,7 @@ def test_listen_hand_off_refuses_no_connection_across_20_restarts(run_daemon) ->
 command = {program("http_ok")}
 listen = "127.0.0.1:{port}"
 stop_timeout = "5s"
+min_uptime = "200ms"
 """)
     d.wait_unit("web", state="running")
     url = f"http://127.0.0.1:{port}/"
