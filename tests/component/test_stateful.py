@@ -537,7 +537,7 @@ def _cmdline(pid: int) -> str:
 
 PROFILES = {
     # 18 sequences of 30 steps in all, dealt over six tests so that parallel workers share them
-    # (a sequence of many reloads takes long: each validates the file in a child process).
+    # (a reload of a file not seen before validates it in a child process: a sequence of many takes long).
     "short": settings(
         max_examples=3,
         stateful_step_count=30,
