@@ -31,11 +31,13 @@ $(LINT_STAMP): $(STAMP)
 lint-venv: $(LINT_STAMP)
 
 # The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this one).
-# Most of a test's time is spent waiting on child processes, so there are more workers than cores.
+# Most of a test's time is spent waiting on child processes (a Celery boot, a health check's
+# interval), so there are three workers a core: on 2 cores, 6 workers took 148 s from a clean
+# clone where 4 took 172 s (docs/testing.md).
 # Each worker is handed two tests at a time (--maxschedchunk 2), in the order tests/conftest.py
 # sets (the long ones first), so that no long test holds up a queue of short ones behind it.
 # The 15 slowest are printed at the end.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 PYTEST_RUN := $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist load --maxschedchunk 2 --durations=15
 
 test: venv
