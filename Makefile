@@ -96,6 +96,7 @@ bench: venv $(BENCH_VENV)/bin/supervisord $(OURS_VENV)/bin/supervisor
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/run.py --supervisord $(BENCH_VENV)/bin
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/handover.py --supervisord $(BENCH_VENV)/bin
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/logflood.py --supervisord $(BENCH_VENV)/bin
+	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/pump.py
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/instances.py
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/drain.py
 

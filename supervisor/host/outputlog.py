@@ -23,10 +23,6 @@ _QUOTE = re.compile("[ \t=\r\n\"'\x00-\x1f\x7f-\x9f]")  # console: the line is s
 _json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
-def _console_str(line: str) -> str:
-    return repr(line) if _QUOTE.search(line) else line
-
-
 def _now() -> str:
     # As structlog's TimeStamper(fmt="iso", utc=True) writes it.
     return datetime.datetime.now(tz=datetime.UTC).isoformat().replace("+00:00", "Z")
@@ -47,7 +43,6 @@ class OutputSink:
         self._writer = writer
         self._renderer = renderer
         self._json = json_format
-        self._encode = _json_str if json_format else _console_str
         self._enabled = enabled  # the log level lets info through
         self._templates: dict[tuple[str, str], str] = {}
 
@@ -80,7 +75,14 @@ class OutputSink:
             # the end of one event and the start of the next (without a backslash in the text,
             # an escaped newline cannot be mistaken for an escaped backslash followed by "n").
             body = _json_str(joined).replace("\\n", '"' + post + pre + '"')
+        elif self._json:
+            body = (post + pre).join(map(_json_str, lines))
         else:
-            body = (post + pre).join(map(self._encode, lines))
+            # The console shows a line as repr() when it needs quoting: one C-level search a line
+            # rather than a Python call a line.
+            quoted = [
+                repr(line) if found else line for line, found in zip(lines, map(_QUOTE.search, lines), strict=True)
+            ]
+            body = (post + pre).join(quoted)
         text = pre + body + post
         self._writer.write_block(text.encode(errors="replace"), len(lines))
