@@ -27,13 +27,15 @@ def install(target: str) -> None:
         signal.signal(sig, recorder(target))
 
 
+# The parent's handlers go in before the fork: a test that waits only for the child's pid file
+# may signal the parent at once, and a handler installed after the fork could come too late.
+install(path)
 if len(sys.argv) > 2 and sys.argv[2] == "child" and os.fork() == 0:
-    install(path + ".child")
+    install(path + ".child")  # before the pid file: the child records into its own file from then on
     with open(path + ".child.pid", "w") as f:
         f.write(str(os.getpid()))
     while True:
         signal.pause()
-install(path)
 print(f"recording into {path}", flush=True)
 while True:
     signal.pause()
