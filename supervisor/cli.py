@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -13,6 +14,7 @@ from supervisor.machine.errors import (
     EXIT_CONFIG,
     EXIT_GAVE_UP,
     EXIT_OK,
+    EXIT_SIGPIPE,
     EXIT_UNREACHABLE,
     ConfigError,
 )
@@ -177,7 +179,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        # The reader left (`logs -f | head`): end quietly, with the status of a command that
+        # SIGPIPE ended, and keep Python's exit-time flush from failing on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe (or socket) whose reader has gone away."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def _status(client: Any, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ EXIT_GAVE_UP = 1  # a program exhausted its restart budget
 EXIT_UNREACHABLE = 3  # the daemon cannot be reached
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a dependency or job gave up
 EXIT_CONFIG = 78  # EX_CONFIG: invalid configuration
+EXIT_SIGPIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`logs -f | head`)
 
 
 class SupervisorError(Exception):

@@ -200,3 +200,25 @@ def test_the_table_spares_the_daemon_its_rss_pass_and_json_does_not(fake: FakeSe
         b"GET /v1/status?rss=0 HTTP/1.1",
         b"GET /v1/status HTTP/1.1",
     ]
+
+
+@pytest.mark.parametrize("argv", [["logs", "-f"], ["status", "--watch", "--interval", "0.1"]], ids=["logs-f", "watch"])
+def test_a_reader_that_leaves_ends_the_command_quietly(run_daemon, argv: list[str]) -> None:
+    """`logs -f | head -1`, `status --watch | head -1`: exit 141 as SIGPIPE would end it, and no traceback."""
+    talk = "import time\nwhile True:\n    print('x' * 200, flush=True)\n    time.sleep(0.005)\n"
+    d = run_daemon(f"[programs.talker]\ncommand = {json.dumps([PY, '-c', talk])}\nmin_uptime = 0\n")
+    d.wait_unit("talker", state="running")
+    proc = subprocess.Popen(
+        [PY, "-m", "supervisor", *argv, "--socket", d.socket],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline(), "the command printed nothing"
+    proc.stdout.close()  # the reader goes away, as `head -1` does
+    try:
+        code = proc.wait(30)
+    finally:
+        proc.kill()
+    stderr = proc.stderr.read().decode()
+    assert (code, stderr) == (141, ""), stderr
