@@ -299,10 +299,9 @@ class Daemon(FrontDoor):
             try:
                 new, came_from = await compiled.load_async(self.loaded.path, self._run_validator)
             except ConfigError as exc:
-                problems = [f"{k}: {w}" for k, w in exc.problems]
-                self.log.error(
-                    "config.reload_refused", problems=problems, next="the running configuration stays as it was"
-                )
+                problems = [f"{k or '(top level)'}: {w}" for k, w in exc.problems]
+                kept = "the running configuration stays as it was"
+                self.log.error("config.reload_refused", config=exc.path, problems=problems, next=kept)
                 return {"ok": False, "error": exc.render()}
 
             async def apply() -> ReloadResult:

@@ -340,8 +340,16 @@ def test_invalid_reload_changes_nothing(run_daemon) -> None:
     d.signal(signal.SIGHUP)
     refused = d.wait_event("config.reload_refused")
     assert any("programs.gamma.command" in p for p in refused["problems"])
+    assert refused["config"] == str(d.config)  # SIGHUP has no client to print it: the log names the file
     out = cli("reload", "--socket", d.socket)
     assert out.returncode == 1 and "programs.gamma.command" in out.stdout
+    assert {n: d.unit(n)["pid"] for n in ("alpha", "beta")} == pids
+    before = len(d.events("config.reload_refused"))
+    d.config.write_text("[programs\n")  # not TOML: no key to name
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: len(d.events("config.reload_refused")) > before, 15, "the refusal", seen=d.tail)
+    (problem,) = d.events("config.reload_refused")[-1]["problems"]
+    assert problem.startswith("(top level): not valid TOML"), problem
     assert {n: d.unit(n)["pid"] for n in ("alpha", "beta")} == pids
     assert [u["name"] for u in d.status()["units"]] == ["alpha", "beta"]
 
