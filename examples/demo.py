@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,6 +61,19 @@ def taken(sock: str, addresses: list[str]) -> str | None:
     return f"{' and '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use" if busy else None
 
 
+# What another shell needs to act on this demo as the daemon sees it: `exec` and `check` read
+# the configuration with their own environment, not the daemon's.
+SHARED = ("DATABASE_URL", "REDIS_URL", "STATE_DIR", "SUPERVISOR_SOCKET", "PORT", "SUPERVISOR_HTTP")
+
+
+def exports(env: Mapping[str, str], bindir: Path) -> str:
+    """The `export` line for another shell: this virtualenv's commands, the file, the demo's variables."""
+    values = {"SUPERVISOR_CONFIG": str(ROOT / "conf" / "supervisor.toml")}
+    values.update({name: env[name] for name in SHARED if env.get(name)})
+    assigned = " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+    return f'export PATH={shlex.quote(str(bindir))}:"$PATH" {assigned}'
+
+
 def main() -> None:
     """Refuse early, or prepare, explain, and hand over to the supervisor."""
     env = os.environ
@@ -82,18 +97,16 @@ def main() -> None:
     Path(env["STATE_DIR"]).mkdir(parents=True, exist_ok=True)
     ensure_database(env["DATABASE_URL"])
     bindir = Path(sys.executable).parent
-    reach = (
-        f"  supervisor status                      # finds {sock} from any directory"
-        if not env.get("SUPERVISOR_SOCKET")
-        else f"  export SUPERVISOR_SOCKET={sock}\n  supervisor status"
-    )
     print(
         f"""
 The example stack starts below: Postgres and Redis readiness, then `alembic upgrade head` under an
 advisory lock, then uvicorn (behind the supervisor's socket on :{port}), the Celery worker and beat.
-In another terminal (put {bindir} on your PATH first, or call {bindir}/supervisor):
+In another terminal, first take the demo's environment (`exec` and `check` read the file with
+your shell's, not the daemon's):
 
-{reach}
+  {exports(env, bindir)}
+
+  supervisor status                      # finds the demo's socket from any directory
   supervisor status --watch              # redrawn every second, changes marked
   supervisor timeline                    # how the start-up went, and what held it up
   supervisor logs -f                     # every program and job, merged
@@ -104,6 +117,7 @@ In another terminal (put {bindir} on your PATH first, or call {bindir}/superviso
   supervisor restart web                 # a new uvicorn on the same socket: no refused connection
   supervisor logs beat -n 20 -f          # what beat printed, then follows
   supervisor signal worker HUP           # Celery's warm restart of its pool
+  supervisor exec --like web -- alembic current   # a one-off in web's environment: the demo's database
   curl {http}/readyz ; curl {http}/metrics
 
 Ctrl-C stops the programs in reverse order and the supervisor exits 0; make, which the same

@@ -78,3 +78,20 @@ def test_a_port_in_use_is_refused_before_the_banner(tmp_path: Path) -> None:
     assert out.returncode == 69, out.stdout + out.stderr
     assert out.stdout == ""
     assert f"127.0.0.1:{port} is in use" in out.stderr
+
+
+def test_the_banners_export_line_gives_another_shell_the_demos_database(tmp_path: Path) -> None:
+    """From any directory, after the banner's `export`, exec sees the demo's DATABASE_URL and finds the file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_script", ROOT / "examples" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    url = "postgresql://postgres@127.0.0.1:5432/webstack demo's"  # quoting is the line's business
+    line = module.exports({"DATABASE_URL": url, "STATE_DIR": str(tmp_path)}, Path(sys.executable).parent)
+    script = f"{line}\nexec supervisor exec --no-wait --like web -- printenv DATABASE_URL STATE_DIR"
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STATE_DIR", "SUPERVISOR_CONFIG")}
+    out = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [url, str(tmp_path)]
