@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from supervisor.machine.status import TimelineEntry
 
@@ -21,6 +21,7 @@ class Row(TimelineEntry):
     depends_on: list[str]
     after: list[str]  # programs whose start it waited for (ordering only)
     running_s: float | None  # a program's start ended well (running), healthy or not yet
+    standby_s: NotRequired[float | None]  # a singleton first stood by (another daemon may run it)
     pending: bool  # start-up still waits for it
     critical: bool
 
@@ -42,6 +43,7 @@ class Instants:
     started_s: float | None = None
     ready_s: float | None = None
     running_s: float | None = None  # programs: its start ended well (``after`` waits for this)
+    standby_s: float | None = None  # singletons: first in standby (dependants go; no process here yet)
 
     def as_dict(self) -> TimelineEntry:
         """Return the ``timeline`` entry of the status document."""
@@ -67,6 +69,10 @@ class Timeline:
     def running_s(self, name: str) -> float | None:
         """When a program's start first ended well: ``after`` lets its followers go then."""
         return self.units.get(name, Instants()).running_s
+
+    def standby_s(self, name: str) -> float | None:
+        """When a singleton first stood by: its dependants went, though it had no process here."""
+        return self.units.get(name, Instants()).standby_s
 
 
 def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -132,6 +138,7 @@ def document(timeline: Timeline, units: list[tuple[str, str, list[str], list[str
             "after": list(after),
             **timeline.of(name),
             "running_s": timeline.running_s(name),
+            "standby_s": timeline.standby_s(name),
             "pending": pending,
             "critical": False,
         }
@@ -148,12 +155,20 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
+def _ready(row: Mapping[str, Any]) -> str:
+    # A singleton another daemon runs is not ready here, yet nothing waits for it.
+    if row.get("ready_s") is None and row.get("standby_s") is not None:
+        return "standby"
+    return _seconds(row.get("ready_s"))
+
+
 def render(doc: dict[str, Any], width: int = 100, fancy: bool = False) -> str:
     """Render the timeline as a table with a bar per unit on a shared time axis.
 
     The bar is blank while the unit waits on its dependencies, ``-`` from eligible to started,
     and ``=`` from started to ready (``░`` and ``█``, in colour, on a terminal). ``*`` marks
-    the critical chain.
+    the critical chain. A singleton that stands by (another daemon runs it) reads ``standby``
+    as READY until it gets the lock and is ready here.
     """
     rows = doc.get("units", [])
     header = ("", "NAME", "KIND", "ELIGIBLE", "STARTED", "READY")
@@ -164,7 +179,7 @@ def render(doc: dict[str, Any], width: int = 100, fancy: bool = False) -> str:
             r["kind"],
             _seconds(r.get("eligible_s")),
             _seconds(r.get("started_s")),
-            _seconds(r.get("ready_s")),
+            _ready(r),
         )
         for r in rows
     ]

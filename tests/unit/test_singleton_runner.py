@@ -6,9 +6,11 @@ import asyncio
 import signal
 from typing import Any
 
+from supervisor.engine.units import instants
 from supervisor.host.process import Child, SpawnSpec
 from supervisor.machine.events import LockAcquired, LockLost, Stop
 from supervisor.machine.model import State
+from supervisor.machine.timeline import Timeline, document, render
 from supervisor.stack.singleton import singleton_key
 from tests.unit.test_program_runner import Harness, loop  # noqa: F401 - the fixture
 
@@ -100,3 +102,35 @@ def test_status_says_why_a_program_stands_by() -> None:
     document = doc(units=[beat])
     line = next(row for row in render_table(document).splitlines() if row.startswith("beat"))
     assert line.endswith("singleton: another daemon holds its lock") and problems(document) == []
+
+
+def _observe(h: Harness, timeline: Timeline, at_s: float) -> None:
+    instants.observe(timeline, [h.runner], lambda deps: True, at_s)
+
+
+def test_a_singleton_that_gets_the_lock_at_once_is_ready_no_earlier_than_started(loop) -> None:
+    """Standby for a moment, then the lock: the timeline's ready instant is when it runs, not the standby."""
+    h, _, _ = singleton(loop)
+    timeline = Timeline()
+    h.start()
+    _observe(h, timeline, 0.48)  # standby: the lock is sought
+    h.runner.dispatch(LockAcquired())
+    _observe(h, timeline, 0.84)  # spawned and, min_uptime = 0, running
+    entry = timeline.of("app")
+    assert entry == {"eligible_s": 0.48, "started_s": 0.84, "ready_s": 0.84}
+
+
+def test_a_standby_that_gets_the_lock_later_is_ready_when_it_runs_here(loop) -> None:
+    """Standby for 30 s (another daemon held the lock), then the lock: started, then ready, both at 30 s."""
+    h, _, _ = singleton(loop)
+    timeline = Timeline()
+    h.start()
+    _observe(h, timeline, 0.5)
+    doc = document(timeline, [("app", "program", [], [], h.runner.startup_pending())], 1.0)
+    row = doc["units"][0]
+    assert (row["started_s"], row["ready_s"], row.get("standby_s")) == (None, None, 0.5)
+    assert "standby" in render(dict(doc)).splitlines()[1]  # READY reads standby, not a time
+    h.runner.dispatch(LockAcquired())
+    _observe(h, timeline, 30.0)
+    row = document(timeline, [("app", "program", [], [], False)], 31.0)["units"][0]
+    assert (row["started_s"], row["ready_s"], row.get("standby_s")) == (30.0, 30.0, 0.5)

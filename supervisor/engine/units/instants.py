@@ -24,7 +24,10 @@ def observe(
     A dependency is eligible and started as soon as it is probed, and ready once it lets its
     dependants start. A job is eligible when its ``depends_on`` are done, started when its
     command first runs, and ready once it is over. A program is eligible when its ``depends_on``
-    allow it, started when it first has a process, and ready once dependants may start.
+    allow it, started when it first has a process, and ready once it runs here and dependants may
+    start. A singleton in ``standby`` lets dependants start too, but it has no process here: its
+    first standby is kept apart (``standby_s``), so that ready never comes before started, also
+    when it gets the lock later.
     """
     for unit in units:
         name = unit.name
@@ -47,5 +50,7 @@ def observe(
                 timeline.mark(name, "started_s", at_s)
             if unit.model.state is State.RUNNING:
                 timeline.mark(name, "running_s", at_s)
-            if unit.lets_dependants_start():
+            if unit.model.state is State.STANDBY:
+                timeline.mark(name, "standby_s", at_s)
+            elif unit.lets_dependants_start():
                 timeline.mark(name, "ready_s", at_s)
