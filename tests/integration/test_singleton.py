@@ -193,3 +193,33 @@ def test_a_partitioned_holder_fences_before_the_server_frees_its_lock(
         assert overlaps(record) == []
     finally:
         lost.close()
+
+
+def timeline_row(d: Daemon, name: str) -> dict[str, Any]:
+    """One unit's row of the daemon's ``GET /v1/timeline``."""
+    code, doc = d.client.request("GET", "/v1/timeline")
+    assert code == 200, doc
+    return next(row for row in doc["units"] if row["name"] == name)
+
+
+def test_the_timeline_has_a_singleton_ready_only_once_it_started_here(
+    run_daemon: Callable[..., Daemon], database: str, tmp_path: Path
+) -> None:
+    """The holder's beat is ready no earlier than it started; a standby reads ready null until it gets the lock."""
+    record = tmp_path / "runs.txt"
+    first = run_daemon(config(database, record))
+    first.wait_ready()
+    first.wait_unit("beat", state="running")
+    held = timeline_row(first, "beat")
+    assert held["started_s"] is not None and held["started_s"] <= held["ready_s"], held
+    assert first.unit("beat")["timeline"]["started_s"] <= first.unit("beat")["timeline"]["ready_s"]
+    second = run_daemon(config(database, record))
+    second.wait_ready()
+    second.wait_unit("beat", state="standby")
+    waiting = timeline_row(second, "beat")
+    assert (waiting["started_s"], waiting["ready_s"]) == (None, None) and waiting["standby_s"] is not None, waiting
+    first.proc.kill()
+    first.proc.wait()
+    second.wait_unit("beat", timeout=10, state="running")
+    took_over = timeline_row(second, "beat")
+    assert waiting["standby_s"] < took_over["started_s"] <= took_over["ready_s"], took_over
