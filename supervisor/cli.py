@@ -227,10 +227,28 @@ def _status(client: Any, args: argparse.Namespace) -> int:
     return EXIT_OK if not issues else EXIT_GAVE_UP
 
 
+# After this long without an answer, say what is being waited for: a stop ladder can take minutes.
+PATIENCE_S = 2.0
+
+
 def _act(client: Any, verb: str, names: list[str]) -> int:
+    import threading
+
     worst = EXIT_OK
     for name in dict.fromkeys(names):  # each program once, in the order given
-        code, doc = client.request("POST", f"/v1/programs/{name}/{verb}")
+        why = "its stop ladder (stop_timeout) first" if verb != "start" else "it to start (min_uptime, its check)"
+        notice = threading.Timer(
+            PATIENCE_S,
+            print,
+            (f"{name}: {verb} under way, waiting for {why}; Ctrl-C here leaves it to the daemon",),
+            {"file": sys.stderr, "flush": True},
+        )
+        notice.daemon = True
+        notice.start()
+        try:
+            code, doc = client.request("POST", f"/v1/programs/{name}/{verb}")
+        finally:
+            notice.cancel()
         if code != 200:
             print(f"{name}: {doc.get('error', code)}", file=sys.stderr)
             worst = EXIT_GAVE_UP

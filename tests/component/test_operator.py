@@ -347,3 +347,41 @@ def test_completion_names_come_from_the_configuration(tmp_path: Path) -> None:
     config.write_text(LOGS)
     assert cli("_names", "--programs", "--config", str(config)).stdout.split() == ["a", "longername"]
     assert cli("_names", "--config", str(tmp_path / "nope.toml")).stdout == ""
+
+
+def test_a_restart_that_waits_out_a_stop_ladder_says_so_and_ctrl_c_leaves_it_to_the_daemon(run_daemon) -> None:
+    """After 2 s without an answer the command says what it waits for; leaving early does not undo the restart."""
+    d = run_daemon(f"""
+[programs.stubborn]
+command = {program("ignores_sigterm")}
+stop_timeout = "4s"
+stack_dump = false
+min_uptime = 0
+""")
+    first = d.wait_unit("stubborn", state="running")["pid"]
+    d.wait_event("program.output", program="stubborn", line="ignoring SIGTERM")
+    out = cli("restart", "stubborn", "--socket", d.socket)
+    assert out.returncode == 0, out.stderr
+    assert "stubborn: restart under way, waiting for its stop ladder (stop_timeout) first" in out.stderr
+    second = d.unit("stubborn")["pid"]
+    assert out.stdout.strip() == f"stubborn: running pid {second}" and second != first
+    wait_until(
+        lambda: len(d.events("program.output", program="stubborn", line="ignoring SIGTERM")) == 2,
+        10,
+        "the new incarnation to ignore SIGTERM",
+    )
+
+    # Ctrl-C of the command (SIGINT) while the daemon waits out the ladder: the restart goes on.
+    proc = subprocess.Popen(
+        [PY, "-m", "supervisor", "restart", "stubborn", "--socket", d.socket],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(lambda: d.events("program.stopping", program="stubborn", pid=second), 10, "the stop to begin")
+    proc.send_signal(signal.SIGINT)
+    proc.wait(10)
+    third = wait_until(
+        lambda: (pid := d.unit("stubborn")["pid"]) not in (None, second) and pid, 20, "a new incarnation", seen=d.tail
+    )
+    assert third != first
