@@ -79,6 +79,10 @@ class ProgramEntry(TypedDict):
     uptime_s: float | None
     restarts: int
     health: str | None
+    # NotRequired: a daemon before 0.3 does not send these. Failed checks in a row (0 without a
+    # process), and the check's failure_threshold (null without a check).
+    health_failures: NotRequired[int]
+    health_failure_threshold: NotRequired[int | None]
     last_exit: LastExit | None
     rss_bytes: int | None
     cpu_percent: float | None
@@ -188,6 +192,17 @@ def _reason(unit: UnitEntry) -> str:
     return ""
 
 
+def _health(u: ProgramEntry) -> str:
+    """HEALTH: ``-`` without a check or a process; ``failing N/T`` once a check fails, before ``unhealthy``."""
+    health = u.get("health")
+    if not health or u.get("pid") is None:
+        return "-"  # a program that does not run here has no health, whatever its check said last
+    failures, threshold = u.get("health_failures") or 0, u.get("health_failure_threshold")
+    if failures and health != "unhealthy":
+        return f"failing {failures}/{threshold}" if threshold else f"failing {failures}"
+    return health
+
+
 HEADER = ("NAME", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "CPU", "MEM", "LAST EXIT", "NOTE")
 
 
@@ -219,7 +234,7 @@ def _row(u: UnitEntry) -> tuple[str, ...]:
             str(u.get("pid") or "-"),
             format_duration(u.get("uptime_s")),
             str(u.get("restarts", 0)),
-            u.get("health") or "-",
+            _health(u),
             format_cpu(u.get("cpu_percent")),
             format_bytes(u.get("rss_bytes")),
             _exit(u.get("last_exit")),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import alive, free_port, program, wait_until
+from tests.conftest import PY, alive, free_port, program, wait_until
 
 
 def test_sigstopped_http_child_is_restarted_with_reason_health(run_daemon) -> None:
@@ -29,6 +30,47 @@ health = {{ http = "http://127.0.0.1:{port}/", interval = "300ms", timeout = "30
     assert second["pid"] != first["pid"]
     assert second["last_exit"]["reason"] == "health"
     assert not alive(first["pid"])
+
+
+def test_status_shows_a_failing_check_before_its_threshold_and_no_health_when_stopped(
+    run_daemon, tmp_path: Path
+) -> None:
+    """A check that fails below failure_threshold reads failing N/T (JSON: health_failures); stopped reads -."""
+    flag = tmp_path / "up"
+    flag.touch()
+    d = run_daemon(f"""
+[programs.worker]
+command = ["sleep", "100"]
+health = {{ exec = ["test", "-e", "{flag}"], interval = "200ms", failure_threshold = 1000 }}
+""")
+    d.wait_unit("worker", health="healthy")
+
+    def table_health() -> str:
+        out = subprocess.run(
+            [PY, "-m", "supervisor", "status", "--socket", d.socket], capture_output=True, text=True, timeout=60
+        )
+        row = next(line for line in out.stdout.splitlines() if line.startswith("worker"))
+        return " ".join(row.split()[6:8])
+
+    assert table_health().startswith("healthy")
+    flag.unlink()
+    failing = wait_until(
+        lambda: (u := d.unit("worker")).get("health_failures", 0) >= 1 and u,
+        10,
+        "a failed check counted",
+        seen=lambda: d.unit("worker"),
+    )
+    assert failing["health"] == "healthy" and failing["health_failure_threshold"] == 1000  # health keeps its meaning
+    assert table_health().startswith("failing ") and table_health().endswith("/1000")
+    flag.touch()
+    wait_until(lambda: d.unit("worker")["health_failures"] == 0, 10, "a passing check", seen=lambda: d.unit("worker"))
+    stop = subprocess.run(
+        [PY, "-m", "supervisor", "stop", "worker", "--socket", d.socket], capture_output=True, timeout=60
+    )
+    assert stop.returncode == 0, stop
+    stopped = d.wait_unit("worker", state="stopped")
+    assert stopped["health"] == "unknown"  # the JSON as before
+    assert table_health().startswith("- ")
 
 
 def test_exec_tcp_and_file_checks(run_daemon, tmp_path: Path) -> None:

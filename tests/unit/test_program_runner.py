@@ -309,3 +309,30 @@ def test_sigabrt_goes_to_the_children_one_at_a_time_then_to_the_main_process() -
     aborts = [(t, pid) for t, pid, sig, _ in sent if sig == signal.SIGABRT]
     assert aborts == [(0.0, 201), (0.1, 202), (0.2, 101)]
     assert sent[0] == (0.0, 101, signal.SIGCONT, True)  # a stopped tree is continued first
+
+
+def test_status_counts_failed_checks_before_the_threshold_and_shows_them(loop) -> None:
+    """One failed check of two: health stays healthy, health_failures says 1 of 2, HEALTH reads failing 1/2."""
+    from supervisor.machine.events import HealthResult, Stop
+    from supervisor.machine.status import table_rows
+
+    health = {"file": "/nonexistent", "max_age": "10s", "failure_threshold": 2}
+    h = Harness(loop, health=health, stop_timeout="5s", stack_dump=False)
+    h.start()
+    h.runner.dispatch(HealthResult(True))
+    entry = h.runner.status()
+    assert (entry["health"], entry.get("health_failures"), entry.get("health_failure_threshold")) == ("healthy", 0, 2)
+    h.runner.dispatch(HealthResult(False, "stale"))
+    entry = h.runner.status()
+    assert (entry["health"], entry.get("health_failures")) == ("healthy", 1)
+    doc: Any = {"supervisor": {}, "units": [entry]}
+    assert table_rows(doc)[1][6] == "failing 1/2"
+    h.runner.dispatch(HealthResult(True))
+    entry = h.runner.status()
+    assert entry.get("health_failures") == 0 and table_rows({**doc, "units": [entry]})[1][6] == "healthy"
+    h.runner.dispatch(Stop())
+    h.exit(101, code=0)
+    stopped = h.runner.status()
+    assert stopped["state"] == "stopped" and stopped["health"] == "unknown"  # the JSON as before
+    assert table_rows({**doc, "units": [stopped]})[1][6] == "-"  # a program that does not run has no health
+    h.runner.close()

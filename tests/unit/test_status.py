@@ -81,3 +81,19 @@ def test_cpu_and_mem_columns_show_the_sample_or_a_dash() -> None:
     assert web[7:9] == ["12.3%", "45.3M"]
     postgres = next(line for line in lines if line.startswith("postgres")).split()
     assert postgres[7:9] == ["-", "-"]
+
+
+def test_health_reads_failing_before_the_threshold_and_a_dash_without_a_process() -> None:
+    """HEALTH: failing N/T while checks fail below the threshold; unhealthy at it; - when nothing runs."""
+    web = doc()["units"][2]
+
+    def cell(**fields: Any) -> str:
+        row = next(line for line in render_table(doc(units=[{**web, **fields}])).splitlines() if line.startswith("web"))
+        return row.split()[6]
+
+    assert cell(health_failures=1, health_failure_threshold=2) == "failing"
+    assert "failing 1/2" in render_table(doc(units=[{**web, "health_failures": 1, "health_failure_threshold": 2}]))
+    assert cell(health="unhealthy", health_failures=2, health_failure_threshold=2) == "unhealthy"
+    assert cell(health_failures=0, health_failure_threshold=2) == "healthy"
+    assert cell(state="stopped", pid=None, health="unknown") == "-"
+    assert problems(doc(units=[{**web, "health_failures": 1, "health_failure_threshold": 2}])) == []

@@ -384,7 +384,7 @@ class ProgramRunner:
 
     def status(self, rss: dict[int, int] | None = None) -> ProgramEntry:
         """Return this unit's entry of the status document (``rss``: session sizes, if known)."""
-        extras = Extras(self.cfg.autostart, self.notify_status, self.waiting_for, self.usage)
+        extras = Extras(self.cfg.autostart, self.notify_status, self.waiting_for, self.usage, self.policy)
         return program_entry(self.name, self.model, extras, self.ctx.clock.now(), rss)
 
     # ---- operator signals (``supervisor signal``) ---------------------------------------

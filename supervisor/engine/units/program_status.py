@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from supervisor.host.process import tree_rss
 from supervisor.machine.events import signal_name
-from supervisor.machine.model import Model, State
+from supervisor.machine.model import Model, RestartPolicy, State
 from supervisor.machine.status import Handover, LastExit, ProgramEntry
 
 
@@ -27,6 +27,7 @@ class Extras:
     notify_status: str | None
     waiting_for: list[str]
     usage: Usage | None = None
+    policy: RestartPolicy | None = None  # its health check's failure_threshold, where it has one
 
 
 def program_entry(name: str, m: Model, extras: Extras, now: float, rss: dict[int, int] | None) -> ProgramEntry:
@@ -47,6 +48,8 @@ def program_entry(name: str, m: Model, extras: Extras, now: float, rss: dict[int
         # Fresh when asked for (``rss``, or None: read now), else the last sample's.
         fresh = tree_rss(m.pid) if rss is None else rss.get(m.pid)
         rss_bytes = fresh if fresh is not None else (usage.rss_bytes if usage is not None else None)
+    policy = extras.policy
+    threshold = policy.health_failure_threshold if policy is not None and policy.has_health else None
     if m.handover_reason is not None:
         handover = {"pid": m.next_pid, "reason": m.handover_reason.value}
     return {
@@ -57,6 +60,10 @@ def program_entry(name: str, m: Model, extras: Extras, now: float, rss: dict[int
         "uptime_s": round(now - m.started_at, 3) if running and m.started_at is not None else None,
         "restarts": m.restarts,
         "health": m.health,
+        # Failed checks in a row of the process that runs now: ``health`` says healthy until
+        # failure_threshold of them, this says a check fails already.
+        "health_failures": m.health_failures if m.pid is not None else 0,
+        "health_failure_threshold": threshold,
         "last_exit": last_exit,
         "rss_bytes": rss_bytes,
         "cpu_percent": usage.cpu_percent if usage is not None else None,
