@@ -12,7 +12,9 @@ def scale(client: Any, name: str, count: int) -> int:
     """Ask the daemon for ``count`` instances of ``name``; print what started and stopped; 1 when refused."""
     code, doc = client.request("POST", f"/v1/programs/{name}/scale", {"instances": count})
     if code != 200:
-        print(f"supervisor: {name}: {doc.get('error', code) if isinstance(doc, dict) else code}", file=sys.stderr)
+        error = doc.get("error") if isinstance(doc, dict) else None
+        # The daemon's reasons name the program already ("web has no instances: ...").
+        print(f"supervisor: {error}" if error else f"supervisor: {name}: HTTP {code}", file=sys.stderr)
         return EXIT_GAVE_UP
     what = [f"started {', '.join(doc['added'])}"] if doc["added"] else []
     what += [f"stopped {', '.join(doc['removed'])}"] if doc["removed"] else []

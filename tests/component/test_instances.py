@@ -151,7 +151,7 @@ def test_scale_up_and_down_leaves_the_other_instances_alone(run_daemon) -> None:
 
 
 def test_bad_scales_are_refused_with_a_4xx_and_exit_1_and_change_nothing(run_daemon) -> None:
-    """scale to -1 or 0, or of an unknown program or one without instances: 4xx, exit 1, a clear message."""
+    """scale to -1 or 0, or of an unknown program or one without instances: 4xx, exit 1, the reason said once."""
     d = run_daemon(SLEEPERS)
     d.wait_ready()
     before = pids(d, "web")
@@ -166,6 +166,7 @@ def test_bad_scales_are_refused_with_a_4xx_and_exit_1_and_change_nothing(run_dae
         assert code == status and words in doc["error"], doc
         out = cli(d, "scale", name, count)
         assert out.returncode == 1 and words in out.stderr, out
+        assert out.stderr == f"supervisor: {doc['error']}\n", out  # the reason names the program once
     assert pids(d, "web") == before
 
 
