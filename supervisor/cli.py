@@ -17,6 +17,7 @@ from supervisor.machine.errors import (
     EXIT_SIGPIPE,
     EXIT_UNREACHABLE,
     ConfigError,
+    ConfigNotFound,
 )
 
 
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path, origin = find_socket(args.socket, args.config)
     except BadConfig as exc:
-        print(f"supervisor: invalid configuration: {exc}", file=sys.stderr)
+        print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     client = Client(path, origin=origin, keep=command == "wait" or (command == "status" and args.watch))
     try:
@@ -273,7 +274,8 @@ def _daemon_side(args: argparse.Namespace) -> int:
     sizes = limits.export(os.environ)
     from supervisor.config.settings import find_path
 
-    path = find_path(args.config or getattr(args, "file", None))
+    named = args.config or getattr(args, "file", None)
+    path = find_path(named)
     early: Any = None
     if args.command == "run":
         from supervisor.config import compiled
@@ -309,6 +311,11 @@ def _daemon_side(args: argparse.Namespace) -> int:
             found = [(key, what) for key, what in found if key.startswith("jobs.")]
         if found:
             raise ConfigError(str(path), found)
+    except ConfigNotFound as exc:
+        from supervisor.config.settings import path_origin
+
+        print(f"supervisor: {exc.render(path_origin(named))}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_CONFIG

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from supervisor.config.settings import Config
-from supervisor.machine.errors import EXIT_CONFIG, EXIT_OK, ConfigError
+from supervisor.machine.errors import EXIT_CONFIG, EXIT_OK, ConfigError, ConfigNotFound
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 127  # as a shell says "command not found"
@@ -55,10 +55,13 @@ def run(config_path: str | None, like: str | None, wait: bool, argv: list[str]) 
 
     limits.export(os.environ)  # ${SUPERVISOR_CPUS} and the like, as `run` sets them
     from supervisor.config.loader import load
-    from supervisor.config.settings import find_path
+    from supervisor.config.settings import find_path, path_origin
 
     try:
         loaded = load(find_path(config_path))
+    except ConfigNotFound as exc:
+        print(f"supervisor: {exc.render(path_origin(config_path))}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_CONFIG

@@ -22,7 +22,7 @@ class Unreachable(Exception):
 
 
 class BadConfig(Exception):
-    """The configuration file the socket should come from cannot be read (exit 78)."""
+    """The configuration file the socket should come from is missing or cannot be read (exit 78)."""
 
 
 def find_socket(explicit: str | None, config: str | None) -> tuple[str, str]:
@@ -51,21 +51,22 @@ def find_socket(explicit: str | None, config: str | None) -> tuple[str, str]:
     except FileNotFoundError:
         if origin == "the default configuration":
             return default_socket(), "the built-in default (no conf/supervisor.toml here)"
-        raise BadConfig(f"{path} (from {origin}): file not found") from None
+        where = os.path.join(os.getcwd(), path)  # a relative name is read from the working directory
+        raise BadConfig(f"no configuration file at {where} (from {origin})") from None
     except OSError as exc:
-        raise BadConfig(f"{path} (from {origin}): cannot read: {exc.strerror}") from None
+        raise BadConfig(f"invalid configuration: {path} (from {origin}): cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise BadConfig(f"{path} (from {origin}): not valid TOML: {exc}") from None
+        raise BadConfig(f"invalid configuration: {path} (from {origin}): not valid TOML: {exc}") from None
     table = raw.get("supervisor", {})
     value = table.get("socket") if isinstance(table, dict) else None
     if value is None:
         return default_socket(), f"the built-in default ({path} names no socket)"
     if not isinstance(value, str):
-        raise BadConfig(f"{path}: supervisor.socket: a path is a string (got {value!r})")
+        raise BadConfig(f"invalid configuration: {path}: supervisor.socket: a path is a string (got {value!r})")
     problems: list[tuple[str, str]] = []
     value = os.path.expanduser(interpolate(value, os.environ, "supervisor.socket", problems))
     if problems:
-        raise BadConfig("; ".join(f"{path}: {key}: {what}" for key, what in problems))
+        raise BadConfig("invalid configuration: " + "; ".join(f"{path}: {key}: {what}" for key, what in problems))
     # os.path, not pathlib: `status` is a hot command and pathlib costs milliseconds to import.
     resolved = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
     return resolved, path

@@ -18,7 +18,7 @@ from supervisor.config import hints, instances
 from supervisor.config.interpolation import FromEnv, interpolate
 from supervisor.config.models import ConfigFile, plain
 from supervisor.config.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, absolute, find_path
-from supervisor.machine.errors import ConfigError
+from supervisor.machine.errors import ConfigError, ConfigNotFound
 from supervisor.machine.instances import order_key
 
 __all__ = ["DEFAULT_PATH", "Loaded", "env_overrides", "find_path", "load"]
@@ -66,7 +66,8 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(shown, [("", "file not found")]) from None
+        where = absolute(path, env)
+        raise ConfigNotFound(shown, str(where), str(absolute(Path("."), env))) from None
     except OSError as exc:
         raise ConfigError(shown, [("", f"cannot read: {exc.strerror}")]) from None
     except tomllib.TOMLDecodeError as exc:

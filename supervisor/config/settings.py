@@ -18,7 +18,7 @@ from pathlib import Path, PosixPath
 from typing import Any
 
 from supervisor.machine.backoff import Backoff
-from supervisor.machine.errors import ConfigError
+from supervisor.machine.errors import ConfigError, ConfigNotFound
 from supervisor.machine.record import Record
 
 DEFAULT_PATH = "conf/supervisor.toml"
@@ -27,6 +27,13 @@ DEFAULT_PATH = "conf/supervisor.toml"
 def find_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """Return the file from ``--config``, else ``$SUPERVISOR_CONFIG``, else the default."""
     return Path(explicit or environ.get("SUPERVISOR_CONFIG") or DEFAULT_PATH)
+
+
+def path_origin(explicit: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """Say where ``find_path`` took the file's name from, for a message about it."""
+    if explicit:
+        return "named on the command line"
+    return "from $SUPERVISOR_CONFIG" if environ.get("SUPERVISOR_CONFIG") else "the default"
 
 
 def absolute(path: Path, environ: Mapping[str, str] = os.environ) -> Path:
@@ -334,6 +341,7 @@ _ALLOWED: dict[tuple[str, str], type] = {
         Config,
         Loaded,
         ConfigError,
+        ConfigNotFound,
         PosixPath,
     )
 }

@@ -32,5 +32,30 @@ class ConfigError(SupervisorError):
         return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+class ConfigNotFound(ConfigError):
+    """No file at the configuration's path: nothing to validate (not an invalid one; still exit 78)."""
+
+    def __init__(self, path: str, where: str, cwd: str) -> None:
+        self.where = where  # the absolute path that was tried
+        self.cwd = cwd  # the working directory a relative path was named from
+        super().__init__(path, [("", f"no configuration file at {where}")])
+
+    def __reduce__(self) -> tuple[type[ConfigNotFound], tuple[str, str, str]]:  # type: ignore[override]
+        return (ConfigNotFound, (self.path, self.where, self.cwd))
+
+    def render(self, origin: str | None = None) -> str:
+        """Say which file is missing; with ``origin`` (how the command line chose it), how to name another."""
+        lines = [f"no configuration file at {self.where}"]
+        relative = not self.path.startswith("/")
+        named = f"{self.path} ({origin})" if origin else self.path
+        if relative:
+            lines.append(f"  {named} is relative to the working directory, {self.cwd}")
+        elif origin:
+            lines[0] += f" ({origin})"
+        if origin:
+            lines.append("  name the file with --config FILE, or set SUPERVISOR_CONFIG=FILE")
+        return "\n".join(lines)
+
+
 class SpawnError(SupervisorError):
     """A child could not be started (exec failed, bad cwd, unknown user...)."""

@@ -289,7 +289,8 @@ def test_socket_discovery_says_where_it_looked(run_daemon, tmp_path: Path, monke
         out = cli("status", *args, env=env, cwd=tmp_path)
         assert out.returncode == 78 and "not valid TOML" in out.stderr and str(bad) in out.stderr, out
     missing = cli("logs", "--config", str(tmp_path / "missing.toml"), cwd=tmp_path)
-    assert missing.returncode == 78 and "file not found" in missing.stderr
+    assert missing.returncode == 78, missing
+    assert missing.stderr == f"supervisor: no configuration file at {tmp_path}/missing.toml (from --config)\n"
     d = run_daemon(LOGS)
     d.wait_ready()
     found = cli("status", env={"SUPERVISOR_CONFIG": str(d.config)}, cwd=Path("/"))

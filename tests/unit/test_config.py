@@ -184,11 +184,11 @@ lock = "cache"
 
 
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
-    """Unparseable TOML and a missing file are configuration errors too."""
+    """Unparseable TOML and a missing file are configuration errors too; the missing one is named absolute."""
     assert "not valid TOML" in problems(tmp_path, "[programs\n")[0][1]
     with pytest.raises(ConfigError) as info:
         load(tmp_path / "nope.toml", environ={})
-    assert info.value.problems == [("", "file not found")]
+    assert info.value.problems == [("", f"no configuration file at {tmp_path}/nope.toml")]
 
 
 def test_interpolation_defaults_and_required(tmp_path: Path) -> None:
