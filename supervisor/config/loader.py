@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from supervisor.config import hints, instances
-from supervisor.config.interpolation import FromEnv, interpolate
+from supervisor.config.interpolation import FromEnv, interpolate, unset_warnings
 from supervisor.config.models import ConfigFile, plain
 from supervisor.config.settings import DEFAULT_PATH, Config, JobConfig, Loaded, ProgramConfig, absolute, find_path
 from supervisor.machine.errors import ConfigError, ConfigNotFound
@@ -24,13 +24,15 @@ from supervisor.machine.instances import order_key
 __all__ = ["DEFAULT_PATH", "Loaded", "env_overrides", "find_path", "load"]
 
 
-def _walk(node: Any, environ: Mapping[str, str], key: str, problems: list[tuple[str, str]]) -> Any:
+def _walk(
+    node: Any, environ: Mapping[str, str], key: str, problems: list[tuple[str, str]], unset: list[tuple[str, str]]
+) -> Any:
     if isinstance(node, str):
-        return interpolate(node, environ, key, problems)
+        return interpolate(node, environ, key, problems, unset)
     if isinstance(node, list):
-        return [_walk(v, environ, f"{key}[{i}]", problems) for i, v in enumerate(node)]
+        return [_walk(v, environ, f"{key}[{i}]", problems, unset) for i, v in enumerate(node)]
     if isinstance(node, dict):
-        return {k: _walk(v, environ, f"{key}.{k}" if key else k, problems) for k, v in node.items()}
+        return {k: _walk(v, environ, f"{key}.{k}" if key else k, problems, unset) for k, v in node.items()}
     return node
 
 
@@ -73,10 +75,12 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(shown, [("", f"not valid TOML: {exc}")]) from None
     problems: list[tuple[str, str]] = []
-    data = _walk(raw, env, "", problems)
+    unset: list[tuple[str, str]] = []  # (key, VAR) for each plain ${VAR} whose variable is unset
+    data = _walk(raw, env, "", problems, unset)
     overrides = env_overrides(env)
     for name in _with_instances(raw, overrides):  # ${SUPERVISOR_INSTANCE} stays for config.instances
-        data["programs"][name] = _walk(raw["programs"][name], {**env, **_KEEP}, f"programs.{name}", problems)
+        unset = [(k, var) for k, var in unset if not (k.startswith(f"programs.{name}.") and var == instances.ENV)]
+        data["programs"][name] = _walk(raw["programs"][name], {**env, **_KEEP}, f"programs.{name}", problems, [])
     _apply_db_host(data, env)
     try:
         config = plain(ConfigFile(**_deep_update(data, overrides)))
@@ -93,7 +97,8 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Loaded:
     plan = _check_graph(config, problems)
     if problems:
         raise ConfigError(shown, list(dict.fromkeys(problems)))  # once, not once per instance
-    return Loaded(path=where, config=config, plan=plan, warnings=_warnings(config, env))
+    warnings = unset_warnings(unset, overrides) + _warnings(config, env)
+    return Loaded(path=where, config=config, plan=plan, warnings=warnings)
 
 
 def _unrelated(errors: list[tuple[str, str]], unset: list[tuple[str, str]]) -> list[tuple[str, str]]:
