@@ -21,6 +21,8 @@ def describe_exit(status: ExitStatus) -> dict[str, object]:
     fields: dict[str, object] = {"signal": signal_name(status.signal)}
     if status.oom:
         fields["hint"] = "killed by the kernel's OOM killer"
+    elif status.signal == signal.SIGKILL and status.oom is False:
+        fields["hint"] = "killed by SIGKILL, not by the OOM killer (its counters did not move)"
     elif status.signal == signal.SIGKILL:
         fields["hint"] = "killed by SIGKILL, perhaps out of memory"
     elif status.signal == signal.SIGSEGV:

@@ -84,7 +84,9 @@ class ExitStatus(Record):
 
     code: int | None = None
     signal: int | None = None
-    oom: bool = False  # a SIGKILL the kernel's OOM killer sent (its counters went up)
+    # A SIGKILL we did not send: True when the kernel's OOM killer sent it (its counters went up),
+    # False when the counters could be read and did not move, None when nobody could tell.
+    oom: bool | None = None
 
     @property
     def success(self) -> bool:

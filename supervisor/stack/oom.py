@@ -56,16 +56,17 @@ class OomCounters:
         self.files = counter_files() if files is None else files
         self.last = {path: _counter(path) for path in self.files}
 
-    def killed_since(self) -> bool:
-        """Whether the OOM killer killed a process since the last call (or since start)."""
-        killed = False
+    def killed_since(self) -> bool | None:
+        """Whether the OOM killer killed a process since the last call (or since start); None: no counter told."""
+        killed, compared = False, False
         for path in self.files:
             now = _counter(path)
             before = self.last.get(path)
-            if now is not None and before is not None and now > before:
-                killed = True
+            if now is not None and before is not None:
+                compared = True
+                killed = killed or now > before
             self.last[path] = now
-        return killed
+        return killed if compared else None
 
 
 def oom_group(root: str | Path = limits.CGROUP_ROOT, proc_cgroup: str | Path = "/proc/self/cgroup") -> Path | None:

@@ -29,6 +29,7 @@ def test_v2_memory_events_is_the_counter_and_vmstat_the_fallback(tmp_path: Path)
     (tmp_path / "vmstat").write_text("pgfault 12\noom_kill 8\n")
     assert not counters.killed_since()  # another cgroup's kill is not ours
     (group / "memory.events").unlink()
+    assert counters.killed_since() is None  # nothing left to read: nobody can tell
     assert oom.counter_files(tmp_path / "cg", tmp_path / "self", str(tmp_path / "vmstat")) == [tmp_path / "vmstat"]
 
 

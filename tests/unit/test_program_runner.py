@@ -253,8 +253,22 @@ def test_a_sigkill_we_did_not_send_with_the_oom_counter_up_is_an_oom_kill(loop) 
     assert next(e for e in logs if e["event"] == "program.oom_killed")["pid"] == 101
     assert h.runner.restarts_by_reason == {"oom": 1}
     h.runner.last_words.oom_killed = lambda: False
-    h.exit(102, sig=signal.SIGKILL)
+    with structlog.testing.capture_logs() as logs:
+        h.exit(102, sig=signal.SIGKILL)
     assert h.runner.status()["last_exit"] == {"signal": "SIGKILL", "reason": "exit"}
+    exited = next(e for e in logs if e.get("signal") == "SIGKILL")
+    assert exited["hint"] == "killed by SIGKILL, not by the OOM killer (its counters did not move)"
+
+
+def test_a_sigkill_with_no_oom_counter_to_read_may_have_been_out_of_memory(loop) -> None:
+    """Without a counter (no cgroup file, no /proc/vmstat), a SIGKILL we did not send says perhaps out of memory."""
+    h = Harness(loop, min_uptime=0)
+    h.runner.last_words.oom_killed = lambda: None
+    h.start()
+    with structlog.testing.capture_logs() as logs:
+        h.exit(101, sig=signal.SIGKILL)
+    assert h.runner.status()["last_exit"] == {"signal": "SIGKILL", "reason": "exit"}
+    assert next(e for e in logs if e.get("signal") == "SIGKILL")["hint"] == "killed by SIGKILL, perhaps out of memory"
 
 
 def test_a_health_failure_sends_sigabrt_before_the_kill(loop) -> None:

@@ -130,7 +130,7 @@ class Context:
     notify_socket: str | None = None  # NOTIFY_SOCKET for programs with notify = true
     spawner: Spawner = field(default_factory=OsSpawner)
     prestarted: Prestarted | None = None  # programs started before the engine, for their runners to take
-    oom_killed: Callable[[], bool] = lambda: False  # the OOM killer killed a process since last asked
+    oom_killed: Callable[[], bool | None] = lambda: None  # the OOM killer killed since last asked (None: unknown)
 
 
 def default_context(

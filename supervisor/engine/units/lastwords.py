@@ -53,7 +53,7 @@ class LastWords:
         kill_tree: Callable[[int], None],
         log: Any,
         note: Callable[[list[str]], None],
-        oom_killed: Callable[[], bool],
+        oom_killed: Callable[[], bool | None],
         descendants: Callable[[int], list[int]] = proctree.descendants,
     ) -> None:
         self.clock = clock
@@ -99,8 +99,8 @@ class LastWords:
         killed_by_us = pid in self.killing
         self.killing.discard(pid)
         oom = self.oom_killed()  # read at every exit, so that the next one compares with now
-        if status.signal == signal.SIGKILL and alive and not killed_by_us and oom:
-            return dataclasses.replace(status, oom=True)
+        if status.signal == signal.SIGKILL and alive and not killed_by_us:
+            return dataclasses.replace(status, oom=oom)
         return status
 
     def _timed_out(self, pid: int) -> None:
