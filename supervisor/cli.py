@@ -109,7 +109,20 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; return the exit code."""
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # a reader that left shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        # The reader left (`logs -f | head`, `completion bash | head`): end quietly, with the status
+        # of a command that SIGPIPE ended, and keep Python's exit-time flush off the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
+
+
+def _main(argv: list[str]) -> int:
     parser = _parser(names=argv[:1] == ["_names"])
     args = parse(parser, argv)
     command = args.command
@@ -149,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     except BadConfig as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    client = Client(path, origin=origin, keep=command == "wait" or (command == "status" and args.watch))
+    from supervisor.client import api
+
+    settles = command in ("start", "stop", "restart", "reload", "scale")  # answered once programs settle
+    keep = command == "wait" or (command == "status" and args.watch)
+    client = Client(path, timeout=None if settles else api.TIMEOUT_S, origin=origin, keep=keep)
     try:
         if command == "wait":
             from supervisor.client.ready import wait_ready
@@ -180,13 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_OK
-    except BrokenPipeError:
-        if not _stdout_gone():
-            raise
-        # The reader left (`logs -f | head`): end quietly, with the status of a command that
-        # SIGPIPE ended, and keep Python's exit-time flush from failing on the closed pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_SIGPIPE
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -159,6 +159,12 @@ def exchange(sock: socket.socket, method: str, target: str, body: bytes | None, 
     return status, data, must_close or bool(extra)
 
 
+# How long a request may go unanswered. The verbs the daemon answers only once a program has
+# settled (start, stop, restart, reload, scale) wait without a limit: the daemon bounds them by
+# each program's stop ladder and start_timeout, which can be minutes.
+TIMEOUT_S = 30.0
+
+
 class Client:
     """Requests to the daemon's control API; ``keep`` reuses one connection (for ``--watch``).
 
@@ -166,7 +172,7 @@ class Client:
     ``status`` then needs neither ``http.client`` nor the ``email`` package it imports.
     """
 
-    def __init__(self, path: str, timeout: float = 30.0, origin: str = "", keep: bool = False) -> None:
+    def __init__(self, path: str, timeout: float | None = TIMEOUT_S, origin: str = "", keep: bool = False) -> None:
         self.path = path
         self.origin = origin
         self.timeout = timeout

@@ -222,3 +222,24 @@ def test_a_reader_that_leaves_ends_the_command_quietly(run_daemon, argv: list[st
         proc.kill()
     stderr = proc.stderr.read().decode()
     assert (code, stderr) == (141, ""), stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["version"], ["completion", "bash"], ["status"], ["timeline"], ["check"], ["logs", "-n", "5"]],
+    ids=lambda argv: "-".join(argv),
+)
+def test_output_to_a_reader_already_gone_ends_quietly(run_daemon, argv: list[str]) -> None:
+    """Every command, its output closed before it writes (`supervisor version | true`): 141, nothing on stderr."""
+    d = run_daemon(f"[programs.p]\ncommand = {program('sleeper')}\nmin_uptime = 0\n")
+    d.wait_unit("p", state="running")
+    where = {"check": ["--config", str(d.config)], "version": [], "completion": []}.get(argv[0], ["--socket", d.socket])
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        out = subprocess.run(
+            [PY, "-m", "supervisor", *argv, *where], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert (out.returncode, out.stderr) == (141, ""), out.stderr
