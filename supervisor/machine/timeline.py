@@ -94,7 +94,7 @@ def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
             blockers = [
                 by_name[d]
                 for d in current.get("depends_on", [])
-                if d in by_name and by_name[d].get("ready_s") is None and d not in chain
+                if d in by_name and _let_go(by_name[d]) is None and d not in chain
             ]
             if not blockers:
                 break
@@ -110,12 +110,18 @@ def critical_chain(units: Sequence[Mapping[str, Any]]) -> list[str]:
     while True:
         deps = [by_name[d] for d in current.get("depends_on", []) if d in by_name]
         deps += [by_name[d] for d in current.get("after", []) if d in by_name and _held_back(by_name[d], current)]
-        deps = [d for d in deps if d.get("ready_s") is not None and d["name"] not in chain]
+        deps = [d for d in deps if _let_go(d) is not None and d["name"] not in chain]
         if not deps:
             break
-        current = max(deps, key=lambda u: (u["ready_s"], order[u["name"]]))
+        current = max(deps, key=lambda u: (_let_go(u), order[u["name"]]))
         chain.append(current["name"])
     return list(reversed(chain))
+
+
+def _let_go(unit: Mapping[str, Any]) -> float | None:
+    """When the unit let its dependants start: ready here, or (a singleton another daemon runs) in standby."""
+    ready: float | None = unit.get("ready_s")
+    return ready if ready is not None else unit.get("standby_s")
 
 
 def _held_back(first: Mapping[str, Any], follower: Mapping[str, Any]) -> bool:

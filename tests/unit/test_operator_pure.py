@@ -169,3 +169,13 @@ def test_names_may_follow_options_but_unknown_options_are_refused() -> None:
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
         parse(_parser(), ["check", "a.toml", "extra"])  # check takes one file, no names
+
+
+def test_a_singleton_in_standby_stays_on_the_chain_of_what_waited_for_it() -> None:
+    """A dependant of a singleton another daemon runs started when it stood by: it is on the chain."""
+    rows = [
+        unit("db", 0.2),
+        {**unit("beat", None, ("db",), 0.2), "started_s": None, "standby_s": 0.9, "pending": False},
+        {**unit("after_beat", 1.4, ("beat",), 0.9), "pending": False},
+    ]
+    assert critical_chain(rows) == ["db", "beat", "after_beat"]
