@@ -9,8 +9,8 @@ everything validation reads:
   ``INVOCATION_ID``, ``PWD``...: ``_VOLATILE``) that the file does not interpolate, so that
   ``check`` at image build or in ``ExecStartPre=`` leaves what ``run`` reads;
 - the working directory, the user, the supervisor's version and Python's;
-- the code that validates: our configuration modules' sizes and mtimes, and pydantic's
-  (``_libraries_stamp``, found without importing it).
+- the code that validates: the sizes and mtimes of every module in ``config/`` and ``machine/``,
+  and pydantic's (``_libraries_stamp``, found without importing it).
 
 The cache directory and its entries are used only when owned by us and writable by no one
 else, an entry only when it is a regular file (opened without following a link or waiting on
@@ -32,20 +32,10 @@ from supervisor.config.digest import blake2b
 from supervisor.config.settings import Loaded, absolute
 
 _CODE = Path(__file__).resolve().parents[1]
-# The modules whose code decides what a file validates to.
-_CODE_FILES = (
-    "config/settings.py",
-    "machine/errors.py",
-    "config/interpolation.py",
-    "machine/durations.py",
-    "machine/backoff.py",
-    "config/models.py",
-    "config/fields.py",
-    "config/ladder.py",
-    "config/loader.py",
-    "config/hints.py",
-    "config/instances.py",
-)
+# The code that decides what a file validates to: every module of these folders (the loader and
+# what it imports, lazily too, live there; tests/unit/test_cache_key.py checks that), so that an
+# edited checkout or editable install never reads a result the old code gave.
+_CODE_DIRS = ("config", "machine")
 # The libraries whose code decides it too (pydantic-settings reads the SUPERVISOR_* overrides).
 _LIBRARIES = ("pydantic", "pydantic_core", "pydantic_settings")
 _KEEP = 64  # cached configurations kept per cache directory; the oldest go first
@@ -85,7 +75,7 @@ def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
         digest.update(data)
         named = absolute(path, environ)
         digest.update(f"\0{named}\0{os.getcwd()}\0{os.geteuid()}\0{__version__}\0{sys.version}\0".encode())
-        for name in _CODE_FILES:
+        for name in code_files():
             st = os.stat(_CODE / name)
             digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
         digest.update(f"{_libraries_stamp()}\0".encode(errors="surrogateescape"))
@@ -97,6 +87,16 @@ def cache_key(path: Path, environ: Mapping[str, str]) -> str | None:
             continue  # only ${NAME} reads it, and the file has none
         digest.update(f"{key}={environ[key]}\0".encode(errors="surrogateescape"))
     return digest.hexdigest()
+
+
+def code_files() -> list[str]:
+    """The modules whose sizes and mtimes the key covers, relative to the package, in a stable order."""
+    return sorted(
+        f"{folder}/{entry.name}"
+        for folder in _CODE_DIRS
+        for entry in os.scandir(_CODE / folder)
+        if entry.name.endswith(".py")
+    )
 
 
 def _libraries_stamp() -> str:
