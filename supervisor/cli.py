@@ -330,13 +330,14 @@ def _daemon_side(args: argparse.Namespace) -> int:
         print(exc.render(), file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check":
+        from supervisor.config.globs import all_warnings
         from supervisor.config.plan import plan_lines
         from supervisor.stack.warmheads import warm_heads
 
         print("\n".join(plan_lines(loaded)))
         warm_heads(loaded)  # its line belongs to the plan's; warnings come after
         print(sizes.describe())
-        for warning in [*sizes.warnings, *loaded.warnings]:
+        for warning in [*sizes.warnings, *all_warnings(loaded)]:
             print(f"warning: {warning}")
         from supervisor.config import compiled
 

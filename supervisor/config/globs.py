@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from supervisor.config.settings import ProgramConfig
+from supervisor.config.settings import Loaded, ProgramConfig
 
 _MAGIC = re.compile(r"[*?\[]")
 
@@ -104,3 +104,12 @@ def watch_warnings(programs: Mapping[str, ProgramConfig]) -> list[str]:
         for pattern in Globs(base, cfg.watch).unmatched():
             out.append(f"programs.{group}.watch: {pattern!r} matches no file under {base} (yet); it is watched anyway")
     return out
+
+
+def all_warnings(loaded: Loaded) -> list[str]:
+    """A configuration's warnings, with those that depend on the file system now (globs that match nothing).
+
+    The latter are found at each call, not kept with the result: one read back from the cache
+    would otherwise repeat a warning about a file that has since appeared.
+    """
+    return [*loaded.warnings, *watch_warnings(loaded.config.programs)]

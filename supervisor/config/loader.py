@@ -372,6 +372,4 @@ def _warnings(config: Config, env: Mapping[str, str]) -> list[str]:
         )
     if len(config.supervisor.socket) > 107:
         out.append("supervisor.socket: the path is longer than a Unix socket allows (107 bytes)")
-    from supervisor.config.globs import watch_warnings
-
-    return out + watch_warnings(config.programs)
+    return out  # and the file system's: Loaded.all_warnings

@@ -314,7 +314,7 @@ class Loaded(Record):
     path: Path
     config: Config
     plan: list[list[str]]  # start-up order: each level only needs earlier ones
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # from the file and environment: see globs.all_warnings
 
     def kind_of(self, name: str) -> str:
         """Return ``dependency``, ``job`` or ``program`` for a unit name."""

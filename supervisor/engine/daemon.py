@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from supervisor import __version__
 from supervisor.config import cachefiles, compiled
+from supervisor.config.globs import all_warnings
 from supervisor.config.instances import listen_key
 from supervisor.config.settings import Loaded
 from supervisor.engine import container
@@ -228,7 +229,7 @@ class Daemon(FrontDoor):
         )
         if not from_cache and (why := cachefiles.unusable()) is not None:
             self.log.warning("config.cache_unusable", why=why, hint="each start validates the file in a child process")
-        for warning in self.loaded.warnings:
+        for warning in all_warnings(self.loaded):
             self.log.warning("config.warning", detail=warning)
         container.announce(self.log)
         self.notifier.send(status="starting", mainpid=os.getpid())

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from supervisor.config.diff import diff
+from supervisor.config.globs import all_warnings
 from supervisor.config.instances import listen_key
 from supervisor.config.settings import Config, Loaded
 from supervisor.engine.graph import singleton_url
@@ -132,7 +133,7 @@ def apply_reload(
         result["config_from"] = config_from
     if event is not None:
         (d.log.warning if failed else d.log.info)(event, **result)
-        for warning in new.warnings:
+        for warning in all_warnings(new):
             d.log.warning("config.warning", detail=warning)
     for hook in d.reload_hooks:
         hook()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from supervisor.config import globs
 from supervisor.config.globs import Globs, compile_glob, root
 
 
@@ -68,5 +69,10 @@ def test_check_warns_once_per_program_about_a_glob_that_matches_nothing(tmp_path
         f'[programs.web]\ncommand = ["true"]\ncwd = "{tmp_path}"\ninstances = 2\n'
         'watch = ["app/**/*.py", "templates/*.html"]\n'
     )
-    warnings = [w for w in load(path, environ={}).warnings if ".watch" in w]
+    loaded = load(path, environ={})
+    warnings = [w for w in globs.all_warnings(loaded) if ".watch" in w]
     assert len(warnings) == 1 and warnings[0].startswith("programs.web.watch: 'templates/*.html' matches no file")
+    # Found anew each time, not kept with the result (which the cache may hand back later).
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "index.html").write_text("")
+    assert [w for w in globs.all_warnings(loaded) if ".watch" in w] == []
