@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -143,11 +142,16 @@ min_uptime = "200ms"
             before = d.unit("web")["pid"]
             code, doc = d.client.request("POST", "/v1/programs/web/restart")
             assert code == 200, doc
-            wait_until(lambda b=before: d.unit("web")["pid"] not in (None, b), 10, "a new incarnation")
-            time.sleep(0.05)  # let the client land a few requests on this incarnation
+            new = wait_until(
+                lambda b=before: (pid := d.unit("web")["pid"]) not in (None, b) and pid, 10, "a new incarnation"
+            )
+            # Each incarnation serves the load before the next restart: the hand-off is tested 20 times.
+            wait_until(
+                lambda n=new: str(n) in served_by, 10, f"a request served by {new}", seen=lambda: (count, failures[:3])
+            )
     finally:
         stop.set()
         client.join(30)
     assert failures == [], f"{len(failures)} failed requests out of {count}: {failures[:3]}"
-    assert count > 20 and len(served_by) >= 10, f"{count} requests, served by {len(served_by)} pids"
+    assert len(served_by) == 21, f"{count} requests, served by {len(served_by)} pids"  # the first and 20 more
     assert d.unit("web")["restarts"] == 20
