@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -128,10 +127,13 @@ def test_user_drop_keeps_pdeathsig(path: str) -> None:
     parent = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    time.sleep(0.2)  # setpriv drops privileges before it execs sleep
-    status = Path(f"/proc/{child}/status").read_text().splitlines()
-    uid = next(line for line in status if line.startswith("Uid")).split()[1]
-    assert uid == "65534"
+
+    def uid() -> str:
+        status = Path(f"/proc/{child}/status").read_text().splitlines()
+        return next(line for line in status if line.startswith("Uid")).split()[1]
+
+    # setpriv drops privileges, then execs sleep: the uid changes within moments of the spawn.
+    wait_until(lambda: uid() == "65534", 10, f"child {child} to run as nobody (65534)", seen=uid)
     parent.kill()
     parent.wait()
     wait_until(lambda: not alive(child), 5, f"child {child} (as nobody) to die with its parent")
