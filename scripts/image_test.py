@@ -154,52 +154,25 @@ def good_run(database: str) -> None:
         podman("rm", "-f", name, check=False)
 
 
+def run_offline(*options: str) -> subprocess.CompletedProcess[str]:
+    """Run the image once, read-only with no network, with these podman options; its output, once it exits."""
+    argv = ["podman", "run", "--rm", "--network", "none", "--read-only", *ULIMITS, "--env=DB_WAIT_TIMEOUT=3s"]
+    return subprocess.run([*argv, *options, IMAGE], capture_output=True, text=True, timeout=120)
+
+
 def bad_input() -> None:
     """No DATABASE_URL, or no Postgres: the configured exit code, the last line names it; no writable /tmp."""
     for what, extra in (
         ("without DATABASE_URL", []),
         ("with Postgres unreachable", ["--env=DATABASE_URL=postgresql://app@127.0.0.1:1/app"]),
     ):
-        out = subprocess.run(
-            [
-                "podman",
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--read-only",
-                *TMPFS,
-                *ULIMITS,
-                "--env=DB_WAIT_TIMEOUT=3s",
-                *extra,
-                IMAGE,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        out = run_offline(*TMPFS, *extra)
         last = last_line(out.stdout + out.stderr)
         if out.returncode != 69 or "postgres" not in last:
             fail(f"{what}: exit 69 and a last line naming postgres", f"exit {out.returncode}; last line: {last}")
         ok(f"{what}: exit 69, last line: {last[:160]}")
     # --read-only with no tmpfs at all (podman adds /tmp and /run unless told not to).
-    out = subprocess.run(
-        [
-            "podman",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--read-only",
-            "--read-only-tmpfs=false",
-            *ULIMITS,
-            "--env=DB_WAIT_TIMEOUT=3s",
-            IMAGE,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_offline("--read-only-tmpfs=false")
     text = out.stdout + out.stderr
     if out.returncode != 78 or "Traceback" in text or "/tmp is not writable" not in text:
         fail("read-only without a writable /tmp: exit 78 naming the path", f"exit {out.returncode}: {text[-2000:]}")
