@@ -293,7 +293,9 @@ user = "nobody"
 """)
     d.wait_ready()
     pid = d.unit("nobody")["pid"]
-    assert psutil.Process(pid).uids().real == 65534
+    # The spawn goes through setpriv, which drops privileges and then execs: wait for the drop.
+    uid = lambda: psutil.Process(pid).uids().real  # noqa: E731
+    wait_until(lambda: uid() == 65534, 10, f"{pid} to run as nobody (65534)", seen=uid)
 
 
 def test_second_sigint_kills_at_once(run_daemon) -> None:
