@@ -72,7 +72,7 @@ def test_a_killed_guard_is_replaced_and_the_programs_stay_covered(run_daemon) ->
     before = running_families(d, FAMILIES)
     first = wait_until(lambda: guard_of(d.proc.pid), 5, "the guard to run")
     os.kill(first, signal.SIGKILL)
-    second = wait_until(lambda: (g := guard_of(d.proc.pid)) != first and g, 5, "a new guard", seen=d.tail)
+    second = wait_until(lambda: (g := guard_of(d.proc.pid)) != first and g, 15, "a new guard", seen=d.tail)
     event = d.wait_event("guard.replaced")
     assert event["registered"] == FAMILIES and event["pid"] == second
     # A restart after the guard's death: spawned, and covered, by the new guard.
@@ -204,7 +204,7 @@ def test_without_a_guard_programs_start_through_setpriv_and_still_die_with_us(tr
     assert line, parent.stderr.read().decode()
     child = int(line)
     execd = lambda: (c := psutil.Process(child).cmdline()) and c[0].endswith("sleep") and c[1:] == ["100"]  # noqa: E731
-    wait_until(execd, 5, f"setpriv to exec the program as {child}")  # with PDEATHSIG set
+    wait_until(execd, 15, f"setpriv to exec the program as {child}")  # with PDEATHSIG set
     parent.kill()
     parent.wait()
     wait_until(lambda: not alive(child), 5, f"child {child} to die with its parent")

@@ -53,7 +53,7 @@ def run(spec: SpawnSpec) -> list[str]:
         fields = out.readline().strip().split("|")
         # Blocked in its sleep: by then ld.so and the locale files that sleep opens while it
         # starts (as fd 3) are closed again, and what is left is what the child inherited.
-        wait_until(lambda: sleeping(child.pid), 5, "sleep to be sleeping")
+        wait_until(lambda: sleeping(child.pid), 15, "sleep to be sleeping")
         fields[1] = " ".join(sorted(os.listdir(f"/proc/{child.pid}/fd"), key=int))
     os.close(child.stderr_fd)
     os.kill(child.pid, signal.SIGKILL)
@@ -100,7 +100,7 @@ def test_child_dies_with_a_sigkilled_parent(path: str) -> None:
     # The guard covers the program from spawn()'s return; PDEATHSIG from its exec on (setpriv sets
     # it a moment before it execs the program: a window of about a millisecond, in docs/concepts.md).
     execd = lambda: (c := _cmdline(child)) and c[0].endswith("sleep") and c[1:] == ["100"]  # noqa: E731
-    wait_until(execd, 5, f"child {child} to exec its program")
+    wait_until(execd, 15, f"child {child} to exec its program")
     parent.kill()
     parent.wait()
     wait_until(lambda: not alive(child), 5, f"child {child} to die with its parent")
