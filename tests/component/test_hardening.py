@@ -172,7 +172,7 @@ def test_stop_group_and_a_two_rung_ladder(run_daemon, tmp_path: Path) -> None:
 [programs.p]
 command = {program("records_signals", record, "child")}
 stop_signal = ["SIGTERM", "SIGQUIT"]
-stop_timeout = ["300ms", "300ms"]
+stop_timeout = ["1s", "1s"]  # room for the handler to record each rung before the next one comes
 stop_group = true
 min_uptime = 0
 """)
