@@ -10,6 +10,7 @@ from typing import Any
 
 from supervisor import __version__
 from supervisor.adopt import commands as adopt
+from supervisor.host.stdio import ensure_standard_fds
 from supervisor.machine.errors import (
     EXIT_CONFIG,
     EXIT_GAVE_UP,
@@ -109,6 +110,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; return the exit code."""
+    ensure_standard_fds()
     try:
         code = _main(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()  # a reader that left shows here, not in the interpreter's exit

@@ -43,7 +43,8 @@ class _Collector(Collector):
         ready.add_metric([], 1.0 if figures["status"]["supervisor"]["started"] else 0.0)
         yield ready
         dropped = CounterMetricFamily(
-            "supervisor_log_lines_dropped", "Log lines dropped because nobody read the supervisor's output."
+            "supervisor_log_lines_dropped",
+            "Log lines dropped because nobody read the supervisor's output or its stream refused them (a full disk).",
         )
         dropped.add_metric([], float(figures["log_lines_dropped"]))
         yield dropped

@@ -21,7 +21,9 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     Returns the writer, which never blocks on a slow reader and counts what it had to drop.
     """
     out = LogWriter(stream or sys.stdout)
-    out.on_resumed = lambda lost: get().warning("log.dropped", lines=lost, total=out.dropped_total)
+    out.on_resumed = lambda lost: get().warning(
+        "log.dropped", lines=lost, total=out.dropped_total, why=out.last_error or "the reader fell behind"
+    )
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -41,6 +41,7 @@ class LogWriter:
         self._backlog_bytes = 0
         self._armed: asyncio.AbstractEventLoop | None = None
         self.dropped_total = 0
+        self.last_error = ""  # why a write was refused (a full disk...), for the next log.dropped line
         self._dropped_unreported = 0
         self._report_scheduled = False
         self.on_resumed: Callable[[int], None] | None = None  # told how many lines were dropped
@@ -129,12 +130,8 @@ class LogWriter:
                 self._arm()
                 return
             except OSError as exc:
-                if exc.errno == errno.EPIPE:  # nobody will ever read: keep nothing
-                    self.dropped_total += len(self._backlog)
-                    self._backlog.clear()
-                    self._backlog_bytes = 0
-                    return
-                raise
+                self._lose_backlog(exc)
+                return
             self._backlog_bytes -= n
             if n < len(head):
                 self._backlog[0] = head[n:]
@@ -149,12 +146,29 @@ class LogWriter:
         else:
             self._report()
 
+    def _lose_backlog(self, exc: OSError) -> None:
+        """The stream refused a write for good or for now (a full disk, a gone terminal): drop what waits.
+
+        The daemon goes on without its log rather than stop over it. Each later line tries again,
+        so logging comes back by itself once the disk has room, and ``log.dropped`` then says how
+        many lines were lost. A reader that left (EPIPE) will never read: nothing is reported.
+        """
+        lost = sum(block.count(b"\n") for block in self._backlog) or 1
+        self.dropped_total += lost
+        if exc.errno != errno.EPIPE:
+            self._dropped_unreported += lost
+        self.last_error = exc.strerror or str(exc)
+        self._backlog.clear()
+        self._backlog_bytes = 0
+        self._disarm()
+
     def _report(self) -> None:
         """Say how many lines were dropped since the last report (a log line of its own)."""
         if self._dropped_unreported and not self._backlog:
             lost, self._dropped_unreported = self._dropped_unreported, 0
             if self.on_resumed is not None:
                 self.on_resumed(lost)
+            self.last_error = ""
 
     def _report_soon(self) -> None:
         """Report on the loop's next turn; without a loop, ``close`` (or a later drain) reports."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -56,3 +57,42 @@ def test_a_write_that_drains_the_backlog_reports_the_drops_without_deadlocking()
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=20)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("reported "), proc.stdout
+
+
+# The daemon's stdout on /dev/full (every write: ENOSPC); then the disk has room again, which the
+# script plays by putting a pipe on the same descriptor; the next lines go through and are read.
+FULL_THEN_ROOM = textwrap.dedent(
+    """
+    import asyncio, json, os, sys
+    from supervisor.host import logs
+
+    async def main():
+        out = logs.configure("json", "info", open("/dev/full", "w"))
+        log = logs.get()
+        for _ in range(10):
+            log.info("lost")
+        assert out.dropped_total == 10, out.dropped_total
+        r, w = os.pipe()
+        os.dup2(w, out.fileno())
+        log.info("back")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        for line in os.read(r, 1 << 16).decode().splitlines():
+            print(line)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_full_disk_drops_lines_until_it_has_room_then_says_how_many_and_why() -> None:
+    """ENOSPC on the daemon's stdout: lines are dropped and counted, never raised into the caller.
+
+    A daemon that died on a full disk under its log file took every program down with it.
+    """
+    proc = subprocess.run([sys.executable, "-c", FULL_THEN_ROOM], capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["event"] == "back", events
+    dropped = next(e for e in events if e["event"] == "log.dropped")
+    assert dropped["lines"] == 10 and dropped["why"] == "No space left on device", dropped
