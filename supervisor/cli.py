@@ -291,6 +291,9 @@ def _daemon_side(args: argparse.Namespace) -> int:
     early: Any = None
     if args.command == "run":
         from supervisor.config import compiled
+        from supervisor.host import stray
+
+        stray.shield()  # a USR1 while the file loads must not end us before the loop can say so
         from supervisor.host import tls
 
         hit = compiled.cached(path)

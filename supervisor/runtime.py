@@ -12,7 +12,7 @@ from supervisor.config.settings import Loaded, parse_address
 from supervisor.engine.units.base import default_context
 from supervisor.engine.units.dependency import DependencyRunner
 from supervisor.engine.units.job import JobRunner
-from supervisor.host import guard, logs, process, socketlock
+from supervisor.host import guard, logs, process, socketlock, stray
 from supervisor.host.logwriter import LogWriter
 from supervisor.host.prestart import STOP_SIGNALS, Prestarted
 from supervisor.machine.errors import EXIT_OK, EXIT_UNAVAILABLE
@@ -79,6 +79,7 @@ async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarte
     except OSError as exc:
         log.error("supervisor.cannot_listen", error=str(exc), socket=server.path, http=sup.http)
         return EXIT_UNAVAILABLE
+    stray.StraySignals(log).listen(asyncio.get_running_loop())
     keeper = guard.shared()
     keeper.defer = asyncio.get_running_loop().call_soon  # one write to the guard per turn of the loop
     watch = None

@@ -1,0 +1,68 @@
+"""Signals the supervisor does not act on, caught so that their default action cannot end it.
+
+SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF and SIGPWR end a process that does not handle
+them. An operator used to gunicorn (``kill -USR1`` reopens its logs) or supervisord
+(``kill -USR2``) who sent one to the supervisor would take every program down with it. Each is
+caught and logged with a hint instead (in a container's PID 1 the kernel would drop them anyway).
+Caught, not ignored: an ignored disposition would survive ``exec`` into the programs (whose
+dispositions are reset at spawn all the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from supervisor.machine.events import signal_name
+
+STRAY_SIGNALS = (
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+    signal.SIGVTALRM,
+    signal.SIGPROF,
+    signal.SIGPWR,
+)
+HINT = "the supervisor stops on TERM, INT or QUIT and reloads on HUP; to signal a program: supervisor signal NAME USR1"
+QUIET_S = 10.0  # one line per signal at most this often: a storm of them is one line, with a count
+
+
+def _drop(signum: int, frame: FrameType | None) -> None:
+    """Before the loop runs, a stray signal is dropped without a word (there is no log yet)."""
+
+
+def shield() -> None:
+    """Catch the stray signals from the very start of ``run``: loading the file takes a moment."""
+    for sig in STRAY_SIGNALS:
+        signal.signal(sig, _drop)
+
+
+class StraySignals:
+    """Once the loop runs: each stray signal is logged, at most once per ``QUIET_S`` per signal."""
+
+    def __init__(self, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.log = log
+        self.clock = clock
+        self.received: dict[int, int] = {}  # since start, by signal
+        self._logged_at: dict[int, float] = {}
+        self._logged_count: dict[int, int] = {}
+
+    def listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take the stray signals over from ``shield`` (asyncio's handlers run in the loop)."""
+        for sig in STRAY_SIGNALS:
+            loop.add_signal_handler(sig, self.receive, sig)
+
+    def receive(self, sig: int) -> None:
+        """Count one; say so unless this signal was already said within ``QUIET_S``."""
+        self.received[sig] = self.received.get(sig, 0) + 1
+        now = self.clock()
+        last = self._logged_at.get(sig)
+        if last is not None and now - last < QUIET_S:
+            return
+        since = self.received[sig] - self._logged_count.get(sig, 0)
+        self._logged_at[sig], self._logged_count[sig] = now, self.received[sig]
+        self.log.warning("supervisor.signal_ignored", signal=signal_name(sig), times=since, hint=HINT)
