@@ -14,6 +14,7 @@ from supervisor.engine.units.dependency import DependencyRunner
 from supervisor.engine.units.job import JobRunner
 from supervisor.host import guard, logs, process, socketlock, stray
 from supervisor.host.logwriter import LogWriter
+from supervisor.host.looperrors import LoopErrors
 from supervisor.host.prestart import STOP_SIGNALS, Prestarted
 from supervisor.machine.errors import EXIT_OK, EXIT_UNAVAILABLE
 
@@ -51,6 +52,7 @@ async def _serve(loaded: Loaded, writer: LogWriter | None, prestarted: Prestarte
     from supervisor.engine.daemon import Daemon
 
     log = logs.get()
+    LoopErrors(log).install(asyncio.get_running_loop())
     process.close_inherited_fds_on_exec()
     path = loaded.config.supervisor.socket
     try:

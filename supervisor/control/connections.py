@@ -216,6 +216,18 @@ def _wants_close(request: h11.Request) -> bool:
     return any(k.lower() == b"connection" and v.lower() == b"close" for k, v in request.headers)
 
 
+def budgets(soft_limit: int, open_now: int) -> tuple[int, int]:
+    """The (Unix, TCP) budgets that fit within the open-files limit, with room left for programs.
+
+    Under a low limit the budgets shrink, so that a flood of idle connections meets the
+    budget (the oldest idle one closed, the new one served) before the limit (accept failing).
+    The room kept is an eighth of the limit, at least 64 (pipes and sockets of programs), and
+    ``ACCEPT_BATCH``: that many connections are accepted before the first is admitted or not.
+    """
+    spare = soft_limit - open_now - max(64, soft_limit // 8) - ACCEPT_BATCH
+    return max(4, min(UNIX_BUDGET, spare // 4)), max(4, min(TCP_BUDGET, spare * 3 // 4))
+
+
 def raise_fd_limit(want: int = 8192) -> int:
     """Raise the soft limit on open files to ``want`` (within the hard limit); return the soft limit.
 

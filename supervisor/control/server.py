@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from supervisor.control import connections
-from supervisor.control.connections import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, TCP_BUDGET, UNIX_BUDGET, Budget
+from supervisor.control.connections import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, TCP_BUDGET, Budget
 from supervisor.control.protocol import parse_signal, scale_request
 from supervisor.control.readyz import readyz
 from supervisor.engine.target import ControlTarget, LogRow, Refused, Verb
+from supervisor.host.looperrors import RAISE_FD_LIMIT, open_fds
 from supervisor.host.socketlock import make_directory
 
 if TYPE_CHECKING:
@@ -112,12 +113,12 @@ class ControlServer:
     async def start(self) -> None:
         """Bind both sockets; refuse when another supervisor owns the control socket."""
         await claim_socket(self.path, self.log)
-        connections.raise_fd_limit()
+        limit = connections.raise_fd_limit()
+        unix, tcp = connections.budgets(limit, max(0, open_fds()))
+        if tcp < TCP_BUDGET:
+            self.log.warning("control.budgets_reduced", open_files_limit=limit, unix=unix, tcp=tcp, hint=RAISE_FD_LIMIT)
         loop = asyncio.get_running_loop()
-        self.budgets = {
-            "unix": Budget("unix", UNIX_BUDGET, self.log, loop),
-            "tcp": Budget("tcp", TCP_BUDGET, self.log, loop),
-        }
+        self.budgets = {"unix": Budget("unix", unix, self.log, loop), "tcp": Budget("tcp", tcp, self.log, loop)}
         make_directory(self.path, self.group)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:

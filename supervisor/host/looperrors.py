@@ -1,0 +1,64 @@
+"""What asyncio reports from inside the loop, as structured lines; a flood of one report is one line.
+
+asyncio's default handler logs each report as free text. Out of file descriptors, its accept
+fails once per pending connection on every retry (a retry a second per listener): hundreds of
+lines a second, and none that says which limit. Here the first report of a kind is logged at
+once, with its traceback; the same kind again within ``QUIET_S`` is counted and told with the next
+line of that kind. Running out of descriptors says the limit and how many are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+OUT_OF_RESOURCE = "socket.accept() out of system resource"
+QUIET_S = 10.0
+RAISE_FD_LIMIT = "raise the open-files limit (LimitNOFILE= in a systemd unit, ulimit -n, a container's nofile ulimit)"
+FD_HINT = f"{RAISE_FD_LIMIT}, or find who holds connections to the supervisor open"
+
+
+def open_fds() -> int:
+    """How many descriptors this process has open now (-1 where /proc cannot say)."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # the listing's own
+    except OSError:
+        return -1
+
+
+class LoopErrors:
+    """The loop's exception handler: structured, and at most one line per kind every ``QUIET_S``."""
+
+    def __init__(self, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.log = log
+        self.clock = clock
+        self.seen: dict[str, int] = {}  # reports by kind (a message's first line), since start
+        self._told_at: dict[str, float] = {}
+        self._told_count: dict[str, int] = {}
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take over from asyncio's default handler."""
+        loop.set_exception_handler(self.handle)
+
+    def handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Count the report; log it unless its kind was logged within ``QUIET_S``."""
+        kind = str(context.get("message") or "unhandled exception in the loop").split("\n", 1)[0]
+        exc = context.get("exception")
+        self.seen[kind] = self.seen.get(kind, 0) + 1
+        now = self.clock()
+        last = self._told_at.get(kind)
+        if last is not None and now - last < QUIET_S:
+            return
+        times = self.seen[kind] - self._told_count.get(kind, 0)
+        self._told_at[kind], self._told_count[kind] = now, self.seen[kind]
+        if kind == OUT_OF_RESOURCE:
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            fds = open_fds()  # unknown (-1) when even listing them needs a descriptor
+            where = {"open": fds} if fds >= 0 else {}
+            self.log.error("supervisor.out_of_files", error=str(exc), limit=limit, times=times, **where, hint=FD_HINT)
+            return
+        self.log.error("supervisor.loop_error", message=kind, error=repr(exc), times=times, exc_info=exc)

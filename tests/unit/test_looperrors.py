@@ -1,0 +1,54 @@
+"""The loop's exception handler and the connection budgets under a low open-files limit."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from typing import Any
+
+from supervisor.control.connections import TCP_BUDGET, UNIX_BUDGET, budgets
+from supervisor.host.looperrors import OUT_OF_RESOURCE, QUIET_S, LoopErrors
+
+
+class Log:
+    """Keeps what was logged."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def error(self, event: str, **fields: Any) -> None:
+        """Keep one line."""
+        self.lines.append({"event": event, **fields})
+
+
+def test_a_flood_of_accept_failures_is_one_line_that_names_the_limit() -> None:
+    """500 EMFILE reports: one supervisor.out_of_files with the limit; after QUIET_S, one more with the count."""
+    now = [0.0]
+    log = Log()
+    errors = LoopErrors(log, clock=lambda: now[0])
+    loop = asyncio.new_event_loop()
+    try:
+        emfile = {"message": f"{OUT_OF_RESOURCE}\nsocket: <...>", "exception": OSError(24, "Too many open files")}
+        for _ in range(500):
+            errors.handle(loop, emfile)
+        assert [x["event"] for x in log.lines] == ["supervisor.out_of_files"]
+        first = log.lines[0]
+        assert first["limit"] == resource.getrlimit(resource.RLIMIT_NOFILE)[0] and first["times"] == 1
+        assert "LimitNOFILE=" in first["hint"]
+        now[0] = QUIET_S + 1
+        errors.handle(loop, emfile)
+        assert log.lines[-1]["times"] == 500
+        # Another kind has a line of its own, with its exception for the traceback.
+        boom = RuntimeError("boom")
+        errors.handle(loop, {"message": "Task exception was never retrieved", "exception": boom})
+        assert log.lines[-1]["event"] == "supervisor.loop_error" and log.lines[-1]["exc_info"] is boom
+    finally:
+        loop.close()
+
+
+def test_budgets_fit_within_the_open_files_limit() -> None:
+    """At the usual raised limit the budgets are whole; under a low one they shrink, never below 4."""
+    assert budgets(8192, 30) == (UNIX_BUDGET, TCP_BUDGET)
+    unix, tcp = budgets(1024, 30)
+    assert unix + tcp + 30 + 64 + 32 <= 1024 and tcp > 500
+    assert budgets(48, 20) == (4, 4)
