@@ -81,7 +81,7 @@ def _parser(names: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--group", action="store_true", help="to the whole process group")
     p = with_socket(sub.add_parser("scale", help="run N instances of a program that has instances"))
     p.add_argument("name", metavar="NAME")
-    p.add_argument("count", metavar="N", type=int, help="how many (at least 1)")
+    p.add_argument("count", metavar="N", type=int, help="how many (1 to 1000)")
     p = with_socket(sub.add_parser("reload", help="re-read the configuration (as SIGHUP)"))
     p.add_argument("--json", action="store_true", help="print the result document")
     p = with_socket(sub.add_parser("timeline", help="when each unit became eligible, started and became ready"))

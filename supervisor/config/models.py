@@ -36,6 +36,7 @@ from supervisor.config.outputlimit import LogLimitTable
 from supervisor.config.settings import parse_address
 from supervisor.config.strict import Strict
 from supervisor.config.supervisor_table import SupervisorTable
+from supervisor.machine.instances import MAX_INSTANCES
 
 __all__ = [
     "AlertTable",
@@ -278,8 +279,8 @@ class ProgramTable(Strict):
     """Development: globs (relative to `cwd`) whose changes restart it, only under `run --dev` or SUPERVISOR_DEV=1."""
     watch_debounce: PositiveDuration = 0.3
     """How long the watched files must stay quiet before the restart: a burst of changes is one restart."""
-    instances: int | None = Field(None, ge=1)
-    """Run N copies, X:0 ... X:N-1, each with SUPERVISOR_INSTANCE=i, sharing `listen`; unset: one, named X."""
+    instances: int | None = Field(None, ge=1, le=MAX_INSTANCES)
+    """Run N copies (1 to 1000), X:0 ... X:N-1, with SUPERVISOR_INSTANCE=i, sharing `listen`; unset: one, named X."""
     ready_log: Regex | None = None
     """A regular expression: running once a line of this incarnation's output matches (valid for start-first)."""
     stack_dump: bool = True

@@ -20,6 +20,7 @@ from supervisor.engine.rolling import roll
 from supervisor.engine.target import Conflict, NotFound, Refused, ScaleDone
 from supervisor.engine.units.program import ProgramRunner
 from supervisor.machine.events import Reason, Restart
+from supervisor.machine.instances import MAX_INSTANCES
 from supervisor.machine.status import ProgramEntry
 
 T = TypeVar("T")
@@ -67,11 +68,15 @@ async def rolling_restart(
 def check_scale(loaded: Loaded, name: str, count: object, known: list[str]) -> int:
     """Return ``count`` if program ``name`` may be scaled to it, else raise ``Refused`` (400) or ``NotFound`` (404)."""
     if name not in loaded.config.templates:
+        if (base := loaded.config.programs[name].instance_of if name in loaded.config.programs else None) is not None:
+            raise Refused(f"{name} is an instance of {base}: scale {base} itself (supervisor scale {base} N)")
         if name in loaded.config.programs:
             raise Refused(f"{name} has no instances: set instances = N in [programs.{name}] to scale it")
         raise NotFound(f"no program named {name!r} (programs: {', '.join(known)})")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise Refused(f"instances must be a whole number of at least 1 (got {count!r}); stop {name} stops them all")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_INSTANCES:
+        raise Refused(
+            f"instances must be a whole number from 1 to {MAX_INSTANCES} (got {count!r}); stop {name} stops them all"
+        )
     return count
 
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
+# Each instance is a process with its pipes, and a change of count is applied in the daemon's
+# loop at once: 99,999 of them (a typo) wedged it for minutes, status unanswered. A thousand
+# is far beyond one host's useful share and takes about 2 s to start on 2 cores.
+MAX_INSTANCES = 1000
+
 
 def instance_name(base: str, index: int) -> str:
     """Return the unit name of instance ``index`` of program ``base``: ``web:1``."""

@@ -151,13 +151,15 @@ def test_scale_up_and_down_leaves_the_other_instances_alone(run_daemon) -> None:
 
 
 def test_bad_scales_are_refused_with_a_4xx_and_exit_1_and_change_nothing(run_daemon) -> None:
-    """scale to -1 or 0, or of an unknown program or one without instances: 4xx, exit 1, the reason said once."""
+    """scale to -1, 0 or 99999, of an instance, an unknown program or one without instances: 4xx, exit 1."""
     d = run_daemon(SLEEPERS)
     d.wait_ready()
     before = pids(d, "web")
     cases: list[tuple[tuple[str, ...], int, str]] = [
-        (("web", "-1"), 400, "at least 1"),
-        (("web", "0"), 400, "at least 1"),
+        (("web", "-1"), 400, "from 1 to 1000"),
+        (("web", "0"), 400, "from 1 to 1000"),
+        (("web", "99999"), 400, "from 1 to 1000"),
+        (("web:1", "2"), 400, "web:1 is an instance of web: scale web itself"),
         (("ghost", "2"), 404, "no program named 'ghost' (programs: web, other)"),
         (("other", "2"), 400, "other has no instances"),
     ]

@@ -12,6 +12,8 @@ from supervisor.config import load
 from supervisor.config.diff import diff
 from supervisor.config.instances import listen_key, rescale
 from supervisor.control.readyz import readyz
+from supervisor.engine.instances import check_scale
+from supervisor.engine.target import Refused
 from supervisor.machine.errors import EXIT_CONFIG, ConfigError
 from supervisor.machine.instances import members, select
 
@@ -73,6 +75,34 @@ def test_instances_below_one_exit_78_naming_the_key(
     assert main(["check", "-c", str(path)]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert f"{path}: programs.web.instances" in err and "greater than or equal to 1" in err
+
+
+def test_instances_above_the_bound_exit_78_naming_the_key(tmp_path: Path) -> None:
+    """instances = 1001 is refused (exit 78): a count the daemon would take minutes to apply, its loop wedged."""
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, WEB.replace("instances = 3", "instances = 1001")), environ={})
+    assert [k for k, _ in info.value.problems] == ["programs.web.instances"]
+    assert "less than or equal to 1000" in info.value.render()
+    assert load(write(tmp_path, WEB.replace("instances = 3", "instances = 1000")), environ={})
+
+
+@pytest.mark.parametrize("count", [0, -1, 1001, 99999, True, "3"])
+def test_scale_refuses_a_count_outside_1_to_1000(tmp_path: Path, count: object) -> None:
+    """scale web 99999 is a 400 before anything starts, as 0 and -1 are; the reason gives the range."""
+    loaded = load(write(tmp_path, WEB), environ={})
+    with pytest.raises(Refused, match=r"whole number from 1 to 1000 \(got"):
+        check_scale(loaded, "web", count, ["web", "worker"])
+    assert check_scale(loaded, "web", 1000, ["web", "worker"]) == 1000
+
+
+def test_scale_of_an_instance_says_to_scale_its_program(tmp_path: Path) -> None:
+    """scale web:1 3 names web, not a [programs.web:1] table that cannot exist."""
+    loaded = load(write(tmp_path, WEB), environ={})
+    with pytest.raises(Refused) as info:
+        check_scale(loaded, "web:1", 3, ["web", "worker"])
+    assert str(info.value) == "web:1 is an instance of web: scale web itself (supervisor scale web N)"
+    with pytest.raises(Refused, match=r"^worker has no instances: set instances = N in \[programs.worker\]"):
+        check_scale(loaded, "worker", 3, ["web", "worker"])
 
 
 def test_an_instance_name_taken_by_another_unit_is_refused(tmp_path: Path) -> None:
