@@ -29,7 +29,7 @@ from supervisor.engine.readiness import (
     Snapshot,
     Stopped,
 )
-from supervisor.engine.reload import apply_reload
+from supervisor.engine.reload import apply_reload, refused_while_leaving
 from supervisor.engine.shutdown import stop_all
 from supervisor.engine.target import ProbeLatencies, ReloadResult
 from supervisor.engine.units import instants
@@ -306,9 +306,7 @@ class Daemon(FrontDoor):
                 return {"ok": False, "error": exc.render()}
 
             async def apply() -> ReloadResult:
-                if self.state in (Phase.STOPPING, Phase.DRAINING):
-                    return {"ok": False, "error": f"the supervisor is {self.state}"}
-                return apply_reload(self, new, config_from=came_from)
+                return refused_while_leaving(self) or apply_reload(self, new, config_from=came_from)
 
             result = await self.call(apply)
             await self._settle(result)

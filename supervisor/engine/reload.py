@@ -45,6 +45,15 @@ class ReloadHost(Protocol):
     def _schedule_recompute(self) -> None: ...
 
 
+def refused_while_leaving(d: ReloadHost) -> ReloadResult | None:
+    """Refuse a reload once the supervisor drains or stops, in the log too: a SIGHUP's sender reads nothing else."""
+    if d.state not in ("draining", "stopping"):
+        return None
+    why = f"the supervisor is {d.state}"
+    d.log.warning("config.reload_refused", why=why, next="the running configuration stays as it was")
+    return {"ok": False, "error": why}
+
+
 def apply_reload(
     d: ReloadHost, new: Loaded, event: str | None = "config.reloaded", config_from: str | None = None
 ) -> ReloadResult:

@@ -126,3 +126,17 @@ restart = {{ max_restarts = 0 }}
     assert d.wait_exit(timeout=20) == 1
     (skipped,) = d.events("supervisor.drain_skipped")
     assert skipped["why"].startswith("gave up: program web is fatal"), skipped
+
+
+def test_a_sighup_during_the_drain_is_refused_in_the_log(run_daemon) -> None:
+    """SIGHUP (systemctl reload) while draining changes nothing and says so, instead of vanishing in silence."""
+    d = run_daemon(web("60s", free_port()))
+    d.wait_ready()
+    d.signal(signal.SIGTERM)
+    d.wait_event("supervisor.draining")
+    d.signal(signal.SIGHUP)
+    refused = d.wait_event("config.reload_refused")
+    assert refused["why"] == "the supervisor is draining", refused
+    assert not d.events("config.reloaded")
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit(timeout=20) == 0
