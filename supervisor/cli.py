@@ -157,12 +157,13 @@ def _main(argv: list[str]) -> int:
             return EXIT_OK
         print(completion.script(args.shell, parser))
         return EXIT_OK
-    from supervisor.client.api import BadConfig, Client, Unreachable, find_socket
+    from supervisor.client.api import SOCKET_HINT, BadConfig, Client, Unreachable, find_socket
 
     try:
         path, origin = find_socket(args.socket, args.config)
     except BadConfig as exc:
-        print(f"supervisor: {exc}", file=sys.stderr)
+        # An operator who just broke the file still needs status and stop: say how to get them.
+        print(f"supervisor: {exc}\n  {SOCKET_HINT}", file=sys.stderr)
         return EXIT_CONFIG
     from supervisor.client import api
 

@@ -21,6 +21,9 @@ class Unreachable(Exception):
     """Nothing answers on the control socket."""
 
 
+SOCKET_HINT = "the socket is read from that file: --socket PATH or SUPERVISOR_SOCKET=PATH reaches a daemon without it"
+
+
 class BadConfig(Exception):
     """The configuration file the socket should come from is missing or cannot be read (exit 78)."""
 

@@ -288,13 +288,20 @@ def test_socket_discovery_says_where_it_looked(run_daemon, tmp_path: Path, monke
     for args, env in ((["--config", str(bad)], {}), ([], {"SUPERVISOR_CONFIG": str(bad)})):
         out = cli("status", *args, env=env, cwd=tmp_path)
         assert out.returncode == 78 and "not valid TOML" in out.stderr and str(bad) in out.stderr, out
+        assert out.stderr.endswith(
+            "\n  the socket is read from that file: --socket PATH or SUPERVISOR_SOCKET=PATH"
+            " reaches a daemon without it\n"
+        ), out  # the way to status with a broken file
     missing = cli("logs", "--config", str(tmp_path / "missing.toml"), cwd=tmp_path)
     assert missing.returncode == 78, missing
-    assert missing.stderr == f"supervisor: no configuration file at {tmp_path}/missing.toml (from --config)\n"
+    first = missing.stderr.splitlines()[0]
+    assert first == f"supervisor: no configuration file at {tmp_path}/missing.toml (from --config)", missing
     d = run_daemon(LOGS)
     d.wait_ready()
     found = cli("status", env={"SUPERVISOR_CONFIG": str(d.config)}, cwd=Path("/"))
     assert found.returncode == 0 and "longername" in found.stdout, found.stderr
+    hinted = cli("status", "--socket", d.socket, env={"SUPERVISOR_CONFIG": str(bad)}, cwd=Path("/"))
+    assert hinted.returncode == 0 and "longername" in hinted.stdout, hinted.stderr  # the hint's way works
 
 
 def test_version_and_the_version_flag_agree() -> None:
