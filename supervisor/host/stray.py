@@ -10,14 +10,16 @@ dispositions are reset at spawn all the same).
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisor.machine.events import signal_name
+
+if TYPE_CHECKING:  # imported by `run` before asyncio may be (supervisor.host.tls): not at run time
+    import asyncio
 
 STRAY_SIGNALS = (
     signal.SIGUSR1,
