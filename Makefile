@@ -98,6 +98,7 @@ bench: venv $(BENCH_VENV)/bin/supervisord $(OURS_VENV)/bin/supervisor
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/logflood.py --supervisord $(BENCH_VENV)/bin
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/pump.py
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/instances.py
+	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/scale.py
 	PATH="$(abspath $(OURS_VENV)/bin):$$PATH" $(OURS_VENV)/bin/python bench/drain.py
 
 # The image, built with podman from a Debian base that mmdebstrap makes here (cached in build/image),

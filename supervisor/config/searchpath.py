@@ -8,11 +8,13 @@ whose ``environment`` or ``env_file`` sets ``PATH`` gets that instead, unchanged
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import sysconfig
 
 
+@functools.cache  # sysconfig works it out afresh each time: tens of microseconds a spawn
 def scripts_dir() -> str:
     """Return where this interpreter's installed commands live (a virtualenv's ``bin/``)."""
     return sysconfig.get_path("scripts") or os.path.dirname(sys.executable)

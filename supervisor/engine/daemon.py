@@ -19,6 +19,7 @@ from supervisor.engine.alerts import Alerts
 from supervisor.engine.drain import Drain
 from supervisor.engine.frontdoor import FrontDoor
 from supervisor.engine.graph import blocked_by, build_unit, doubt_s, gate_for
+from supervisor.engine.pacing import Pace
 from supervisor.engine.readiness import (
     Call,
     DaemonEvent,
@@ -89,6 +90,7 @@ class Daemon(FrontDoor):
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[ReloadResult]] = set()
         self._recompute_scheduled = False
+        self.pace = Pace(self.loop)
         self.notify_listener = NotifyListener(self.loop, self._notified)
         self.startup = timeline.Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
         self.usage = UsageSampler(self.clock, lambda: self.programs)  # CPU and MEM for `status`
@@ -123,21 +125,20 @@ class Daemon(FrontDoor):
     def _schedule_recompute(self) -> None:
         if not self._recompute_scheduled:
             self._recompute_scheduled = True
-            self.loop.call_soon(self._recompute)
+            self.pace.schedule(lambda: self._recompute(sliced=True))  # later after a long pass (1,000 programs)
 
-    def _recompute(self) -> None:
+    def _recompute(self, sliced: bool = False) -> None:
         self._recompute_scheduled = False
         if self.state is Phase.STOPPING:
             return
-        for unit in self.units.values():
-            unit.gate(gate_for(self.units, unit, self.cfg.programs))
-        instants.observe(
-            self.startup,
-            self.units.values(),
-            lambda deps: not blocked_by(self.units, deps),
-            self.clock.now() - self.started_at,
-        )
-        self._report_phase()
+        with self.pace:
+            gate = lambda unit: unit.gate(gate_for(self.units, unit, self.cfg.programs))  # noqa: E731
+            if done := self.pace.each(list(self.units.values()), gate, sliced):
+                now = self.clock.now() - self.started_at
+                instants.observe(self.startup, self.units.values(), lambda deps: not blocked_by(self.units, deps), now)
+                self._report_phase()
+        if not done:
+            self._schedule_recompute()  # the rest on a later turn: spawning hundreds must not hold the loop
 
     def _report_phase(self) -> None:
         if self.state in (Phase.STOPPING, Phase.DRAINING):  # STATUS= says so already

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from supervisor.config.instances import rescale
 from supervisor.config.settings import Loaded
+from supervisor.engine.pacing import Pace
 from supervisor.engine.reload import ReloadHost, apply_reload
 from supervisor.engine.rolling import roll
 from supervisor.engine.target import Conflict, NotFound, Refused, ScaleDone
@@ -30,6 +31,7 @@ class InstanceHost(ReloadHost, Protocol):
     """What a rolling restart and a scale need of the daemon."""
 
     loaded: Loaded
+    pace: Pace  # its gating passes: the new instances start in those
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run ``fn`` in the main loop's task."""
@@ -96,8 +98,13 @@ async def scale(d: InstanceHost, name: str, count: int) -> ScaleDone:
         return was, added, removed
 
     was, added, removed = await d.call(apply)
+
+    async def up(unit: ProgramRunner) -> None:
+        await d.pace.complete()  # gated at least once: hundreds are started over several passes
+        await unit.wait_settled()
+
     # Bounded waits: the new ones up (or failed), the ones gone down.
-    waits = [u.wait_settled() for n in added if isinstance(u := d.units.get(n), ProgramRunner)]
+    waits = [up(u) for n in added if isinstance(u := d.units.get(n), ProgramRunner)]
     waits += [before[n].wait_down() for n in removed]
     if waits:
         group = [p for p in before.values() if p.cfg.instance_of == name]

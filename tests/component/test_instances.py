@@ -150,6 +150,31 @@ def test_scale_up_and_down_leaves_the_other_instances_alone(run_daemon) -> None:
     assert [(e["was"], e["instances"]) for e in scaled] == [(3, 5), (5, 2)]
 
 
+def test_a_scale_to_hundreds_answers_once_every_new_one_runs_and_healthz_answers_meanwhile(run_daemon) -> None:
+    """`scale s 400`: started over several gating passes, yet the answer comes with all 400 running.
+
+    A pass that spawned them all at once held the loop (a second for 1,000); a sliced one yields,
+    and the scale waits for a pass over every unit before it waits for each to settle.
+    """
+    d = run_daemon(
+        """
+[programs.s]
+command = ["sleep", "100"]
+instances = 1
+min_uptime = "200ms"
+"""
+    )
+    d.wait_ready()
+    code, doc = d.client.request("POST", "/v1/programs/s/scale", {"instances": 400})
+    assert code == 200, doc
+    states = {p["state"] for p in doc["programs"]}
+    assert len(doc["programs"]) == 400 and states == {"running"}, states
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/healthz", timeout=10) as resp:
+        assert resp.status == 200
+    code, doc = d.client.request("POST", "/v1/programs/s/scale", {"instances": 1})
+    assert code == 200 and len(doc["removed"]) == 399, doc
+
+
 def test_bad_scales_are_refused_with_a_4xx_and_exit_1_and_change_nothing(run_daemon) -> None:
     """scale to -1, 0 or 99999, of an instance, an unknown program or one without instances: 4xx, exit 1."""
     d = run_daemon(SLEEPERS)
