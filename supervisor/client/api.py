@@ -87,7 +87,11 @@ def _read_head(sock: socket.socket, buf: bytes) -> tuple[int, dict[str, str], by
                 raise BadResponse(f"a response head over {MAX_HEAD_BYTES} bytes")
             chunk = sock.recv(65536)
             if not chunk:
-                raise BadResponse("the connection closed before a whole response head" if buf else "no answer")
+                raise BadResponse(
+                    "the connection closed before a whole response head"
+                    if buf
+                    else "it closed the connection without a word (did it stop?)"
+                )
             buf += chunk
         head, _, rest = buf.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")

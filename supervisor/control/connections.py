@@ -121,9 +121,9 @@ async def start_tcp(
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None  # the socket's bind names its path
     server = await asyncio.start_server(client, sock=sock, limit=limit, backlog=ACCEPT_BATCH)
     sock.listen(ACCEPT_QUEUE)
     return server

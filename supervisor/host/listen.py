@@ -20,9 +20,9 @@ def bind_listener(address: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(exc.errno, exc.strerror, address) from None  # "...: '127.0.0.1:8000'": which one
     return sock
 
 

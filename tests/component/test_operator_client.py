@@ -122,7 +122,7 @@ def test_chunked_and_close_delimited_bodies_are_read_too(fake: FakeServer) -> No
         ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"], "malformed chunk size"),
         ([b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000], "response head over"),
         ([b"HTTP/1.1 200 OK\r\nContent-"], "closed before a whole response head"),
-        ([b""], "no answer"),
+        ([b""], "it closed the connection without a word (did it stop?)"),
     ],
 )
 def test_a_malformed_response_is_unreachable_with_the_reason(fake: FakeServer, answer: list[bytes], says: str) -> None:
