@@ -89,8 +89,7 @@ class Daemon(FrontDoor):
         self.probe_latencies = ProbeLatencies()  # for /metrics, read at scrape time
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[ReloadResult]] = set()
-        self._recompute_scheduled = False
-        self.pace = Pace(self.loop)
+        self.pace = Pace(self.loop, lambda: self._recompute(sliced=True))  # spaced after long ones (1,000 programs)
         self.notify_listener = NotifyListener(self.loop, self._notified)
         self.startup = timeline.Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
         self.usage = UsageSampler(self.clock, lambda: self.programs)  # CPU and MEM for `status`
@@ -123,22 +122,18 @@ class Daemon(FrontDoor):
     # ---- gating ---------------------------------------------------------------------
 
     def _schedule_recompute(self) -> None:
-        if not self._recompute_scheduled:
-            self._recompute_scheduled = True
-            self.pace.schedule(lambda: self._recompute(sliced=True))  # later after a long pass (1,000 programs)
+        self.pace.ask()
 
     def _recompute(self, sliced: bool = False) -> None:
-        self._recompute_scheduled = False
         if self.state is Phase.STOPPING:
+            self.pace.release()  # no round will come: a scale waiting for one goes on
             return
-        with self.pace:
+        with self.pace:  # sliced: spawning hundreds must not hold the loop; the pace runs the rest
             gate = lambda unit: unit.gate(gate_for(self.units, unit, self.cfg.programs))  # noqa: E731
-            if done := self.pace.each(list(self.units.values()), gate, sliced):
+            if self.pace.each(list(self.units.values()), gate, sliced):
                 now = self.clock.now() - self.started_at
                 instants.observe(self.startup, self.units.values(), lambda deps: not blocked_by(self.units, deps), now)
                 self._report_phase()
-        if not done:
-            self._schedule_recompute()  # the rest on a later turn: spawning hundreds must not hold the loop
 
     def _report_phase(self) -> None:
         if self.state in (Phase.STOPPING, Phase.DRAINING):  # STATUS= says so already

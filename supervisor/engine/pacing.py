@@ -1,4 +1,4 @@
-"""A pass over every unit, run soon after it is asked for, and spaced by its own cost when it is long.
+"""Rounds of a pass over every unit, run soon after they are asked for, sliced and spaced by their cost.
 
 The daemon's gating pass costs time in proportion to its units. Asked for after each change,
 with hundreds of programs changing state within a second (``scale web 1000``), one pass per
@@ -8,65 +8,107 @@ pass takes in every change since the last. A short pass (a few programs: microse
 nothing: the next one runs on the loop's next turn, as before.
 
 A pass that starts hundreds of programs would still hold the loop for as long as their spawns
-take (a second for 1,000): a paced pass stops after ``SLICE_S`` and asks for another, which walks
-the units again (those already gated cost microseconds) and goes on where this one stopped.
+take (a second for 1,000): a sliced pass stops after ``SLICE_S``, and the next goes on from the
+unit after the last one it did. A round is the passes from the first unit to the last. Going on,
+not over again from the first: a unit whose own gate costs (a dependant of 1,000 instances walks
+them all) would otherwise stop every pass at the same place, and the units after it would wait
+for ever. A change asked for during a round is taken in by a whole new round after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 T = TypeVar("T")
 
 MIN_GAP_S = 0.001
-SLICE_S = 0.02  # a paced pass yields to the loop after this long: /healthz waits at most about that
+SLICE_S = 0.02  # a sliced pass yields to the loop after this long: /healthz waits at most about that
 
 
 class Pace:
-    """Measures each pass (``with pace:``) and schedules the next accordingly (``pace.schedule``)."""
+    """Runs ``run`` (one pass: ``with pace: pace.each(...)``) when asked, and again until a round ends."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, run: Callable[[], None]) -> None:
         self.loop = loop
+        self.run = run
         self.cost_s = 0.0  # how long the last pass took
         self._started = 0.0
         self._ended = 0.0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._inside = False  # a pass is running: scheduling waits for its cost (__exit__)
+        self._scheduled = False
+        self._again = False  # asked for since the round under way began: another round follows
+        self._resume: object | None = None  # the unit the next pass of the round under way starts at
+        self._waiters: list[asyncio.Future[None]] = []  # for a round that begins after them
+        self._round: list[asyncio.Future[None]] = []  # for the round under way
 
     async def complete(self) -> None:
-        """Return once a pass has gone over every item: one that begins after this call."""
+        """Return once a round has gone over every item: one that begins after this call (asked for here)."""
         fut = self.loop.create_future()
         self._waiters.append(fut)
+        self.ask()
         await fut
 
-    def schedule(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the loop's next turn, or once as long as the last pass took has passed since it ended."""
+    def release(self) -> None:
+        """Wake every ``complete()``: no round will come (the daemon stops)."""
+        waiters, self._waiters, self._round = self._waiters + self._round, [], []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def ask(self) -> None:
+        """Something changed: a round that begins after now is run soon."""
+        self._again = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Run a pass on the loop's next turn, or once as long as the last pass took has passed since it ended."""
+        if self._scheduled or self._inside:  # inside a pass: __exit__ schedules, knowing its cost
+            return
+        self._scheduled = True
         wait = self.cost_s - (time.perf_counter() - self._ended)
         if wait > MIN_GAP_S:
-            self.loop.call_later(wait, fn)
+            self.loop.call_later(wait, self._run)
         else:
-            self.loop.call_soon(fn)
+            self.loop.call_soon(self._run)
 
-    def each(self, items: Iterable[T], fn: Callable[[T], None], sliced: bool) -> bool:
-        """``fn`` on each item; when ``sliced``, stop once ``SLICE_S`` has passed. Whether all were done."""
+    def _run(self) -> None:
+        self._scheduled = False
+        self.run()
+
+    def each(self, items: Sequence[T], fn: Callable[[T], None], sliced: bool) -> bool:
+        """``fn`` on each item; when ``sliced``, stop once ``SLICE_S`` has passed. Whether a round ended."""
+        start = 0
+        if sliced and self._resume is not None:  # a round under way: on from where its last pass stopped
+            start = next((i for i, item in enumerate(items) if item is self._resume), 0)  # gone: over again
+        if start == 0:  # a round begins: it takes in every change and waiter until now
+            self._again, self._resume = False, None
+            self._round += self._waiters
+            self._waiters = []
         deadline = time.perf_counter() + SLICE_S
-        for item in items:
-            fn(item)
-            if sliced and time.perf_counter() > deadline:
+        for i in range(start, len(items)):
+            fn(items[i])
+            if sliced and i + 1 < len(items) and time.perf_counter() > deadline:
+                self._resume = items[i + 1]
                 return False
-        waiters, self._waiters = self._waiters, []
+        self._resume = None
+        waiters, self._round = self._round, []
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
         return True
 
     def __enter__(self) -> Pace:
+        self._inside = True
         self._started = time.perf_counter()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._ended = time.perf_counter()
         self.cost_s = self._ended - self._started
+        self._inside = False
+        if self._resume is not None or self._again:  # the round goes on, or a change came since it began
+            self._schedule()

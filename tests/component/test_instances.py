@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import urllib.request
 from typing import Any
 
@@ -173,6 +174,36 @@ min_uptime = "200ms"
         assert resp.status == 200
     code, doc = d.client.request("POST", "/v1/programs/s/scale", {"instances": 1})
     assert code == 200 and len(doc["removed"]) == 399, doc
+
+
+def test_a_scale_of_instances_that_do_not_start_yet_answers_at_once(run_daemon) -> None:
+    """`autostart = false`, or waiting on a dependency that never answers: the scale answers, not after 75 s.
+
+    The scale waits for a gating pass that begins after it; when nothing else changed, no pass
+    came, and the answer waited for the scale's whole bound (stop_total + start_timeout + 5 s).
+    """
+    d = run_daemon(
+        """
+[dependencies.db]
+type = "tcp"
+url = "tcp://127.0.0.1:1"
+timeout = "10m"
+[programs.manual]
+command = ["sleep", "100"]
+instances = 1
+autostart = false
+[programs.api]
+command = ["sleep", "100"]
+instances = 1
+depends_on = ["db"]
+"""
+    )
+    wait_until(lambda: d.unit("api:0")["state"] == "pending", 15, "api:0 to wait for db")
+    for name, state in (("manual", "stopped"), ("api", "pending")):
+        began = time.monotonic()
+        code, doc = d.client.request("POST", f"/v1/programs/{name}/scale", {"instances": 3})
+        assert code == 200 and {p["state"] for p in doc["programs"]} == {state}, doc
+        assert time.monotonic() - began < 10, f"scale {name} 3 took {time.monotonic() - began:.1f} s"
 
 
 def test_bad_scales_are_refused_with_a_4xx_and_exit_1_and_change_nothing(run_daemon) -> None:
