@@ -49,6 +49,7 @@ class LogWriter:
         self._sock: socket.socket | None = None
         self._fd = -1
         self._own_fd = False
+        self._pollable = True
         try:
             fd = stream.fileno()
         except (OSError, ValueError, AttributeError):
@@ -65,6 +66,7 @@ class LogWriter:
                 self._fd = -1
         if self._fd < 0:
             self._fd = fd  # a regular file, or a pipe we could not reopen: plain writes
+        self._pollable = not stat.S_ISREG(mode)  # epoll refuses to watch a regular file
 
     def isatty(self) -> bool:
         """Whether the stream we stand for is a terminal (structlog picks colours by it)."""
@@ -135,6 +137,8 @@ class LogWriter:
             self._backlog_bytes -= n
             if n < len(head):
                 self._backlog[0] = head[n:]
+                if not self._pollable:  # a file's disk filled up mid-line: the next write says so
+                    continue
                 self._arm()
                 return
             self._backlog.popleft()

@@ -96,3 +96,39 @@ def test_a_full_disk_drops_lines_until_it_has_room_then_says_how_many_and_why() 
     assert events[0]["event"] == "back", events
     dropped = next(e for e in events if e["event"] == "log.dropped")
     assert dropped["lines"] == 10 and dropped["why"] == "No space left on device", dropped
+
+
+# A log file on a disk that fills up mid-line: the kernel writes what fits, then refuses the rest.
+# RLIMIT_FSIZE plays the disk (EFBIG with SIGXFSZ ignored, as ENOSPC would be); the loop runs.
+FILLS_MID_LINE = textwrap.dedent(
+    """
+    import asyncio, json, os, resource, signal, sys, tempfile
+    from supervisor.host import logs
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    path = os.path.join(tempfile.mkdtemp(), "stack.log")
+
+    async def main():
+        out = logs.configure("json", "info", open(path, "w"))
+        log = logs.get()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+        for i in range(30):
+            log.info("line", i=i, pad="x" * 50)
+        await asyncio.sleep(0)
+        print(json.dumps({"size": os.path.getsize(path), "dropped": out.dropped_total}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_log_file_whose_disk_fills_mid_line_drops_the_rest_and_never_raises_into_the_caller() -> None:
+    """A partial write to a regular file: the rest is dropped and counted, not waited for.
+
+    Waiting meant asking the loop to watch the file, which epoll refuses for a regular file: the
+    PermissionError came out of whatever call had logged the line.
+    """
+    proc = subprocess.run([sys.executable, "-c", FILLS_MID_LINE], capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout)
+    assert seen["size"] == 1000 and seen["dropped"] >= 20, seen
