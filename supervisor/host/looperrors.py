@@ -3,7 +3,8 @@
 asyncio's default handler logs each report as free text. Out of file descriptors, its accept
 fails once per pending connection on every retry (a retry a second per listener): hundreds of
 lines a second, and none that says which limit. Here the first report of a kind is logged at
-once, with its traceback; the same kind again within ``QUIET_S`` is counted and told with the next
+once, with its traceback and the task or callback it came from; a kind is a message and an
+exception type. The same kind again within ``QUIET_S`` is counted and told with the next
 line of that kind. Running out of descriptors says the limit and how many are open.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 OUT_OF_RESOURCE = "socket.accept() out of system resource"
 QUIET_S = 10.0
+OWN_FIELDS = ("message", "exception", "error", "times", "event", "level", "exc_info")  # not the context's
 RAISE_FD_LIMIT = "raise the open-files limit (LimitNOFILE= in a systemd unit, ulimit -n, a container's nofile ulimit)"
 FD_HINT = f"{RAISE_FD_LIMIT}, or find who holds connections to the supervisor open"
 
@@ -46,8 +48,10 @@ class LoopErrors:
 
     def handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """Count the report; log it unless its kind was logged within ``QUIET_S``."""
-        kind = str(context.get("message") or "unhandled exception in the loop").split("\n", 1)[0]
+        message = str(context.get("message") or "unhandled exception in the loop").split("\n", 1)[0]
         exc = context.get("exception")
+        # One kind per message and exception type: a second bug within QUIET_S is a line of its own.
+        kind = message if exc is None or message == OUT_OF_RESOURCE else f"{message}: {type(exc).__name__}"
         self.seen[kind] = self.seen.get(kind, 0) + 1
         now = self.clock()
         last = self._told_at.get(kind)
@@ -55,10 +59,12 @@ class LoopErrors:
             return
         times = self.seen[kind] - self._told_count.get(kind, 0)
         self._told_at[kind], self._told_count[kind] = now, self.seen[kind]
-        if kind == OUT_OF_RESOURCE:
+        if message == OUT_OF_RESOURCE:
             limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
             fds = open_fds()  # unknown (-1) when even listing them needs a descriptor
             where = {"open": fds} if fds >= 0 else {}
             self.log.error("supervisor.out_of_files", error=str(exc), limit=limit, times=times, **where, hint=FD_HINT)
             return
-        self.log.error("supervisor.loop_error", message=kind, error=repr(exc), times=times, exc_info=exc)
+        # Which task, future or callback it was (asyncio's own handler printed them): the rest of the context.
+        seen_in: dict[str, str] = {key: repr(value) for key, value in context.items() if key not in OWN_FIELDS}
+        self.log.error("supervisor.loop_error", message=message, error=repr(exc), times=times, **seen_in, exc_info=exc)

@@ -52,3 +52,23 @@ def test_budgets_fit_within_the_open_files_limit() -> None:
     unix, tcp = budgets(1024, 30)
     assert unix + tcp + 30 + 64 + 32 <= 1024 and tcp > 500
     assert budgets(48, 20) == (4, 4)
+
+
+def test_a_second_bug_within_the_quiet_period_has_its_own_line_and_each_line_names_its_task() -> None:
+    """Two tasks failing differently: two lines; a task destroyed while pending: a line that says which.
+
+    Keyed on the message alone, the second exception's traceback was never shown; and the task,
+    future or callback asyncio's own handler printed was left out of every line.
+    """
+    log = Log()
+    errors = LoopErrors(log, clock=lambda: 0.0)
+    loop = asyncio.new_event_loop()
+    try:
+        for exc in (KeyError("a"), ValueError("b"), KeyError("c")):
+            errors.handle(loop, {"message": "Task exception was never retrieved", "exception": exc, "future": "<T1>"})
+        assert [x["error"] for x in log.lines] == ["KeyError('a')", "ValueError('b')"]
+        assert log.lines[0]["future"] == "'<T1>'"
+        errors.handle(loop, {"message": "Task was destroyed but it is pending!", "task": "<Task pending coro=<f()>>"})
+        assert log.lines[-1]["task"] == "'<Task pending coro=<f()>>'", log.lines[-1]
+    finally:
+        loop.close()
