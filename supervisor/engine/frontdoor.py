@@ -108,19 +108,23 @@ class FrontDoor:
         """Gate every unit again on what the others are doing now (the daemon's)."""
         raise NotImplementedError
 
-    def _after_order(self, targets: list[ProgramRunner]) -> list[ProgramRunner]:
-        """Return ``targets`` in plan order, but each after the ones it starts after (``after``)."""
+    def _after_levels(self, targets: list[ProgramRunner]) -> list[list[ProgramRunner]]:
+        """Return ``targets`` in plan order, in levels: each after the ones it starts after (``after``)."""
         programs = self.loaded.config.programs
         names = {p.name for p in targets}
         depth: dict[str, int] = {}
 
         def deepest(name: str, path: frozenset[str]) -> int:
             if name not in depth:
-                firsts = [a for a in (programs[name].after if name in programs else []) if a in names and a not in path]
+                after = programs[name].after if name in programs else []
+                firsts = [m for a in after for m in members(a, names) if m not in path]  # `after = ["web"]`: web:0...
                 depth[name] = 1 + max((deepest(a, path | {name}) for a in firsts), default=-1)
             return depth[name]
 
-        return sorted(targets, key=lambda p: deepest(p.name, frozenset()))
+        levels: dict[int, list[ProgramRunner]] = {}
+        for prog in targets:
+            levels.setdefault(deepest(prog.name, frozenset()), []).append(prog)
+        return [levels[level] for level in sorted(levels)]
 
     async def act(self, name: str, verb: Verb, reason: Reason = Reason.OPERATOR) -> list[ProgramEntry]:
         """Start, stop or restart one program (or ``all``); wait (bounded) until it settles."""
@@ -131,11 +135,13 @@ class FrontDoor:
         event: Start | Stop | Restart = Start() if verb == "start" else Stop() if verb == "stop" else Restart(reason)
 
         async def dispatch() -> None:
-            for prog in self._after_order(targets):
-                # Gate again first: a follower's start (`after`) sees the starts just asked for.
+            for level in self._after_levels(targets):
+                # Gate again first: a follower's start (`after`) sees the starts just asked for. Once a
+                # level, not once a program: `start web` of 1,000 instances was 1,000 whole passes.
                 self._recompute()
-                self.log.info("control.request", program=prog.name, action=verb)
-                prog.dispatch(event)
+                for prog in level:
+                    self.log.info("control.request", program=prog.name, action=verb)
+                    prog.dispatch(event)
 
         await self.call(dispatch)
         waits = [asyncio.ensure_future(p.wait_settled()) for p in targets]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from supervisor.config import load
 from supervisor.config.diff import diff
 from supervisor.config.instances import listen_key, rescale
 from supervisor.control.readyz import readyz
+from supervisor.engine.frontdoor import FrontDoor
 from supervisor.engine.instances import check_scale
 from supervisor.engine.target import Refused
 from supervisor.machine.errors import EXIT_CONFIG, ConfigError
@@ -216,3 +218,20 @@ def test_status_watch_shows_a_programs_instances_those_a_scale_adds_too() -> Non
     assert [u["name"] for u in _fetch(client, ["web"])["units"]] == ["web:0", "web:1", "web:2"]
     with pytest.raises(LookupError, match="no unit named ghost"):
         _fetch(client, ["web", "ghost"])
+
+
+def test_start_all_orders_a_follower_after_every_instance_of_what_it_comes_after(tmp_path: Path) -> None:
+    """`after = ["web"]` with web's instances: web:0 and web:1 are one level, worker the next; one gating pass each.
+
+    The order looked for "web" itself among the targets, found only web:0 and web:1, and put worker
+    first when the file listed it first; and each target had a whole gating pass of its own.
+    """
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[programs.worker]\ncommand = ["true"]\nafter = ["web"]\n[programs.web]\ncommand = ["true"]\ninstances = 2\n'
+    )
+    loaded = load(path, {})
+    host: Any = SimpleNamespace(loaded=loaded)
+    targets: Any = [SimpleNamespace(name=n) for n in ("worker", "web:0", "web:1")]
+    levels = FrontDoor._after_levels(host, targets)
+    assert [[p.name for p in level] for level in levels] == [["web:0", "web:1"], ["worker"]]
