@@ -50,6 +50,8 @@ class LogWriter:
         self._fd = -1
         self._own_fd = False
         self._pollable = True
+        self._mid_line = False  # the backlog's head is what is left of a line partly written
+        self._torn = False  # a partly written line was dropped: the next write ends it first
         try:
             fd = stream.fileno()
         except (OSError, ValueError, AttributeError):
@@ -125,6 +127,10 @@ class LogWriter:
         for the loop's next turn (or for ``close``).
         """
         while self._backlog:
+            if self._torn:  # end the fragment on its own line, so the next line is whole
+                self._backlog[0] = b"\n" + self._backlog[0]
+                self._backlog_bytes += 1
+                self._torn, self._mid_line = False, True  # torn again if this one is refused whole
             head = self._backlog[0]
             try:
                 n = self._send(head)
@@ -137,11 +143,13 @@ class LogWriter:
             self._backlog_bytes -= n
             if n < len(head):
                 self._backlog[0] = head[n:]
+                self._mid_line = True
                 if not self._pollable:  # a file's disk filled up mid-line: the next write says so
                     continue
                 self._arm()
                 return
             self._backlog.popleft()
+            self._mid_line = False
         self._disarm()
         if not self._dropped_unreported:
             return
@@ -162,6 +170,7 @@ class LogWriter:
         if exc.errno != errno.EPIPE:
             self._dropped_unreported += lost
         self.last_error = exc.strerror or str(exc)
+        self._torn, self._mid_line = self._torn or self._mid_line, False
         self._backlog.clear()
         self._backlog_bytes = 0
         self._disarm()
@@ -170,9 +179,13 @@ class LogWriter:
         """Say how many lines were dropped since the last report (a log line of its own)."""
         if self._dropped_unreported and not self._backlog:
             lost, self._dropped_unreported = self._dropped_unreported, 0
+            refused = self.dropped_total
             if self.on_resumed is not None:
                 self.on_resumed(lost)
-            self.last_error = ""
+            if self.dropped_total > refused:  # the report itself was refused: the next one counts these too
+                self._dropped_unreported += lost
+            else:
+                self.last_error = ""
 
     def _report_soon(self) -> None:
         """Report on the loop's next turn; without a loop, ``close`` (or a later drain) reports."""

@@ -132,3 +132,46 @@ def test_a_log_file_whose_disk_fills_mid_line_drops_the_rest_and_never_raises_in
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout)
     assert seen["size"] == 1000 and seen["dropped"] >= 20, seen
+
+
+# As above, then the disk has room again (the limit lifted): the next lines must be whole, and
+# the report must count every line lost, the ones lost while the report itself was refused too.
+FILLS_THEN_ROOM = textwrap.dedent(
+    """
+    import asyncio, json, os, resource, signal, sys, tempfile
+    from supervisor.host import logs
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    path = os.path.join(tempfile.mkdtemp(), "stack.log")
+
+    async def main():
+        out = logs.configure("json", "info", open(path, "w"))
+        log = logs.get()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+        for i in range(30):
+            log.info("line", i=i, pad="x" * 50)
+        for _ in range(3):
+            await asyncio.sleep(0)  # the report is tried, and refused too
+        lost = out.dropped_total
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        log.info("back")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        print(json.dumps({"lost": lost, "lines": open(path).read().splitlines()}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_after_a_line_torn_by_a_full_disk_the_next_lines_are_whole_and_every_loss_is_counted() -> None:
+    """The fragment ends on its own line; `back` and `log.dropped` parse; the report counts all lost lines."""
+    proc = subprocess.run([sys.executable, "-c", FILLS_THEN_ROOM], capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout)
+    *whole, fragment = seen["lines"][:-2]
+    assert all(json.loads(line)["event"] == "line" for line in whole)
+    assert fragment.startswith('{"i": ') and not fragment.endswith("}"), fragment
+    back, dropped = (json.loads(line) for line in seen["lines"][-2:])
+    assert back["event"] == "back", seen["lines"][-3:]
+    assert dropped["event"] == "log.dropped" and dropped["lines"] == seen["lost"], (dropped, seen["lost"])
