@@ -89,7 +89,9 @@ class Daemon(FrontDoor):
         self.probe_latencies = ProbeLatencies()  # for /metrics, read at scrape time
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[ReloadResult]] = set()
-        self.pace = Pace(self.loop, lambda: self._recompute(sliced=True))  # spaced after long ones (1,000 programs)
+        self.pace = Pace(
+            self.loop, lambda: self._recompute(sliced=True), self.clock.now
+        )  # spaced after long ones (1,000 programs)
         self.notify_listener = NotifyListener(self.loop, self._notified)
         self.startup = timeline.Timeline()  # `supervisor timeline`: recorded in _recompute, never polled
         self.usage = UsageSampler(self.clock, lambda: self.programs)  # CPU and MEM for `status`

@@ -32,9 +32,14 @@ SLICE_S = 0.02  # a sliced pass yields to the loop after this long: /healthz wai
 class Pace:
     """Runs ``run`` (one pass: ``with pace: pace.each(...)``) when asked, and again until a round ends."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, run: Callable[[], None]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, run: Callable[[], None], now: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.loop = loop
         self.run = run
+        # The daemon's clock: a test's fake one never moves within a pass, so nothing is sliced or
+        # spaced there, whatever the machine's load (the harness stays deterministic).
+        self.now = now
         self.cost_s = 0.0  # how long the last pass took
         self._started = 0.0
         self._ended = 0.0
@@ -69,7 +74,7 @@ class Pace:
         if self._scheduled or self._inside:  # inside a pass: __exit__ schedules, knowing its cost
             return
         self._scheduled = True
-        wait = self.cost_s - (time.perf_counter() - self._ended)
+        wait = self.cost_s - (self.now() - self._ended)
         if wait > MIN_GAP_S:
             self.loop.call_later(wait, self._run)
         else:
@@ -88,10 +93,10 @@ class Pace:
             self._again, self._resume = False, None
             self._round += self._waiters
             self._waiters = []
-        deadline = time.perf_counter() + SLICE_S
+        deadline = self.now() + SLICE_S
         for i in range(start, len(items)):
             fn(items[i])
-            if sliced and i + 1 < len(items) and time.perf_counter() > deadline:
+            if sliced and i + 1 < len(items) and self.now() > deadline:
                 self._resume = items[i + 1]
                 return False
         self._resume = None
@@ -103,11 +108,11 @@ class Pace:
 
     def __enter__(self) -> Pace:
         self._inside = True
-        self._started = time.perf_counter()
+        self._started = self.now()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._ended = time.perf_counter()
+        self._ended = self.now()
         self.cost_s = self._ended - self._started
         self._inside = False
         if self._resume is not None or self._again:  # the round goes on, or a change came since it began

@@ -127,3 +127,18 @@ def test_after_a_long_pass_the_next_is_scheduled_that_much_later_and_after_a_sho
         assert len(ran) == 2 and ran[1] - asked >= 0.03 - MIN_GAP_S - 0.005
 
     asyncio.run(main())
+
+
+def test_on_a_fake_clock_no_pass_is_sliced_or_spaced_however_long_it_takes() -> None:
+    """The in-process harness's clock never moves within a pass: a slow machine changes nothing there."""
+
+    async def main() -> None:
+        ran: list[int] = []
+        pace = Pace(asyncio.get_running_loop(), lambda: ran.append(1), now=lambda: 1000.0)
+        with pace:
+            assert pace.each(list(range(10)), lambda i: _busy(0.005), sliced=True)  # 50 ms: whole
+        pace.ask()
+        await asyncio.sleep(0)
+        assert ran == [1]  # on the next turn, not later
+
+    asyncio.run(main())
