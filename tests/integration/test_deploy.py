@@ -73,6 +73,9 @@ def pod_env(proc: PodProcess, name: str, queue: str) -> tuple[dict[str, str], in
     return {**proc.env, **extra}, http_port
 
 
+# Three whole stacks at once (37 s, the suite's second longest): in `make test-all` and CI, not
+# in `make test`, which the VM layout's test below keeps on the same deployment files.
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_kubernetes_pods_run_as_three_replicas_that_migrate_once(
     running: list[Running], database: str, queue: str, tmp_path: Path

@@ -96,6 +96,15 @@ def states(daemons: list[Daemon]) -> str:
     return json.dumps([beat_state(d) for d in daemons])
 
 
+def story(daemons: list[Daemon]) -> str:
+    """Each daemon's beat state and its last lines about beat or the lock: what a slow handover did."""
+    lines = [states(daemons)]
+    for d in daemons:
+        said = [e for e in d.events() if e.get("program") == "beat" or str(e.get("event", "")).startswith("singleton")]
+        lines += [f"--- daemon {d.proc.pid}", *(json.dumps(e) for e in said[-6:])]
+    return "\n".join(lines)
+
+
 def test_three_daemons_run_one_beat_and_are_all_ready(
     run_daemon: Callable[..., Daemon], database: str, tmp_path: Path
 ) -> None:
@@ -134,7 +143,7 @@ def test_kill_9_of_the_holder_ten_times_hands_over_within_5s_without_overlap(
         holder.proc.kill()
         holder.proc.wait()
         live.remove(holder)
-        wait_until(lambda: holders(live), 5, "another daemon to run beat", seen=lambda: states(live))
+        wait_until(lambda: holders(live), 5, "another daemon to run beat", seen=lambda: story(live))
         new = wait_until(
             lambda known=before: [start for pid, (start, _) in runs(record).items() if pid not in known],
             5,

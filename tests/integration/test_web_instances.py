@@ -16,14 +16,15 @@ pytestmark = pytest.mark.integration
 def test_rolling_restarts_of_three_web_instances_under_load_fail_no_request(
     run_daemon, database: str, queue: str, tmp_path: Path
 ) -> None:
-    """Two rolling `restart web` of 3 instances (start-first each, READY=1) under 8 clients: 0 failed requests."""
+    """Two rolling `restart web` of 3 instances (start-first each, READY=1) under 4 clients: 0 failed requests."""
     env = stack_env(tmp_path, database, queue, SUPERVISOR_PROGRAMS__WEB__INSTANCES="3")
     d = run_daemon(None, env=env, argv=container_argv())
     d.wait_ready(timeout=90)
     names = [u["name"] for u in d.status()["units"] if u["name"].startswith("web")]
     assert names == ["web:0", "web:1", "web:2"]
     port = int(env["PORT"])
-    with Load(port, clients=8, path="/livez") as load:
+    # Four clients, one per instance and one more, each asking again the moment it is answered.
+    with Load(port, clients=4, path="/livez") as load:
         wait_until(lambda: len(load.latencies) > 50, 30, "requests to flow", seen=d.tail)
         for n in range(2):
             code, doc = d.client.request("POST", "/v1/programs/web/restart")
