@@ -13,6 +13,10 @@ from tests.integration.conftest import container_argv, stack_env
 pytestmark = pytest.mark.integration
 
 
+# The real stack, three uvicorns and a load generator: in make test-all and CI. make test keeps
+# the same rolling restart on plain sockets (tests/component/test_instances.py) and the real web
+# app's start-first handover under load (test_web_handover.py).
+@pytest.mark.slow
 def test_rolling_restarts_of_three_web_instances_under_load_fail_no_request(
     run_daemon, database: str, queue: str, tmp_path: Path
 ) -> None:
