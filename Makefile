@@ -18,7 +18,10 @@ OURS_VENV ?= .venv-bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,example]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[test,example]'
+	@# Bytecode on both cores (pip compiles on one: 5 s of the install). A file that does not
+	@# compile is left to fail at import, as pip leaves it.
+	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
@@ -32,12 +35,13 @@ lint-venv: $(LINT_STAMP)
 
 # The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this one).
 # Most of a test's time is spent waiting on child processes (a Celery boot, a health check's
-# interval), so there are three workers a core: on 2 cores, 6 workers took 148 s from a clean
-# clone where 4 took 172 s (docs/testing.md).
+# interval), so there are more workers than cores; but the suite is now bound by the two cores,
+# and 5 workers (153 s in pytest) beat 6 (159 s), which spend more on collecting and switching
+# (docs/testing.md).
 # Each worker is handed two tests at a time (--maxschedchunk 2), in the order tests/conftest.py
 # sets (the long ones first), so that no long test holds up a queue of short ones behind it.
 # The 15 slowest are printed at the end.
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 5
 PYTEST_RUN := $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist load --maxschedchunk 2 --durations=15
 
 test: venv
