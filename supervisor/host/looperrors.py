@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from supervisor.machine.quiet import Quiet
+
 OUT_OF_RESOURCE = "socket.accept() out of system resource"
 QUIET_S = 10.0
 OWN_FIELDS = ("message", "exception", "error", "times", "event", "level", "exc_info")  # not the context's
@@ -37,10 +39,7 @@ class LoopErrors:
 
     def __init__(self, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self.log = log
-        self.clock = clock
-        self.seen: dict[str, int] = {}  # reports by kind (a message's first line), since start
-        self._told_at: dict[str, float] = {}
-        self._told_count: dict[str, int] = {}
+        self.quiet: Quiet[str] = Quiet(QUIET_S, clock)  # by kind: a message's first line and the exception's type
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         """Take over from asyncio's default handler."""
@@ -52,13 +51,8 @@ class LoopErrors:
         exc = context.get("exception")
         # One kind per message and exception type: a second bug within QUIET_S is a line of its own.
         kind = message if exc is None or message == OUT_OF_RESOURCE else f"{message}: {type(exc).__name__}"
-        self.seen[kind] = self.seen.get(kind, 0) + 1
-        now = self.clock()
-        last = self._told_at.get(kind)
-        if last is not None and now - last < QUIET_S:
+        if not (times := self.quiet.count(kind)):
             return
-        times = self.seen[kind] - self._told_count.get(kind, 0)
-        self._told_at[kind], self._told_count[kind] = now, self.seen[kind]
         if message == OUT_OF_RESOURCE:
             limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
             fds = open_fds()  # unknown (-1) when even listing them needs a descriptor

@@ -17,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from supervisor.machine.events import signal_name
+from supervisor.machine.quiet import Quiet
 
 if TYPE_CHECKING:  # imported by `run` before asyncio may be (supervisor.host.tls): not at run time
     import asyncio
@@ -48,10 +49,8 @@ class StraySignals:
 
     def __init__(self, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self.log = log
-        self.clock = clock
-        self.received: dict[int, int] = {}  # since start, by signal
-        self._logged_at: dict[int, float] = {}
-        self._logged_count: dict[int, int] = {}
+        self.quiet: Quiet[int] = Quiet(QUIET_S, clock)  # by signal
+        self.received = self.quiet.seen  # since start, by signal
 
     def listen(self, loop: asyncio.AbstractEventLoop) -> None:
         """Take the stray signals over from ``shield`` (asyncio's handlers run in the loop)."""
@@ -60,11 +59,5 @@ class StraySignals:
 
     def receive(self, sig: int) -> None:
         """Count one; say so unless this signal was already said within ``QUIET_S``."""
-        self.received[sig] = self.received.get(sig, 0) + 1
-        now = self.clock()
-        last = self._logged_at.get(sig)
-        if last is not None and now - last < QUIET_S:
-            return
-        since = self.received[sig] - self._logged_count.get(sig, 0)
-        self._logged_at[sig], self._logged_count[sig] = now, self.received[sig]
-        self.log.warning("supervisor.signal_ignored", signal=signal_name(sig), times=since, hint=HINT)
+        if times := self.quiet.count(sig):
+            self.log.warning("supervisor.signal_ignored", signal=signal_name(sig), times=times, hint=HINT)
