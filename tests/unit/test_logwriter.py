@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 # In an event loop as the daemon's: fill the pipe and the backlog until lines are dropped; then be
 # the reader that comes back, reading the pipe empty and logging again without yielding to the
@@ -100,42 +101,7 @@ def test_a_full_disk_drops_lines_until_it_has_room_then_says_how_many_and_why() 
 
 # A log file on a disk that fills up mid-line: the kernel writes what fits, then refuses the rest.
 # RLIMIT_FSIZE plays the disk (EFBIG with SIGXFSZ ignored, as ENOSPC would be); the loop runs.
-FILLS_MID_LINE = textwrap.dedent(
-    """
-    import asyncio, json, os, resource, signal, sys, tempfile
-    from supervisor.host import logs
-
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    path = os.path.join(tempfile.mkdtemp(), "stack.log")
-
-    async def main():
-        out = logs.configure("json", "info", open(path, "w"))
-        log = logs.get()
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
-        for i in range(30):
-            log.info("line", i=i, pad="x" * 50)
-        await asyncio.sleep(0)
-        print(json.dumps({"size": os.path.getsize(path), "dropped": out.dropped_total}))
-
-    asyncio.run(main())
-    """
-)
-
-
-def test_a_log_file_whose_disk_fills_mid_line_drops_the_rest_and_never_raises_into_the_caller() -> None:
-    """A partial write to a regular file: the rest is dropped and counted, not waited for.
-
-    Waiting meant asking the loop to watch the file, which epoll refuses for a regular file: the
-    PermissionError came out of whatever call had logged the line.
-    """
-    proc = subprocess.run([sys.executable, "-c", FILLS_MID_LINE], capture_output=True, text=True, timeout=20)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    seen = json.loads(proc.stdout)
-    assert seen["size"] == 1000 and seen["dropped"] >= 20, seen
-
-
-# As above, then the disk has room again (the limit lifted): the next lines must be whole, and
-# the report must count every line lost, the ones lost while the report itself was refused too.
+# Then the disk has room again (the limit lifted), and one more line is logged.
 FILLS_THEN_ROOM = textwrap.dedent(
     """
     import asyncio, json, os, resource, signal, sys, tempfile
@@ -152,23 +118,38 @@ FILLS_THEN_ROOM = textwrap.dedent(
             log.info("line", i=i, pad="x" * 50)
         for _ in range(3):
             await asyncio.sleep(0)  # the report is tried, and refused too
-        lost = out.dropped_total
+        size, lost = os.path.getsize(path), out.dropped_total
         resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         log.info("back")
         for _ in range(3):
             await asyncio.sleep(0)
-        print(json.dumps({"lost": lost, "lines": open(path).read().splitlines()}))
+        print(json.dumps({"size": size, "lost": lost, "lines": open(path).read().splitlines()}))
 
     asyncio.run(main())
     """
 )
 
 
-def test_after_a_line_torn_by_a_full_disk_the_next_lines_are_whole_and_every_loss_is_counted() -> None:
-    """The fragment ends on its own line; `back` and `log.dropped` parse; the report counts all lost lines."""
+def _fill_then_room() -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-c", FILLS_THEN_ROOM], capture_output=True, text=True, timeout=20)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    seen = json.loads(proc.stdout)
+    seen: dict[str, Any] = json.loads(proc.stdout)
+    return seen
+
+
+def test_a_log_file_whose_disk_fills_mid_line_drops_the_rest_and_never_raises_into_the_caller() -> None:
+    """A partial write to a regular file: the rest is dropped and counted, not waited for.
+
+    Waiting meant asking the loop to watch the file, which epoll refuses for a regular file: the
+    PermissionError came out of whatever call had logged the line.
+    """
+    seen = _fill_then_room()
+    assert seen["size"] == 1000 and seen["lost"] >= 20, seen
+
+
+def test_after_a_line_torn_by_a_full_disk_the_next_lines_are_whole_and_every_loss_is_counted() -> None:
+    """The fragment ends on its own line; `back` and `log.dropped` parse; the report counts all lost lines."""
+    seen = _fill_then_room()
     *whole, fragment = seen["lines"][:-2]
     assert all(json.loads(line)["event"] == "line" for line in whole)
     assert fragment.startswith('{"i": ') and not fragment.endswith("}"), fragment

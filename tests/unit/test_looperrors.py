@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import resource
-from typing import Any
 
 from supervisor.control.connections import TCP_BUDGET, UNIX_BUDGET, budgets
 from supervisor.host.looperrors import OUT_OF_RESOURCE, QUIET_S, LoopErrors
-
-
-class Log:
-    """Keeps what was logged."""
-
-    def __init__(self) -> None:
-        self.lines: list[dict[str, Any]] = []
-
-    def error(self, event: str, **fields: Any) -> None:
-        """Keep one line."""
-        self.lines.append({"event": event, **fields})
+from tests.unit.fakes import Log
 
 
 def test_a_flood_of_accept_failures_is_one_line_that_names_the_limit() -> None:

@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import signal
-from typing import Any
 
 from supervisor.host.stray import QUIET_S, StraySignals
-
-
-class Log:
-    """Keeps what was logged."""
-
-    def __init__(self) -> None:
-        self.lines: list[dict[str, Any]] = []
-
-    def warning(self, event: str, **fields: Any) -> None:
-        """Keep one line."""
-        self.lines.append({"event": event, **fields})
+from tests.unit.fakes import Log
 
 
 def test_a_storm_is_one_line_then_one_more_with_its_count_after_the_quiet_period() -> None:
